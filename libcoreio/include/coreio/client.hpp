@@ -13,6 +13,7 @@
 #include <string_view>
 #include <sys/select.h>
 
+#include "coreio/export.hpp"
 #include "coreio/frame.hpp"
 
 namespace asio {
@@ -28,7 +29,7 @@ enum class Direction : std::uint8_t { Received = 0, Sent = 1 };
 
 /// Observes every frame an end sends or receives (whole declared length),
 /// e.g. to record a trace. Called on the thread that moves the bytes.
-class FrameTap {
+class COREIO_EXPORT FrameTap {
 public:
     virtual ~FrameTap() = default;
     virtual void on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) = 0;
@@ -39,7 +40,7 @@ public:
 /// A device model's MMIO handlers for one range. Return 0 on success, non-zero
 /// for a bus error (the reply carries the error bit). Addresses are full
 /// guest-physical addresses. Called from the thread that runs the loop.
-class MmioHandler {
+class COREIO_EXPORT MmioHandler {
 public:
     virtual ~MmioHandler() = default;
     virtual int read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) = 0;
@@ -68,7 +69,7 @@ struct ClientOptions {
     FrameTap* tap = nullptr;
 };
 
-class Client {
+class COREIO_EXPORT Client {
 public:
     explicit Client(ClientOptions options = {});
     ~Client();

@@ -11,6 +11,8 @@
 #include <span>
 #include <string>
 
+#include "coreio/export.hpp"
+
 namespace coreio {
 
 static_assert(std::endian::native == std::endian::little || std::endian::native == std::endian::big,
@@ -49,7 +51,7 @@ constexpr bool access_wants_reply(Op op) {
 /// True for reads (data flows towards the requester).
 constexpr bool is_read_op(Op op) { return op == Op::Read || op == Op::ReadPair; }
 /// Short wire name of an opcode ("READ", "IRQ_UPDATE", ...; "?" if unknown).
-const char* op_name(std::uint8_t op);
+COREIO_EXPORT const char* op_name(std::uint8_t op);
 
 inline constexpr std::size_t kBlockSize = 64;          // one frame block
 inline constexpr std::size_t kMaxBlocks = 256;         // w0[15:8] + 1 at most
@@ -83,7 +85,7 @@ enum class FrameError : std::uint8_t {
 };
 
 /// The first 64-byte block of a frame, stored as it travels (little endian).
-class Frame {
+class COREIO_EXPORT Frame {
 public:
     Frame() = default;
 
@@ -200,15 +202,15 @@ static_assert(Frame::pair_second_offset(16) + 16 <= kDataBytes);
 static_assert(Frame::pair_second_offset(7) == 8 && Frame::pair_second_offset(8) == 16);
 
 /// Byte-enable mask of a write of `size` bytes (pair ops: both elements' bytes).
-std::uint32_t write_mask(Op op, unsigned size);
+COREIO_EXPORT std::uint32_t write_mask(Op op, unsigned size);
 
 /// Human text for a frame error, naming the field and its value,
 /// e.g. "unknown opcode 0x13" or "size 40 > 32 in READ".
-std::string describe_error(FrameError e, const Frame& f, std::size_t max_blocks = kMaxBlocks);
+COREIO_EXPORT std::string describe_error(FrameError e, const Frame& f, std::size_t max_blocks = kMaxBlocks);
 /// Short name of an error ("unknown-op", ...).
-const char* error_name(FrameError e);
+COREIO_EXPORT const char* error_name(FrameError e);
 /// One readable line describing a frame (for logs and dumps).
-std::string describe(const Frame& f);
+COREIO_EXPORT std::string describe(const Frame& f);
 
 /// Incremental frame splitter over a byte stream: feed bytes, get whole frames.
 /// Keeps at most one partial frame (<= 16 KiB), so a stream of any length and any
