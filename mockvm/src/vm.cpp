@@ -1,0 +1,837 @@
+#include "coreio/mockvm/vm.hpp"
+
+#include <asio.hpp>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+#include <cstring>
+#include <future>
+#include <iostream>
+#include <linux/futex.h>
+#include <mutex>
+#include <optional>
+#include <poll.h>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <thread>
+#include <unistd.h>
+
+#include "coreio/mockvm/vm_session.hpp"
+
+namespace coreio::mockvm {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using asio::ip::tcp;
+
+static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t), "futex needs a plain 32-bit word");
+
+// Blocks while `word` still holds `expected`, at most until `deadline` (spurious wakeups allowed).
+void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return;
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(left / 1000000000);
+    ts.tv_nsec = static_cast<long>(left % 1000000000);
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
+}
+
+void futex_wake_all(std::atomic<std::uint32_t>& word) {
+    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
+}
+
+std::string hex(std::uint64_t v) {
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+    return buf;
+}
+
+// Serialises the user's tap: frames cross it from the I/O thread and from driver threads.
+class LockedTap final : public FrameTap {
+public:
+    explicit LockedTap(FrameTap* inner) : inner_(inner) {}
+    void on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) override {
+        std::lock_guard lock(mu_);
+        inner_->on_frame(channel, direction, frame);
+    }
+    void on_connection(Channel channel, bool up) override {
+        std::lock_guard lock(mu_);
+        inner_->on_connection(channel, up);
+    }
+
+private:
+    FrameTap* inner_;
+    std::mutex mu_;
+};
+
+constexpr std::size_t kReadBuffer = 64 * 1024;     // one recv per batch, up to this much
+constexpr std::size_t kDmaBacklog = 1024 * 1024;   // stop reading DMA requests while this much is unsent
+constexpr std::uint32_t kSlotBits = 12;
+constexpr std::uint32_t kSlots = 1u << kSlotBits;  // VM requests outstanding at once, all clients
+constexpr std::uint32_t kPostedTagBit = 0x80000000u;  // tags of posted writes (nothing waits for them)
+
+// One driver call waiting for replies; lives on the caller's stack.
+struct Waiter {
+    std::atomic<std::uint32_t> done{0};   // replies (or cancellations) so far; futex word
+    std::atomic<int> error{0};            // first error seen
+    std::atomic<bool> sleeping{false};    // set around futex_wait, so completions skip the wake syscall otherwise
+};
+
+// Counts one completion for w and wakes it if it sleeps (seq_cst pairs with wait_done).
+void complete_one(Waiter& w) {
+    w.done.fetch_add(1, std::memory_order_seq_cst);
+    if (w.sleeping.load(std::memory_order_seq_cst)) futex_wake_all(w.done);
+}
+
+// Sleeps until w.done moves past `seen` or the deadline.
+void wait_done(Waiter& w, std::uint32_t seen, Clock::time_point deadline) {
+    w.sleeping.store(true, std::memory_order_seq_cst);
+    if (w.done.load(std::memory_order_seq_cst) == seen) futex_wait(w.done, seen, deadline);
+    w.sleeping.store(false, std::memory_order_relaxed);
+}
+
+// One outstanding VM request.
+struct Slot {
+    std::uint32_t tag = 0;
+    bool busy = false;
+    unsigned conn_id = 0;        // the client it was sent to
+    std::uint64_t w1 = 0, w2 = 0;  // the reply must echo these
+    Waiter* waiter = nullptr;
+    std::byte* out1 = nullptr;   // where read data goes (null for writes and pings)
+    std::byte* out2 = nullptr;   // pair element 2
+    unsigned size = 0;
+};
+
+// A driver request before it gets a tag.
+struct Request {
+    Frame frame;
+    std::byte* out1 = nullptr;
+    std::byte* out2 = nullptr;
+};
+
+}  // namespace
+
+// One connected client: its two sockets and its session.
+struct Conn {
+    Conn(asio::io_context& io, unsigned id_) : id(id_), main(io), dma(io) {}
+    unsigned id;
+    tcp::socket main;
+    tcp::socket dma;
+    bool has_dma = false;  // I/O thread only
+    // Guards the session's main channel (receive and send) and `closed`; held by
+    // driver threads while they send on the main socket.
+    std::mutex mu;
+    bool closed = false;   // written by the I/O thread under mu
+    std::unique_ptr<VmSession> session;
+    std::vector<std::byte> main_rbuf = std::vector<std::byte>(kReadBuffer);
+    std::vector<std::byte> dma_rbuf = std::vector<std::byte>(kReadBuffer);
+    std::vector<std::byte> dma_wbuf;  // replies being written
+    bool dma_writing = false;         // I/O thread only
+    bool dma_read_paused = false;     // I/O thread only
+};
+
+struct Vm::Impl final : VmSessionEvents {
+    explicit Impl(VmConfig c);
+    ~Impl() override;
+
+    // VmSessionEvents (I/O thread)
+    void on_claim(VmSession& s, unsigned rid) override;
+    void on_irq(VmSession& s, unsigned rid, unsigned line, bool level) override;
+    void on_reply(VmSession& s, const Frame& reply) override;
+
+    void log(const std::string& line) const {
+        if (cfg.log) cfg.log(line);
+    }
+    void bump() {
+        event_seq.fetch_add(1, std::memory_order_release);
+        futex_wake_all(event_seq);
+    }
+    template <class Pred>
+    bool wait_event(Pred pred, std::chrono::milliseconds timeout) {
+        const auto deadline = Clock::now() + timeout;
+        for (;;) {
+            const std::uint32_t seq = event_seq.load(std::memory_order_acquire);
+            if (pred()) return true;
+            if (Clock::now() >= deadline) return false;
+            futex_wait(event_seq, seq, deadline);
+        }
+    }
+
+    // I/O thread
+    void start_accept();
+    void on_accept(tcp::socket s);
+    void read_main(const std::shared_ptr<Conn>& c);
+    void read_dma(const std::shared_ptr<Conn>& c);
+    void flush_dma(const std::shared_ptr<Conn>& c);
+    void close_client(const std::shared_ptr<Conn>& c, const std::string& why);
+    void close_all();
+
+    // Driver side
+    std::shared_ptr<Conn> owner_of(unsigned rid) const {
+        std::lock_guard lock(state_mu);
+        return owner[rid];
+    }
+    std::vector<std::shared_ptr<Conn>> clients_snapshot() const {
+        std::lock_guard lock(state_mu);
+        return clients;
+    }
+    int send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline);
+    template <class Make>
+    int transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make);
+    void cancel(Waiter& w, int err);
+    int posted(const std::shared_ptr<Conn>& c, Frame f);
+
+    VmConfig cfg;
+    std::optional<LockedTap> tap;
+    GuestMemory memory;
+    asio::io_context io;
+    tcp::acceptor acceptor{io};
+    std::uint16_t port = 0;
+    std::thread thread;
+
+    mutable std::mutex state_mu;                    // guards clients, owner, totals
+    std::vector<std::shared_ptr<Conn>> clients;     // connected clients, oldest first
+    std::array<std::shared_ptr<Conn>, kNumRanges> owner;  // claiming client per rid
+    std::shared_ptr<Conn> pending_main;             // I/O thread: main connection awaiting its DMA connection
+    unsigned next_id = 1;                           // I/O thread
+    VmCounters closed_totals;                       // counters of clients already gone
+
+    std::atomic<std::uint32_t> event_seq{0};        // bumped on connect/claim/IRQ/disconnect; futex word
+    std::array<std::atomic<std::uint8_t>, kNumRanges> irq_levels{};  // bit per line
+    std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> edges{};
+
+    std::mutex slots_mu;                            // guards slots and free_slots
+    std::vector<Slot> slots = std::vector<Slot>(kSlots);
+    std::vector<std::uint32_t> free_slots;
+    std::atomic<std::uint32_t> posted_tag{0};
+    std::atomic<std::uint64_t> unmatched_replies{0};
+    std::atomic<std::uint64_t> unclaimed_accesses{0};
+};
+
+Vm::Impl::Impl(VmConfig c) : cfg(std::move(c)) {
+    if (!cfg.log) cfg.log = [](std::string_view line) { std::cerr << "coreio-mockvm: " << line << std::endl; };
+    if (cfg.tap != nullptr) tap.emplace(cfg.tap);
+    if (cfg.ranges.size() > kNumRanges)
+        throw std::invalid_argument("too many ranges: " + std::to_string(cfg.ranges.size()) + " (at most 8)");
+    for (std::size_t i = 0; i < cfg.ranges.size(); ++i) {
+        const RangeConfig& r = cfg.ranges[i];
+        const std::string name = "range " + std::to_string(i) + " (" + hex(r.base) + ":" + hex(r.size) + ")";
+        if (r.size == 0 || r.size % 4096 != 0)
+            throw std::invalid_argument(name + ": size must be a non-zero multiple of 4 KiB");
+        if (r.base % 4096 != 0) throw std::invalid_argument(name + ": base must be 4 KiB aligned");
+        if (r.base + r.size - 1 < r.base) throw std::invalid_argument(name + ": wraps past the end of the address space");
+        for (std::size_t j = 0; j < i; ++j) {
+            const RangeConfig& o = cfg.ranges[j];
+            if (r.base <= o.base + o.size - 1 && o.base <= r.base + r.size - 1)
+                throw std::invalid_argument(name + ": overlaps range " + std::to_string(j));
+        }
+    }
+    if (cfg.timeout.count() <= 0) throw std::invalid_argument("timeout must be positive");
+    for (const auto& m : cfg.memory) memory.add_region(m);
+    free_slots.reserve(kSlots);
+    for (std::uint32_t i = kSlots; i-- > 0;) free_slots.push_back(i);
+
+    asio::error_code ec;
+    const auto addr = asio::ip::make_address(cfg.listen, ec);
+    if (ec) throw std::invalid_argument("bad listen address '" + cfg.listen + "': " + ec.message());
+    const tcp::endpoint ep(addr, cfg.port);
+    acceptor.open(ep.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(ep, ec);
+    if (ec) throw std::system_error(ec, "cannot listen on " + cfg.listen + ":" + std::to_string(cfg.port));
+    acceptor.listen();
+    port = acceptor.local_endpoint().port();
+    start_accept();
+    thread = std::thread([this] { io.run(); });
+}
+
+Vm::Impl::~Impl() {
+    // Close everything from the I/O thread; run() returns once no work is left.
+    asio::post(io, [this] {
+        asio::error_code ec;
+        acceptor.close(ec);
+        close_all();
+    });
+    thread.join();
+}
+
+void Vm::Impl::start_accept() {
+    acceptor.async_accept([this](const asio::error_code& ec, tcp::socket s) {
+        if (ec) {
+            if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+            log("accept failed: " + ec.message());
+        } else {
+            on_accept(std::move(s));
+        }
+        start_accept();
+    });
+}
+
+void Vm::Impl::on_accept(tcp::socket s) {
+    asio::error_code ec;
+    s.set_option(tcp::no_delay(true), ec);
+    s.non_blocking(true, ec);
+    const auto peer = s.remote_endpoint(ec);
+    const std::string from = ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
+    if (pending_main && !pending_main->closed) {
+        // The second connection of a client is its DMA connection.
+        std::shared_ptr<Conn> c = std::move(pending_main);
+        pending_main.reset();
+        c->dma = std::move(s);
+        c->has_dma = true;
+        if (tap) tap->on_connection(Channel::Dma, true);
+        if (cfg.verbose) log("client " + std::to_string(c->id) + ": DMA connection from " + from);
+        read_dma(c);
+        return;
+    }
+    auto c = std::make_shared<Conn>(io, next_id++);
+    c->main = std::move(s);
+    c->session = std::make_unique<VmSession>(memory, *this, cfg.log, tap ? &*tap : nullptr, c->id);
+    {
+        std::lock_guard lock(state_mu);
+        clients.push_back(c);
+        ++closed_totals.clients_accepted;
+    }
+    pending_main = c;
+    if (tap) tap->on_connection(Channel::Main, true);
+    if (cfg.verbose) log("client " + std::to_string(c->id) + ": main connection from " + from);
+    bump();
+    read_main(c);
+}
+
+void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
+    c->main.async_read_some(asio::buffer(c->main_rbuf), [this, c](const asio::error_code& ec, std::size_t n) {
+        if (ec) {
+            close_client(c, ec == asio::error::eof ? "closed its main connection" : "main connection: " + ec.message());
+            return;
+        }
+        bool ok;
+        {
+            std::lock_guard lock(c->mu);
+            ok = c->session->receive(Channel::Main, std::span<const std::byte>(c->main_rbuf.data(), n));
+            // Answers to client pings, if any: best effort without blocking the I/O thread.
+            auto out = c->session->outbound(Channel::Main);
+            if (!out.empty()) {
+                const ssize_t k = ::send(c->main.native_handle(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+                if (k > 0) c->session->consume(Channel::Main, static_cast<std::size_t>(k));
+            }
+        }
+        if (!ok) {
+            close_client(c, "main connection can no longer be split into frames");
+            return;
+        }
+        read_main(c);
+    });
+}
+
+void Vm::Impl::read_dma(const std::shared_ptr<Conn>& c) {
+    c->dma.async_read_some(asio::buffer(c->dma_rbuf), [this, c](const asio::error_code& ec, std::size_t n) {
+        if (ec) {
+            close_client(c, ec == asio::error::eof ? "closed its DMA connection" : "DMA connection: " + ec.message());
+            return;
+        }
+        const bool ok = c->session->receive(Channel::Dma, std::span<const std::byte>(c->dma_rbuf.data(), n));
+        flush_dma(c);
+        if (!ok) {
+            close_client(c, "DMA connection can no longer be split into frames");
+            return;
+        }
+        if (c->dma_writing && c->session->outbound(Channel::Dma).size() >= kDmaBacklog)
+            c->dma_read_paused = true;  // the client is not reading its replies; stop taking requests
+        else
+            read_dma(c);
+    });
+}
+
+void Vm::Impl::flush_dma(const std::shared_ptr<Conn>& c) {
+    if (c->dma_writing || c->closed || c->session->outbound(Channel::Dma).empty()) return;
+    c->session->take_outbound(Channel::Dma, c->dma_wbuf);
+    c->dma_writing = true;
+    asio::async_write(c->dma, asio::buffer(c->dma_wbuf), [this, c](const asio::error_code& ec, std::size_t) {
+        c->dma_writing = false;
+        if (ec) {
+            close_client(c, "DMA connection: " + ec.message());
+            return;
+        }
+        flush_dma(c);
+        if (c->dma_read_paused && !c->closed && c->session->outbound(Channel::Dma).size() < kDmaBacklog) {
+            c->dma_read_paused = false;
+            read_dma(c);
+        }
+    });
+}
+
+void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& why) {
+    {
+        std::lock_guard lock(c->mu);
+        if (c->closed) return;
+        c->closed = true;
+        asio::error_code ec;
+        c->main.close(ec);
+        c->dma.close(ec);
+    }
+    if (pending_main == c) pending_main.reset();
+    {
+        std::lock_guard lock(state_mu);
+        std::erase(clients, c);
+        for (unsigned rid = 0; rid < kNumRanges; ++rid) {
+            if (owner[rid] != c) continue;
+            owner[rid].reset();
+            irq_levels[rid].store(0, std::memory_order_relaxed);  // a departed device drives no line
+        }
+        const SessionCounters& sc = c->session->counters();
+        closed_totals.frames_in += sc.frames_in.load(std::memory_order_relaxed);
+        closed_totals.frames_out += sc.frames_out.load(std::memory_order_relaxed);
+        closed_totals.dma_chunks += sc.dma_chunks.load(std::memory_order_relaxed);
+        closed_totals.dma_faults += sc.dma_faults.load(std::memory_order_relaxed);
+        closed_totals.protocol_errors += sc.protocol_errors.load(std::memory_order_relaxed);
+    }
+    {
+        // Requests the client will never answer fail now instead of timing out.
+        std::lock_guard lock(slots_mu);
+        for (std::uint32_t i = 0; i < kSlots; ++i) {
+            Slot& s = slots[i];
+            if (!s.busy || s.conn_id != c->id) continue;
+            s.busy = false;
+            free_slots.push_back(i);
+            int expected = 0;
+            s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
+            complete_one(*s.waiter);
+        }
+    }
+    if (tap) {
+        tap->on_connection(Channel::Main, false);
+        if (c->has_dma) tap->on_connection(Channel::Dma, false);
+    }
+    if (cfg.verbose) log("client " + std::to_string(c->id) + " disconnected: " + why);
+    bump();
+}
+
+void Vm::Impl::close_all() {
+    for (const auto& c : clients_snapshot()) close_client(c, "closed by the VM");
+}
+
+std::shared_ptr<Conn> find_conn(const std::vector<std::shared_ptr<Conn>>& clients, unsigned id) {
+    for (const auto& c : clients)
+        if (c->id == id) return c;
+    return nullptr;
+}
+
+void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
+    {
+        std::lock_guard lock(state_mu);
+        auto c = find_conn(clients, s.id());
+        if (!c) return;
+        if (rid >= cfg.ranges.size()) {
+            log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) + ", but only " +
+                std::to_string(cfg.ranges.size()) + " range(s) are configured; accesses never reach it");
+        }
+        if (owner[rid] && owner[rid] != c) {
+            log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) +
+                ", already held by client " + std::to_string(owner[rid]->id) + "; claim ignored");
+            return;
+        }
+        owner[rid] = c;
+    }
+    if (cfg.verbose) log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid));
+    bump();
+}
+
+void Vm::Impl::on_irq(VmSession& s, unsigned rid, unsigned line, bool level) {
+    (void)s;
+    const auto bit = static_cast<std::uint8_t>(1u << line);
+    const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
+    if (level && !(old & bit)) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
+    bump();
+}
+
+void Vm::Impl::on_reply(VmSession& s, const Frame& f) {
+    {
+        std::lock_guard lock(slots_mu);
+        const std::uint32_t i = f.tag() & (kSlots - 1);
+        Slot& slot = slots[i];
+        if (slot.busy && slot.tag == f.tag() && slot.conn_id == s.id() && slot.w1 == f.word(1) &&
+            slot.w2 == f.word(2)) {
+            if (f.error()) {
+                int expected = 0;
+                slot.waiter->error.compare_exchange_strong(expected, -EIO);
+            } else if (slot.out1 != nullptr) {
+                std::memcpy(slot.out1, f.payload(), slot.size);
+                if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
+            }
+            slot.busy = false;
+            free_slots.push_back(i);
+            // Woken under the lock: the waiter may return (and its stack go) right after.
+            complete_one(*slot.waiter);
+            return;
+        }
+    }
+    unmatched_replies.fetch_add(1, std::memory_order_relaxed);
+    log("client " + std::to_string(s.id()) + " main: reply matches no outstanding request (late after a timeout, "
+        "or tag/w1/w2 not echoed); dropped: " + describe(f));
+}
+
+int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline) {
+    std::unique_lock lock(c.mu);
+    if (c.closed) return -ECONNRESET;
+    c.session->send(Channel::Main, frames);
+    const int fd = c.main.native_handle();
+    for (;;) {
+        auto out = c.session->outbound(Channel::Main);
+        if (out.empty()) return 0;
+        const ssize_t n = ::send(fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            c.session->consume(Channel::Main, static_cast<std::size_t>(n));
+            continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            // Wait for room without holding the lock, so the I/O thread keeps taking replies.
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+            if (left <= 0) return -ETIMEDOUT;
+            lock.unlock();
+            pollfd p{fd, POLLOUT, 0};
+            ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 100)));
+            lock.lock();
+            if (c.closed) return -ECONNRESET;
+            continue;
+        }
+        return -ECONNRESET;  // the I/O thread sees the same error and closes the client
+    }
+}
+
+void Vm::Impl::cancel(Waiter& w, int err) {
+    std::lock_guard lock(slots_mu);
+    for (std::uint32_t i = 0; i < kSlots; ++i) {
+        Slot& s = slots[i];
+        if (!s.busy || s.waiter != &w) continue;
+        s.busy = false;
+        free_slots.push_back(i);
+    }
+    int expected = 0;
+    w.error.compare_exchange_strong(expected, err);
+}
+
+// Sends n requests (make(i) -> Request) to client c, keeping at most `window`
+// outstanding, and waits for every reply. Returns 0 or the first error.
+template <class Make>
+int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make) {
+    thread_local std::vector<Frame> batch;
+    if (window == 0) window = 1;
+    if (window > kSlots / 2) window = kSlots / 2;
+    Waiter w;
+    std::size_t issued = 0;
+    auto deadline = Clock::now() + cfg.timeout;  // pushed out whenever a reply arrives
+    std::uint32_t seen = 0;
+    for (;;) {
+        const std::uint32_t done = w.done.load(std::memory_order_acquire);
+        if (done != seen) {
+            seen = done;
+            deadline = Clock::now() + cfg.timeout;
+        }
+        const bool failed = w.error.load(std::memory_order_relaxed) != 0;
+        if (done == issued && (issued == n || failed)) break;
+        if (!failed && issued < n && issued - done < window) {
+            std::size_t want = std::min<std::size_t>(window - (issued - done), n - issued);
+            batch.clear();
+            {
+                std::lock_guard lock(slots_mu);
+                want = std::min(want, free_slots.size());
+                for (std::size_t k = 0; k < want; ++k) {
+                    Request r = make(issued + k);
+                    const std::uint32_t i = free_slots.back();
+                    free_slots.pop_back();
+                    Slot& s = slots[i];
+                    // A fresh generation in the high bits, so a late reply to an
+                    // earlier use of this slot never matches.
+                    const std::uint32_t gen = ((s.tag >> kSlotBits) + 1) & ((kPostedTagBit >> kSlotBits) - 1);
+                    s.tag = (gen << kSlotBits) | i;
+                    r.frame.set_tag(s.tag);
+                    s.busy = true;
+                    s.conn_id = c->id;
+                    s.w1 = r.frame.word(1);
+                    s.w2 = r.frame.word(2);
+                    s.waiter = &w;
+                    s.out1 = r.out1;
+                    s.out2 = r.out2;
+                    s.size = r.frame.size();
+                    batch.push_back(r.frame);
+                }
+            }
+            if (!batch.empty()) {
+                const int rc = send_frames(*c, batch, deadline);
+                if (rc < 0) {
+                    cancel(w, rc);
+                    return w.error.load();
+                }
+                issued += batch.size();
+                continue;
+            }
+            // Every slot is taken by other callers: wait for any progress below.
+        }
+        if (Clock::now() >= deadline) {
+            cancel(w, -ETIMEDOUT);
+            return w.error.load();
+        }
+        wait_done(w, done, issued == done ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1))
+                                                : deadline);
+    }
+    return w.error.load();
+}
+
+int Vm::Impl::posted(const std::shared_ptr<Conn>& c, Frame f) {
+    f.set_tag(kPostedTagBit | (posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
+    return send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + cfg.timeout);
+}
+
+// ---- Vm ----
+
+Vm::Vm(VmConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
+Vm::~Vm() = default;
+
+std::uint16_t Vm::port() const { return impl_->port; }
+std::string Vm::endpoint() const { return impl_->cfg.listen + ":" + std::to_string(impl_->port); }
+const VmConfig& Vm::config() const { return impl_->cfg; }
+GuestMemory& Vm::memory() { return impl_->memory; }
+
+int Vm::range_of(std::uint64_t addr, std::uint64_t size) const {
+    const auto& ranges = impl_->cfg.ranges;
+    for (std::size_t i = 0; i < ranges.size(); ++i) {
+        const RangeConfig& r = ranges[i];
+        if (addr >= r.base && addr - r.base < r.size && size <= r.size - (addr - r.base)) return static_cast<int>(i);
+    }
+    return -1;
+}
+
+bool Vm::wait_for_client(std::chrono::milliseconds timeout) {
+    return impl_->wait_event([&] { return client_count() > 0; }, timeout);
+}
+
+bool Vm::wait_for_claim(unsigned rid, std::chrono::milliseconds timeout) {
+    if (rid >= kNumRanges) return false;
+    return impl_->wait_event([&] { return claimed(rid); }, timeout);
+}
+
+bool Vm::claimed(unsigned rid) const { return rid < kNumRanges && impl_->owner_of(rid) != nullptr; }
+
+std::size_t Vm::client_count() const {
+    std::lock_guard lock(impl_->state_mu);
+    return impl_->clients.size();
+}
+
+int Vm::read(std::uint64_t addr, unsigned size, void* out, unsigned flags) {
+    if (size == 0 || size > kMaxAccessSize) return -EINVAL;
+    const int rid = range_of(addr, size);
+    if (rid < 0) return -EINVAL;
+    auto c = impl_->owner_of(static_cast<unsigned>(rid));
+    if (!c) {
+        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
+        std::memset(out, kAaByte, size);
+        return 0;
+    }
+    return impl_->transact(c, 1, 1, [&](std::size_t) {
+        return Request{Frame::mmio_request(Op::Read, static_cast<unsigned>(rid), addr, size, flags, 0),
+                       static_cast<std::byte*>(out), nullptr};
+    });
+}
+
+int Vm::write(std::uint64_t addr, unsigned size, const void* in, bool acknowledged, unsigned flags) {
+    if (size == 0 || size > kMaxAccessSize) return -EINVAL;
+    const int rid = range_of(addr, size);
+    if (rid < 0) return -EINVAL;
+    auto c = impl_->owner_of(static_cast<unsigned>(rid));
+    if (!c) {
+        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
+        return 0;
+    }
+    Frame f = Frame::mmio_request(acknowledged ? Op::WriteAck : Op::Write, static_cast<unsigned>(rid), addr, size,
+                                  flags, 0);
+    std::memcpy(f.payload(), in, size);
+    if (!acknowledged) return impl_->posted(c, f);
+    return impl_->transact(c, 1, 1, [&](std::size_t) { return Request{f, nullptr, nullptr}; });
+}
+
+int Vm::read_pair(std::uint64_t addr, unsigned size, void* out1, void* out2, unsigned flags) {
+    if (size == 0 || size > kMaxPairElement) return -EINVAL;
+    const int rid = range_of(addr, 2ull * size);
+    if (rid < 0) return -EINVAL;
+    auto c = impl_->owner_of(static_cast<unsigned>(rid));
+    if (!c) {
+        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
+        std::memset(out1, kAaByte, size);
+        std::memset(out2, kAaByte, size);
+        return 0;
+    }
+    return impl_->transact(c, 1, 1, [&](std::size_t) {
+        return Request{Frame::mmio_request(Op::ReadPair, static_cast<unsigned>(rid), addr, size, flags, 0),
+                       static_cast<std::byte*>(out1), static_cast<std::byte*>(out2)};
+    });
+}
+
+int Vm::write_pair(std::uint64_t addr, unsigned size, const void* in1, const void* in2, bool acknowledged,
+                   unsigned flags) {
+    if (size == 0 || size > kMaxPairElement) return -EINVAL;
+    const int rid = range_of(addr, 2ull * size);
+    if (rid < 0) return -EINVAL;
+    auto c = impl_->owner_of(static_cast<unsigned>(rid));
+    if (!c) {
+        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
+        return 0;
+    }
+    Frame f = Frame::mmio_request(acknowledged ? Op::WriteAckPair : Op::WritePair, static_cast<unsigned>(rid), addr,
+                                  size, flags, 0);
+    std::memcpy(f.payload(), in1, size);
+    std::memcpy(f.pair_second(), in2, size);
+    if (!acknowledged) return impl_->posted(c, f);
+    return impl_->transact(c, 1, 1, [&](std::size_t) { return Request{f, nullptr, nullptr}; });
+}
+
+namespace {
+std::uint64_t load_le(const std::byte* p, unsigned size) {
+    std::uint64_t v = 0;
+    for (unsigned i = 0; i < size; ++i) v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
+    return v;
+}
+void store_le(std::byte* p, unsigned size, std::uint64_t v) {
+    for (unsigned i = 0; i < size; ++i) p[i] = static_cast<std::byte>(v >> (8 * i));
+}
+}  // namespace
+
+ReadResult Vm::read_value(std::uint64_t addr, unsigned size, unsigned flags) {
+    if (size == 0 || size > 8) return {-EINVAL, 0};
+    std::byte buf[8] = {};
+    const int rc = read(addr, size, buf, flags);
+    return {rc, rc == 0 ? load_le(buf, size) : 0};
+}
+
+int Vm::write_value(std::uint64_t addr, unsigned size, std::uint64_t value, bool acknowledged, unsigned flags) {
+    if (size == 0 || size > 8) return -EINVAL;
+    std::byte buf[8];
+    store_le(buf, size, value);
+    return write(addr, size, buf, acknowledged, flags);
+}
+
+int Vm::read_many(std::span<const std::uint64_t> addrs, unsigned size, std::span<std::uint64_t> out, unsigned window,
+                  unsigned flags) {
+    if (size == 0 || size > 8 || out.size() != addrs.size()) return -EINVAL;
+    if (addrs.empty()) return 0;
+    const int rid = range_of(addrs[0], size);
+    if (rid < 0) return -EINVAL;
+    for (std::uint64_t a : addrs)
+        if (range_of(a, size) != rid) return -EINVAL;
+    std::fill(out.begin(), out.end(), 0);
+    auto c = impl_->owner_of(static_cast<unsigned>(rid));
+    if (!c) {
+        impl_->unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
+        const std::uint64_t aa = size == 8 ? ~0ull / 0xff * 0xaa : ((1ull << (8 * size)) - 1) / 0xff * 0xaa;
+        std::fill(out.begin(), out.end(), aa);
+        return 0;
+    }
+    const int rc = impl_->transact(c, addrs.size(), window, [&](std::size_t i) {
+        return Request{Frame::mmio_request(Op::Read, static_cast<unsigned>(rid), addrs[i], size, flags, 0),
+                       reinterpret_cast<std::byte*>(&out[i]), nullptr};
+    });
+    if constexpr (std::endian::native == std::endian::big)
+        for (auto& v : out) v = load_le(reinterpret_cast<const std::byte*>(&v), size);
+    return rc;
+}
+
+int Vm::write_many(std::span<const std::uint64_t> addrs, unsigned size, std::span<const std::uint64_t> values,
+                   bool acknowledged, unsigned window, unsigned flags) {
+    if (size == 0 || size > 8 || values.size() != addrs.size()) return -EINVAL;
+    if (addrs.empty()) return 0;
+    const int rid = range_of(addrs[0], size);
+    if (rid < 0) return -EINVAL;
+    for (std::uint64_t a : addrs)
+        if (range_of(a, size) != rid) return -EINVAL;
+    auto c = impl_->owner_of(static_cast<unsigned>(rid));
+    if (!c) {
+        impl_->unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
+        return 0;
+    }
+    auto frame = [&](std::size_t i) {
+        Frame f = Frame::mmio_request(acknowledged ? Op::WriteAck : Op::Write, static_cast<unsigned>(rid), addrs[i],
+                                      size, flags, 0);
+        store_le(f.payload(), size, values[i]);
+        return f;
+    };
+    if (acknowledged)
+        return impl_->transact(c, addrs.size(), window, [&](std::size_t i) { return Request{frame(i), nullptr, nullptr}; });
+    if (window == 0) window = 1;
+    std::vector<Frame> batch;
+    batch.reserve(std::min<std::size_t>(window, addrs.size()));
+    for (std::size_t i = 0; i < addrs.size();) {
+        batch.clear();
+        for (; i < addrs.size() && batch.size() < window; ++i) {
+            Frame f = frame(i);
+            f.set_tag(kPostedTagBit | (impl_->posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
+            batch.push_back(f);
+        }
+        const int rc = impl_->send_frames(*c, batch, Clock::now() + impl_->cfg.timeout);
+        if (rc < 0) return rc;
+    }
+    return 0;
+}
+
+int Vm::ping() {
+    const auto clients = impl_->clients_snapshot();
+    if (clients.empty()) return -ENOTCONN;
+    int result = 0;
+    for (const auto& c : clients) {
+        const int rc = impl_->transact(c, 1, 1, [](std::size_t) { return Request{Frame::ping(false), nullptr, nullptr}; });
+        if (rc < 0 && result == 0) result = rc;
+    }
+    return result;
+}
+
+void Vm::reset() {
+    for (const auto& c : impl_->clients_snapshot()) {
+        const Frame f = Frame::reset();
+        impl_->send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + impl_->cfg.timeout);
+    }
+}
+
+bool Vm::irq_level(unsigned rid, unsigned line) const {
+    if (rid >= kNumRanges || line >= kNumIrqLines) return false;
+    return (impl_->irq_levels[rid].load(std::memory_order_acquire) >> line) & 1;
+}
+
+bool Vm::wait_irq(unsigned rid, unsigned line, bool level, std::chrono::milliseconds timeout) {
+    if (rid >= kNumRanges || line >= kNumIrqLines) return false;
+    return impl_->wait_event([&] { return irq_level(rid, line) == level; }, timeout);
+}
+
+std::uint64_t Vm::irq_edges(unsigned rid, unsigned line) const {
+    if (rid >= kNumRanges || line >= kNumIrqLines) return 0;
+    return impl_->edges[rid][line].load(std::memory_order_relaxed);
+}
+
+void Vm::drop_clients() {
+    auto done = std::make_shared<std::promise<void>>();
+    auto f = done->get_future();
+    asio::post(impl_->io, [this, done] {
+        impl_->close_all();
+        done->set_value();
+    });
+    f.wait_for(impl_->cfg.timeout);
+}
+
+VmCounters Vm::counters() const {
+    std::lock_guard lock(impl_->state_mu);
+    VmCounters t = impl_->closed_totals;
+    for (const auto& c : impl_->clients) {
+        const SessionCounters& sc = c->session->counters();
+        t.frames_in += sc.frames_in.load(std::memory_order_relaxed);
+        t.frames_out += sc.frames_out.load(std::memory_order_relaxed);
+        t.dma_chunks += sc.dma_chunks.load(std::memory_order_relaxed);
+        t.dma_faults += sc.dma_faults.load(std::memory_order_relaxed);
+        t.protocol_errors += sc.protocol_errors.load(std::memory_order_relaxed);
+    }
+    t.protocol_errors += impl_->unmatched_replies.load(std::memory_order_relaxed);
+    t.unclaimed_accesses = impl_->unclaimed_accesses.load(std::memory_order_relaxed);
+    return t;
+}
+
+}  // namespace coreio::mockvm
