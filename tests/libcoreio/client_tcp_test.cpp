@@ -1,0 +1,452 @@
+// coreio::Client over real TCP (127.0.0.1, ephemeral ports) against a tiny
+// in-test fake VM: connect order, MMIO through the loops, blocking DMA inside
+// an MMIO write callback, VM closing mid-DMA, timeout, reconnect, Asio driver.
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <future>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coreio/client.hpp"
+
+using namespace coreio;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// The VM end, driven step by step by the test with blocking sockets (5 s timeouts).
+class FakeVm {
+public:
+    FakeVm() {
+        lfd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        ::bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+        ::listen(lfd_, 8);
+        socklen_t len = sizeof a;
+        ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
+        port_ = ntohs(a.sin_port);
+    }
+    ~FakeVm() {
+        close_conns();
+        ::close(lfd_);
+    }
+    std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
+
+    /// Accepts the client's two connections: the first is main, the second DMA.
+    bool accept_pair() {
+        main = accept_one();
+        dma = accept_one();
+        return main >= 0 && dma >= 0;
+    }
+    void close_conns() {
+        for (int* f : {&main, &dma}) {
+            if (*f >= 0) ::close(*f);
+            *f = -1;
+        }
+    }
+    static bool send(int fd, const Frame& f) { return ::send(fd, f.data(), 64, MSG_NOSIGNAL) == 64; }
+    static bool send_bytes(int fd, const std::vector<std::byte>& b) {
+        return ::send(fd, b.data(), b.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(b.size());
+    }
+    /// Reads one 64-byte frame; false on timeout/EOF.
+    static bool recv(int fd, Frame& f) {
+        std::size_t have = 0;
+        while (have < 64) {
+            pollfd p{fd, POLLIN, 0};
+            if (::poll(&p, 1, 5000) <= 0) return false;
+            const ssize_t n = ::recv(fd, f.data() + have, 64 - have, 0);
+            if (n <= 0) return false;
+            have += static_cast<std::size_t>(n);
+        }
+        return true;
+    }
+    /// True when nothing arrives within `ms`.
+    static bool quiet(int fd, int ms) {
+        pollfd p{fd, POLLIN, 0};
+        return ::poll(&p, 1, ms) == 0;
+    }
+
+    int main = -1, dma = -1;
+
+private:
+    int accept_one() {
+        pollfd p{lfd_, POLLIN, 0};
+        if (::poll(&p, 1, 5000) <= 0) return -1;
+        return ::accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
+    }
+    int lfd_;
+    std::uint16_t port_ = 0;
+};
+
+/// Answers DMA chunk requests from a memory image until the connection closes.
+void serve_dma(int fd, std::vector<std::uint8_t>& mem, std::atomic<bool>& stop) {
+    std::vector<std::byte> in(1 << 18), out;
+    std::size_t have = 0;
+    while (!stop) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 20) <= 0) continue;
+        const ssize_t n = ::recv(fd, in.data() + have, in.size() - have, 0);
+        if (n <= 0) return;
+        have += static_cast<std::size_t>(n);
+        out.clear();
+        std::size_t off = 0;
+        for (; off + 64 <= have; off += 64) {
+            Frame f = Frame::from_bytes(in.data() + off);
+            if (f.address() + f.size() > mem.size())
+                f.set_error(true);
+            else if (f.op() == Op::Read)
+                std::memcpy(f.payload(), &mem[f.address()], f.size());
+            else
+                std::memcpy(&mem[f.address()], f.payload(), f.size());
+            out.insert(out.end(), f.data(), f.data() + 64);
+        }
+        std::memmove(in.data(), in.data() + off, have - off);
+        have -= off;
+        if (!out.empty() && ::send(fd, out.data(), out.size(), MSG_NOSIGNAL) < 0) return;
+    }
+}
+
+class Regs : public MmioHandler {
+public:
+    std::atomic<int> reads{0}, writes{0};
+    int read(std::uint64_t addr, std::size_t len, void* buf, unsigned) override {
+        ++reads;
+        std::memset(buf, static_cast<int>(addr & 0xff), len);
+        return 0;
+    }
+    int write(std::uint64_t, std::size_t, const void*, unsigned) override {
+        ++writes;
+        return 0;
+    }
+};
+
+/// Runs the client's poll loop on a thread until stopped or an error.
+struct LoopThread {
+    explicit LoopThread(Client& c) : t([this, &c] {
+        while (!stop) {
+            const int rc = c.run_for(20000);
+            if (rc != 0) {
+                result = rc;
+                return;
+            }
+        }
+    }) {}
+    ~LoopThread() {
+        stop = true;
+        t.join();
+    }
+    std::atomic<bool> stop{false};
+    std::atomic<int> result{0};
+    std::thread t;
+};
+
+std::vector<std::string> logs;
+ClientOptions quiet_options() {
+    ClientOptions o;
+    o.log = [](std::string_view m) { logs.emplace_back(m); };
+    return o;
+}
+
+}  // namespace
+
+TEST(ClientTcp, BadTargetsAndNotConnected) {
+    Client c(quiet_options());
+    EXPECT_EQ(c.connect(""), -EINVAL);
+    EXPECT_EQ(c.connect("127.0.0.1:"), -EINVAL);
+    EXPECT_EQ(c.connect("127.0.0.1:99999"), -EINVAL);
+    EXPECT_EQ(c.connect("127.0.0.1:12x"), -EINVAL);
+    Regs r;
+    EXPECT_EQ(c.register_range(0, r), -ENOTCONN);
+    EXPECT_EQ(c.irq_update(0, 0, true), -ENOTCONN);
+    std::byte b[4];
+    EXPECT_EQ(c.dma_read(0, 0, 0, b, 0), -ENOTCONN);
+    fd_set rs;
+    FD_ZERO(&rs);
+    EXPECT_EQ(c.prepare_fds(0, &rs, nullptr), -ENOTCONN);
+    EXPECT_FALSE(c.connected());
+}
+
+TEST(ClientTcp, ConnectsMainThenDmaAndClaimsOnMain) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    Regs r;
+    ASSERT_EQ(c.register_range(2, r), 0);
+    EXPECT_EQ(c.register_range(2, r), -EBUSY);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));  // sent at once, on the first connection
+    EXPECT_EQ(f, Frame::claim(2));
+    EXPECT_TRUE(FakeVm::quiet(vm.dma, 50));
+    // IRQ from outside any loop goes out at once, only on change.
+    EXPECT_EQ(c.irq_update(2, 1, true), 0);
+    EXPECT_EQ(c.irq_update(2, 1, true), 0);
+    EXPECT_EQ(c.irq_update(2, 1, false), 0);
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f, Frame::irq_update(2, 1, 1));
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f, Frame::irq_update(2, 1, 0));
+    EXPECT_TRUE(FakeVm::quiet(vm.main, 50));
+}
+
+TEST(ClientTcp, SelectLoopAnswersMmioAndPing) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    Regs r;
+    ASSERT_EQ(c.register_range(0, r), 0);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    std::vector<std::byte> batch;
+    for (unsigned i = 0; i < 50; ++i) {
+        const Frame q = Frame::mmio_request(Op::Read, 0, 0x1000 + i, 4, 0, i);
+        batch.insert(batch.end(), q.data(), q.data() + 64);
+    }
+    ASSERT_TRUE(FakeVm::send_bytes(vm.main, batch));
+    ASSERT_TRUE(FakeVm::send(vm.dma, Frame::ping(false)));
+    unsigned got = 0;
+    bool ping = false;
+    for (int iter = 0; iter < 200 && (got < 50 || !ping); ++iter) {
+        fd_set rs, ws;
+        FD_ZERO(&rs);
+        FD_ZERO(&ws);
+        const int n = c.prepare_fds(0, &rs, &ws);
+        ASSERT_GT(n, 0);
+        timeval tv{0, 50000};
+        ::select(n, &rs, &ws, nullptr, &tv);
+        ASSERT_EQ(c.process_fds(&rs, &ws), 0);
+        while (got < 50 && !FakeVm::quiet(vm.main, 0) && FakeVm::recv(vm.main, f)) {
+            EXPECT_EQ(f.tag(), got);
+            EXPECT_EQ(f.payload()[0], std::byte(static_cast<unsigned char>(got)));
+            ++got;
+        }
+        if (!ping && !FakeVm::quiet(vm.dma, 0) && FakeVm::recv(vm.dma, f)) ping = f.op() == Op::Ping;
+    }
+    EXPECT_EQ(got, 50u);
+    EXPECT_TRUE(ping);
+    EXPECT_EQ(r.reads, 50);
+}
+
+TEST(ClientTcp, BlockingDmaInsideMmioWriteDoesNotReenterHandlers) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    struct Dev : MmioHandler {
+        Client* c = nullptr;
+        bool inside = false;
+        bool reentered = false;
+        int dma_result = 1;
+        std::uint8_t buf[100] = {};
+        int read(std::uint64_t, std::size_t len, void* b, unsigned) override {
+            reentered |= inside;
+            std::memset(b, 0x77, len);
+            return 0;
+        }
+        int write(std::uint64_t, std::size_t, const void*, unsigned) override {
+            reentered |= inside;
+            inside = true;
+            dma_result = c->dma_read(0, 0, 0x40, std::as_writable_bytes(std::span(buf)), 0);
+            inside = false;
+            return 0;
+        }
+    } dev;
+    dev.c = &c;
+    ASSERT_EQ(c.register_range(1, dev), 0);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    LoopThread loop(c);
+    ASSERT_TRUE(FakeVm::send(vm.main, Frame::mmio_request(Op::WriteAck, 1, 0x10, 4, 0, 1)));
+    // The handler's DMA arrives; meanwhile an MMIO read must wait.
+    std::vector<Frame> reqs;
+    for (int i = 0; i < 4; ++i) {  // 0x40..0xa4: 32 + 32 + 32 + 4
+        ASSERT_TRUE(FakeVm::recv(vm.dma, f));
+        reqs.push_back(f);
+    }
+    ASSERT_TRUE(FakeVm::send(vm.main, Frame::mmio_request(Op::Read, 1, 0x20, 4, 0, 2)));
+    EXPECT_TRUE(FakeVm::quiet(vm.main, 100));  // neither the write's reply nor the read yet
+    for (Frame r : reqs) {
+        for (unsigned i = 0; i < r.size(); ++i) r.payload()[i] = std::byte(static_cast<unsigned char>(r.address() + i));
+        ASSERT_TRUE(FakeVm::send(vm.dma, r));
+    }
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f.tag(), 1u);
+    EXPECT_EQ(f.op(), Op::WriteAck);
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f.tag(), 2u);
+    EXPECT_EQ(f.payload()[0], std::byte{0x77});
+    EXPECT_FALSE(dev.reentered);
+    EXPECT_EQ(dev.dma_result, 0);
+    for (unsigned i = 0; i < 100; ++i) EXPECT_EQ(dev.buf[i], static_cast<std::uint8_t>(0x40 + i));
+}
+
+TEST(ClientTcp, VmClosingMidDmaGivesEconnreset) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    std::vector<std::byte> buf(1 << 16);
+    int async_result = 1;
+    std::vector<std::byte> buf2(100);
+    ASSERT_EQ(c.dma_read(0, 0, 0, buf2, 0, [&](int r) { async_result = r; }), 0);
+    auto blocking = std::async(std::launch::async, [&] { return c.dma_read(0, 0, 0x1000, buf, 0); });
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.dma, f));  // requests are flowing
+    vm.close_conns();
+    ASSERT_EQ(blocking.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(blocking.get(), -ECONNRESET);
+    // The loop sees the loss too (the blocking call may have seen it first).
+    EXPECT_EQ(c.run_for(1000000), -ECONNRESET);
+    EXPECT_EQ(async_result, -ECONNRESET);
+    EXPECT_FALSE(c.connected());
+    EXPECT_EQ(c.irq_update(0, 0, true), -ECONNRESET);
+}
+
+TEST(ClientTcp, BlockingDmaTimesOut) {
+    FakeVm vm;
+    ClientOptions o = quiet_options();
+    o.dma_timeout = 100ms;
+    Client c(o);
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    std::vector<std::byte> buf(64, std::byte{0x5a});
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(c.dma_read(0, 0, 0, buf, 0), -ETIMEDOUT);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, 100ms);
+    // A late reply is dropped without touching the buffer.
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.dma, f));
+    f.fill_payload(0);
+    ASSERT_TRUE(FakeVm::send(vm.dma, f));
+    EXPECT_EQ(c.run_for(50000), 0);
+    EXPECT_EQ(buf, std::vector<std::byte>(64, std::byte{0x5a}));
+}
+
+TEST(ClientTcp, DisconnectConnectRegisterAgain) {
+    FakeVm vm;
+    Client c(quiet_options());
+    Regs r;
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_EQ(c.register_range(3, r), 0);
+    c.disconnect();
+    EXPECT_FALSE(c.connected());
+    vm.close_conns();
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    EXPECT_EQ(c.register_range(3, r), 0);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f, Frame::claim(3));
+}
+
+TEST(ClientTcp, LargeBlockingDmaReadAndWrite) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    std::vector<std::uint8_t> mem(4 << 20);
+    for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i * 13 + (i >> 12));
+    std::atomic<bool> stop{false};
+    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    std::vector<std::uint8_t> buf((2 << 20) + 7);
+    EXPECT_EQ(c.dma_read(0, 0, 5, std::as_writable_bytes(std::span(buf)), 0), 0);
+    EXPECT_EQ(0, std::memcmp(buf.data(), &mem[5], buf.size()));
+    for (auto& b : buf) b = static_cast<std::uint8_t>(~b);
+    EXPECT_EQ(c.dma_write(0, 0, 1 << 20, std::as_bytes(std::span(buf)), 0), 0);
+    EXPECT_EQ(0, std::memcmp(buf.data(), &mem[1 << 20], buf.size()));
+    std::vector<std::byte> past(64);
+    EXPECT_EQ(c.dma_read(0, 0, mem.size() - 32, past, 0), -EFAULT);
+    stop = true;
+    server.join();
+}
+
+TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    std::vector<std::uint8_t> mem(1 << 20, 0x3c);
+    std::atomic<bool> stop{false};
+    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    {
+        LoopThread loop(c);
+        std::vector<std::thread> ts;
+        std::atomic<int> ok{0};
+        for (int t = 0; t < 3; ++t)
+            ts.emplace_back([&, t] {
+                for (int i = 0; i < 20; ++i) {
+                    std::vector<std::byte> b(static_cast<std::size_t>(1000 + t * 100 + i));
+                    if (c.dma_read(0, 0, static_cast<std::uint64_t>(t) * 4096, b, 0) == 0 && b[0] == std::byte{0x3c}) ++ok;
+                }
+            });
+        for (auto& t : ts) t.join();
+        EXPECT_EQ(ok, 60);
+    }
+    stop = true;
+    server.join();
+}
+
+TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    Regs r;
+    ASSERT_EQ(c.register_range(0, r), 0);
+    asio::io_context io;
+    std::promise<int> closed;
+    c.attach(io, [&](int rc) { closed.set_value(rc); });
+    auto work = asio::make_work_guard(io);
+    std::thread t([&] { io.run(); });
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));  // the claim
+    ASSERT_TRUE(FakeVm::send(vm.main, Frame::mmio_request(Op::Read, 0, 0x42, 8, 0, 9)));
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f.tag(), 9u);
+    EXPECT_EQ(f.payload()[7], std::byte{0x42});
+    // IRQ from another thread while Asio runs: sent at once.
+    EXPECT_EQ(c.irq_update(0, 2, true), 0);
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f, Frame::irq_update(0, 2, 1));
+    vm.close_conns();
+    auto fut = closed.get_future();
+    ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
+    EXPECT_EQ(fut.get(), -ECONNRESET);
+    work.reset();
+    io.stop();
+    t.join();
+    c.disconnect();
+}
+
+TEST(ClientTcp, OverlongFrameClosesTheConnectionWithALogLine) {
+    FakeVm vm;
+    logs.clear();
+    ClientOptions o = quiet_options();
+    o.max_frame_blocks = 2;
+    Client c(o);
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    Frame p = Frame::ping(false);
+    p.set_extra_blocks(5);
+    ASSERT_TRUE(FakeVm::send(vm.main, p));
+    EXPECT_EQ(c.run_for(2000000), -EPROTO);
+    ASSERT_FALSE(logs.empty());
+    EXPECT_EQ(logs[0], "main connection: declared length 384 bytes (w0[15:8]=5) over the limit of 128 bytes");
+}
