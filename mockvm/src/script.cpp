@@ -1,0 +1,346 @@
+#include "coreio/mockvm/script.hpp"
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <ostream>
+#include <sstream>
+#include <thread>
+
+#include "coreio/mockvm/parse.hpp"
+
+namespace coreio::mockvm {
+
+namespace {
+
+constexpr std::uint64_t kMaxMemText = 1u << 20;  // memread/memwrite: bytes written out as hex on one line
+constexpr std::uint64_t kMaxMemSet = 1ull << 32;
+
+std::vector<std::string_view> tokenize(std::string_view line) {
+    std::vector<std::string_view> out;
+    std::size_t i = 0;
+    while (i < line.size()) {
+        while (i < line.size() && (line[i] == ' ' || line[i] == '\t')) ++i;
+        const std::size_t start = i;
+        while (i < line.size() && line[i] != ' ' && line[i] != '\t') ++i;
+        if (i > start) out.push_back(line.substr(start, i - start));
+    }
+    return out;
+}
+
+std::vector<std::byte> le_bytes(std::uint64_t v, std::size_t size) {
+    std::vector<std::byte> b(size);
+    for (std::size_t i = 0; i < size; ++i) b[i] = static_cast<std::byte>(v >> (8 * i));
+    return b;
+}
+
+std::uint64_t le_value(const std::vector<std::byte>& b) {
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < b.size() && i < 8; ++i) v |= static_cast<std::uint64_t>(b[i]) << (8 * i);
+    return v;
+}
+
+std::string hex64(std::uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%016" PRIx64, v);
+    return buf;
+}
+
+std::string hex(std::uint64_t v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "0x%" PRIx64, v);
+    return buf;
+}
+
+unsigned width_of(char c) {
+    switch (c) {
+    case 'b': return 1;
+    case 'w': return 2;
+    case 'l': return 4;
+    case 'q': return 8;
+    default: return 0;
+    }
+}
+
+class LineParser {
+public:
+    LineParser(std::string_view name, unsigned line, std::vector<std::string_view> tokens)
+        : name_(name), line_(line), t_(std::move(tokens)) {}
+
+    [[noreturn]] void fail(const std::string& msg) const {
+        throw ScriptError(std::string(name_) + ":" + std::to_string(line_) + ": " + msg, line_);
+    }
+    void arity(std::size_t min, std::size_t max, const char* usage) const {
+        const std::size_t n = t_.size() - 1;
+        if (n < min || n > max)
+            fail(std::string(t_[0]) + " takes " + usage + ", got " + std::to_string(n) + " argument(s)");
+    }
+    std::uint64_t number(std::size_t i, const char* what) const {
+        try {
+            return parse_number(t_[i]);
+        } catch (const std::invalid_argument& e) {
+            fail(std::string(t_[0]) + ": " + what + ": " + e.what());
+        }
+    }
+    std::vector<std::byte> bytes(std::size_t i, std::size_t size, const char* what) const {
+        try {
+            return parse_hex_bytes(t_[i], size);
+        } catch (const std::invalid_argument& e) {
+            fail(std::string(t_[0]) + ": " + what + ": " + e.what());
+        }
+    }
+    void keyword(std::size_t i, std::string_view word) const {
+        if (t_[i] != word) fail(std::string(t_[0]) + ": expected '" + std::string(word) + "', got '" + std::string(t_[i]) + "'");
+    }
+    std::size_t args() const { return t_.size() - 1; }
+    std::string_view word() const { return t_[0]; }
+
+private:
+    std::string_view name_;
+    unsigned line_;
+    std::vector<std::string_view> t_;
+};
+
+ScriptCommand parse_line(const LineParser& p, unsigned line) {
+    using K = ScriptCommand::Kind;
+    ScriptCommand c;
+    c.line = line;
+    c.name = std::string(p.word());
+    const std::string_view w = p.word();
+    auto fits = [&](std::uint64_t v, std::uint64_t size, const char* what) {
+        if (size < 8 && (v >> (8 * size)) != 0)
+            p.fail(c.name + ": " + what + " " + hex(v) + " does not fit in " + std::to_string(size) + " byte(s)");
+    };
+    auto access_size = [&](std::size_t i, std::uint64_t max) {
+        const std::uint64_t s = p.number(i, "SIZE");
+        if (s == 0 || s > max) p.fail(c.name + ": SIZE " + std::to_string(s) + " out of range 1.." + std::to_string(max));
+        return s;
+    };
+    if (w.size() == 5 && w.starts_with("read") && width_of(w[4]) != 0) {
+        p.arity(1, 3, "ADDR [expect VALUE]");
+        c.kind = K::Read;
+        c.value_form = true;
+        c.size = width_of(w[4]);
+        c.addr = p.number(1, "ADDR");
+        if (p.args() > 1) {
+            if (p.args() != 3) p.fail(c.name + " takes ADDR [expect VALUE], got " + std::to_string(p.args()) + " argument(s)");
+            p.keyword(2, "expect");
+            const std::uint64_t v = p.number(3, "VALUE");
+            fits(v, c.size, "expected value");
+            c.has_expect = true;
+            c.expect = le_bytes(v, c.size);
+        }
+        return c;
+    }
+    if (w.size() == 6 && w.starts_with("write") && width_of(w[5]) != 0) {
+        p.arity(2, 2, "ADDR VALUE");
+        c.kind = K::Write;
+        c.value_form = true;
+        c.size = width_of(w[5]);
+        c.addr = p.number(1, "ADDR");
+        const std::uint64_t v = p.number(2, "VALUE");
+        fits(v, c.size, "value");
+        c.data = le_bytes(v, c.size);
+        return c;
+    }
+    if (w == "write" || w == "memwrite") {
+        p.arity(3, 3, "ADDR SIZE 0xHEX");
+        c.kind = w == "write" ? K::Write : K::MemWrite;
+        c.addr = p.number(1, "ADDR");
+        c.size = access_size(2, w == "write" ? kMaxAccessSize : kMaxMemText);
+        c.data = p.bytes(3, c.size, "data");
+        return c;
+    }
+    if (w == "read" || w == "memread") {
+        p.arity(2, 4, "ADDR SIZE [expect 0xHEX]");
+        c.kind = w == "read" ? K::Read : K::MemRead;
+        c.addr = p.number(1, "ADDR");
+        c.size = access_size(2, w == "read" ? kMaxAccessSize : kMaxMemText);
+        if (p.args() > 2) {
+            if (p.args() != 4) p.fail(c.name + " takes ADDR SIZE [expect 0xHEX], got " + std::to_string(p.args()) + " argument(s)");
+            p.keyword(3, "expect");
+            c.has_expect = true;
+            c.expect = p.bytes(4, c.size, "expected data");
+        }
+        return c;
+    }
+    if (w == "memset") {
+        p.arity(3, 3, "ADDR SIZE BYTE");
+        c.kind = K::MemSet;
+        c.addr = p.number(1, "ADDR");
+        c.size = access_size(2, kMaxMemSet);
+        const std::uint64_t b = p.number(3, "BYTE");
+        if (b > 0xff) p.fail("memset: BYTE " + hex(b) + " is larger than 0xff");
+        c.fill = static_cast<std::uint8_t>(b);
+        return c;
+    }
+    if (w == "irq_wait") {
+        p.arity(3, 4, "RID LINE LEVEL [TIMEOUT_MS]");
+        c.kind = K::IrqWait;
+        const std::uint64_t rid = p.number(1, "RID");
+        const std::uint64_t irq = p.number(2, "LINE");
+        const std::uint64_t level = p.number(3, "LEVEL");
+        if (rid >= kNumRanges) p.fail("irq_wait: RID " + std::to_string(rid) + " out of range 0..7");
+        if (irq >= kNumIrqLines) p.fail("irq_wait: LINE " + std::to_string(irq) + " out of range 0..7");
+        if (level > 1) p.fail("irq_wait: LEVEL " + std::to_string(level) + " is not 0 or 1");
+        c.rid = static_cast<unsigned>(rid);
+        c.irq_line = static_cast<unsigned>(irq);
+        c.level = level == 1;
+        if (p.args() == 4) {
+            const std::uint64_t ms = p.number(4, "TIMEOUT_MS");
+            if (ms > 3600000) p.fail("irq_wait: TIMEOUT_MS " + std::to_string(ms) + " is over an hour");
+            c.ms = static_cast<std::int64_t>(ms);
+        }
+        return c;
+    }
+    if (w == "reset" || w == "ping") {
+        p.arity(0, 0, "no arguments");
+        c.kind = w == "reset" ? K::Reset : K::Ping;
+        return c;
+    }
+    if (w == "sleep") {
+        p.arity(1, 1, "MS");
+        c.kind = K::Sleep;
+        const std::uint64_t ms = p.number(1, "MS");
+        if (ms > 3600000) p.fail("sleep: " + std::to_string(ms) + " ms is over an hour");
+        c.ms = static_cast<std::int64_t>(ms);
+        return c;
+    }
+    p.fail("unknown command '" + c.name +
+           "' (known: writeb writew writel writeq readb readw readl readq write read memwrite memread memset "
+           "irq_wait reset ping sleep)");
+}
+
+std::string errno_text(int rc, const Vm& vm) {
+    switch (rc) {
+    case -EINVAL: return "address/size not inside one configured MMIO range";
+    case -ETIMEDOUT: return "no reply within " + std::to_string(vm.config().timeout.count()) + " ms";
+    case -ECONNRESET: return "the client disconnected";
+    case -ENOTCONN: return "no client connected";
+    case -EIO: return "bus error";
+    default: return "error " + std::to_string(rc);
+    }
+}
+
+}  // namespace
+
+Script parse_script(std::string_view text, std::string_view name) {
+    Script s;
+    s.name = std::string(name);
+    unsigned line = 0;
+    std::size_t pos = 0;
+    while (pos <= text.size()) {
+        std::size_t end = text.find('\n', pos);
+        if (end == std::string_view::npos) end = text.size();
+        std::string_view l = text.substr(pos, end - pos);
+        pos = end + 1;
+        ++line;
+        if (const auto hash = l.find('#'); hash != std::string_view::npos) l = l.substr(0, hash);
+        if (!l.empty() && l.back() == '\r') l.remove_suffix(1);
+        auto tokens = tokenize(l);
+        if (tokens.empty()) continue;
+        s.commands.push_back(parse_line(LineParser(name, line, std::move(tokens)), line));
+        if (end == text.size()) break;
+    }
+    return s;
+}
+
+Script load_script(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw ScriptError(path + ": cannot open the script file", 0);
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    return parse_script(ss.str(), path);
+}
+
+ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
+    using K = ScriptCommand::Kind;
+    ScriptResult r;
+    for (const ScriptCommand& c : script.commands) {
+        const std::string where = script.name + ":" + std::to_string(c.line) + ": ";
+        const std::string what = c.name + " " + hex(c.addr);
+        auto stop = [&](const std::string& msg) {
+            r.error = where + msg;
+            out << "ERR " << r.error << std::endl;
+            return r;
+        };
+        auto failure = [&](const std::string& msg) {
+            ++r.failures;
+            out << "FAIL " << where << msg << std::endl;
+        };
+        auto shown = [&](const std::vector<std::byte>& b) {
+            return c.value_form ? hex64(le_value(b)) : format_hex_bytes(b.data(), b.size());
+        };
+        ++r.executed;
+        switch (c.kind) {
+        case K::Write: {
+            const int rc = vm.write(c.addr, static_cast<unsigned>(c.size), c.data.data());
+            if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
+            out << "OK" << std::endl;
+            break;
+        }
+        case K::Read: {
+            std::vector<std::byte> got(c.size);
+            const int rc = vm.read(c.addr, static_cast<unsigned>(c.size), got.data());
+            if (rc == -EIO) {
+                failure(what + ": bus error");
+                break;
+            }
+            if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
+            out << "OK " << shown(got) << std::endl;
+            if (c.has_expect && got != c.expect)
+                failure(what + ": expected " + shown(c.expect) + ", got " + shown(got));
+            break;
+        }
+        case K::MemWrite:
+            if (!vm.memory().write(c.addr, c.data))
+                return stop(what + " size " + std::to_string(c.size) + ": outside guest memory");
+            out << "OK" << std::endl;
+            break;
+        case K::MemRead: {
+            std::vector<std::byte> got(c.size);
+            if (!vm.memory().read(c.addr, got))
+                return stop(what + " size " + std::to_string(c.size) + ": outside guest memory");
+            out << "OK " << format_hex_bytes(got.data(), got.size()) << std::endl;
+            if (c.has_expect && got != c.expect)
+                failure(what + ": expected " + format_hex_bytes(c.expect.data(), c.expect.size()) + ", got " +
+                        format_hex_bytes(got.data(), got.size()));
+            break;
+        }
+        case K::MemSet:
+            if (!vm.memory().fill(c.addr, c.size, static_cast<std::byte>(c.fill)))
+                return stop(what + " size " + std::to_string(c.size) + ": outside guest memory");
+            out << "OK" << std::endl;
+            break;
+        case K::IrqWait: {
+            const auto timeout = c.ms >= 0 ? std::chrono::milliseconds(c.ms) : vm.config().timeout;
+            if (vm.wait_irq(c.rid, c.irq_line, c.level, timeout))
+                out << "OK" << std::endl;
+            else
+                failure("irq_wait " + std::to_string(c.rid) + " " + std::to_string(c.irq_line) + " " +
+                        (c.level ? "1" : "0") + ": timed out after " + std::to_string(timeout.count()) +
+                        " ms (the line stayed at " + (c.level ? "0" : "1") + ")");
+            break;
+        }
+        case K::Reset:
+            vm.reset();
+            out << "OK" << std::endl;
+            break;
+        case K::Ping: {
+            const int rc = vm.ping();
+            if (rc < 0) return stop("ping: " + errno_text(rc, vm));
+            out << "OK" << std::endl;
+            break;
+        }
+        case K::Sleep:
+            std::this_thread::sleep_for(std::chrono::milliseconds(c.ms));
+            out << "OK" << std::endl;
+            break;
+        }
+    }
+    r.ok = r.failures == 0 && r.error.empty();
+    return r;
+}
+
+}  // namespace coreio::mockvm

@@ -1,0 +1,35 @@
+// The coreio-mockvm command line, as functions so tests can drive it.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <optional>
+#include <string>
+
+#include "coreio/mockvm/vm.hpp"
+
+namespace coreio::mockvm::cli {
+
+/// What the command line asked for.
+struct Options {
+    enum class Mode { Demo, Script, Serve };
+    Mode mode = Mode::Demo;           // --script FILE / --serve / the default demo
+    VmConfig config;                  // --listen, --port, --range, --memory, --timeout-ms, --verbose
+    std::string script;               // --script FILE
+    std::uint64_t wait_ms = 60000;    // --wait-ms: how long to wait for range 0 to be claimed (0: forever)
+};
+
+/// Exit codes: the run succeeded / an expectation or the demo failed /
+/// the command line or the script is bad, or the VM could not start.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitFailed = 1;
+inline constexpr int kExitUsage = 2;
+
+/// Parses argv. On --help prints help to `out` and sets exit_code 0; on an
+/// error prints one clear line to `err` and sets exit_code 2; both return nullopt.
+std::optional<Options> parse(int argc, const char* const* argv, std::ostream& out, std::ostream& err, int& exit_code);
+
+/// Runs the whole tool (parse, start the VM, demo / script / serve) and returns its exit code.
+int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace coreio::mockvm::cli
