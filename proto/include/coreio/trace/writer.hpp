@@ -1,0 +1,76 @@
+// TraceWriter: appends events to a trace file so that a crash, even kill -9,
+// loses at most the last flush interval and never leaves a half record that a
+// reader cannot tell from a complete one.
+//
+// Durability guarantee: records are encoded into an in-memory batch; the batch
+// goes to the file with one write() when it holds `batch_bytes`, when a record
+// is appended more than `flush_interval` after the last write, when a
+// background thread finds it older than `flush_interval`, on flush() and on
+// close(). Every write() carries whole records only, so after kill -9 the file
+// holds every record appended up to about `flush_interval` before the kill and
+// ends at a record boundary (after a power loss or a full disk, the reader
+// reports a truncated tail instead). No fsync: data is safe from the process
+// dying, not from the machine dying.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "coreio/trace/event.hpp"
+
+namespace coreio::trace {
+
+struct WriterOptions {
+    /// Write the batch when it holds this many bytes.
+    std::size_t batch_bytes = 64 * 1024;
+    /// Longest time a record waits in memory (bounds the loss on kill -9).
+    std::chrono::milliseconds flush_interval{20};
+    /// Run a thread that flushes an idle batch after flush_interval; without
+    /// it, only appends, flush() and close() write.
+    bool background_flush = true;
+};
+
+class TraceWriter {
+public:
+    TraceWriter();
+    /// Closes the file (see close()).
+    ~TraceWriter();
+    TraceWriter(const TraceWriter&) = delete;
+    TraceWriter& operator=(const TraceWriter&) = delete;
+
+    /// Creates (truncates) `path` and writes the preamble and `header`; time 0
+    /// of the trace is now. Returns an empty string, or an error naming the path.
+    std::string open(const std::string& path, const TraceHeader& header, const WriterOptions& options = {});
+    /// True between a successful open() and close().
+    bool is_open() const;
+
+    /// Appends one event; `ev.time_ns` is relative to the trace start (see
+    /// now_ns()). Returns the record's index. Thread-safe; no allocation.
+    /// After a write error the event is dropped (error() says why).
+    std::uint64_t append(const Event& ev);
+    /// Nanoseconds since the trace start on the steady clock: the time to put in events.
+    std::uint64_t now_ns() const;
+
+    /// Writes the batch now.
+    void flush();
+    /// Flushes, stops the flush thread and closes the file. Returns error().
+    std::string close();
+
+    /// Records appended so far.
+    std::uint64_t records() const;
+    /// Bytes handed to the file (preamble and header included).
+    std::uint64_t bytes() const;
+    /// Bytes of records only (for bytes-per-event figures).
+    std::uint64_t record_bytes() const;
+    /// The first write error, or empty.
+    std::string error() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace coreio::trace

@@ -1,0 +1,488 @@
+#include "codec.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/common.h>
+
+#include "coreio_trace.pb.h"
+
+namespace coreio::trace::detail {
+namespace {
+
+enum WireType : std::uint8_t { kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5 };
+
+// Record fields.
+enum : std::uint32_t {
+    kDt = 1, kChannel = 2, kDirection = 3, kClient = 4,
+    kMmio = 5, kDma = 6, kIrq = 7, kClaim = 8, kPing = 9, kReset = 10, kConnection = 11, kProtocolError = 12,
+    kRaw = 16, kRawReply = 17,
+};
+// Transaction fields.
+enum : std::uint32_t {
+    kOpSize = 1, kId = 2, kAddressDelta = 3, kTagStep = 4, kFlags = 5, kSid = 6, kData = 7, kDataBytes = 8,
+    kData2 = 9, kData2Bytes = 10, kMaskXor = 11, kError = 12, kReplyAfter = 13, kStatus = 14, kCauseBack = 15,
+};
+// Longest ProtocolError message stored, bytes.
+constexpr std::size_t kMaxMessage = 200;
+// Largest Transaction / other event body.
+constexpr std::size_t kMaxEventBody = 256 + kMaxMessage;
+
+std::uint32_t zigzag32(std::int32_t v) {
+    return (static_cast<std::uint32_t>(v) << 1) ^ static_cast<std::uint32_t>(v >> 31);
+}
+std::int32_t unzigzag32(std::uint32_t v) {
+    return static_cast<std::int32_t>(v >> 1) ^ -static_cast<std::int32_t>(v & 1);
+}
+
+// Small encoder over a caller's buffer.
+struct Out {
+    std::uint8_t* p;
+    void tag(std::uint32_t field, WireType t) { p += put_varint(p, (field << 3) | t); }
+    void varint(std::uint32_t field, std::uint64_t v) {
+        if (v == 0) return;  // proto3: zero is absent
+        tag(field, kVarint);
+        p += put_varint(p, v);
+    }
+    void bytes(std::uint32_t field, const void* data, std::size_t n) {
+        if (n == 0) return;
+        tag(field, kLen);
+        p += put_varint(p, n);
+        std::memcpy(p, data, n);
+        p += n;
+    }
+};
+
+void put_data(Out& o, std::uint32_t value_field, std::uint32_t bytes_field, const std::byte* data, unsigned size) {
+    if (size <= 8)
+        o.varint(value_field, data_value({data, size}));
+    else
+        o.bytes(bytes_field, data, size);
+}
+
+std::size_t encode_event_body(const Event& ev, DeltaState& st, std::uint8_t* out) {
+    Out o{out};
+    switch (ev.kind) {
+    case EventKind::Mmio:
+    case EventKind::Dma: {
+        const bool mmio = ev.kind == EventKind::Mmio;
+        std::uint64_t& prev_address = mmio ? st.mmio_address : st.dma_address;
+        std::uint32_t& prev_tag = mmio ? st.mmio_tag : st.dma_tag;
+        const auto op = static_cast<unsigned>(ev.op);
+        o.varint(kOpSize, (op & 7u) | (static_cast<unsigned>(ev.size) << 3));
+        o.varint(kId, ev.id);
+        o.varint(kAddressDelta, zigzag(static_cast<std::int64_t>(ev.address - prev_address)));
+        o.varint(kTagStep, zigzag32(static_cast<std::int32_t>(ev.tag - (prev_tag + 1))));
+        o.varint(kFlags, ev.flags);
+        o.varint(kSid, ev.sid);
+        const unsigned size = std::min<unsigned>(ev.size, is_pair_op(ev.op) ? kMaxPairElement : kMaxAccessSize);
+        put_data(o, kData, kDataBytes, ev.data.data(), size);
+        if (is_pair_op(ev.op)) put_data(o, kData2, kData2Bytes, ev.data2.data(), size);
+        o.varint(kMaskXor, ev.mask ^ default_mask(ev.op, ev.size));
+        o.varint(kError, ev.error ? 1 : 0);
+        o.varint(kReplyAfter, ev.reply_after_ns);
+        o.varint(kStatus, static_cast<std::uint64_t>(ev.status));
+        if (!mmio && ev.cause != kNoCause && ev.cause < st.index) o.varint(kCauseBack, st.index - ev.cause);
+        prev_address = ev.address;
+        prev_tag = ev.tag;
+        break;
+    }
+    case EventKind::Irq:
+        o.varint(1, ev.id);
+        o.varint(2, ev.line);
+        o.varint(3, ev.level);
+        break;
+    case EventKind::Claim:
+        o.varint(1, ev.id);
+        break;
+    case EventKind::Ping:
+        o.varint(1, ev.tag);
+        break;
+    case EventKind::Connection:
+        o.varint(1, ev.up ? 1 : 0);
+        break;
+    case EventKind::ProtocolError:
+        o.varint(1, ev.code);
+        o.bytes(2, ev.message.data(), std::min(ev.message.size(), kMaxMessage));
+        break;
+    case EventKind::Reset:
+    case EventKind::Unknown:
+        break;
+    }
+    return static_cast<std::size_t>(o.p - out);
+}
+
+std::uint32_t event_field(EventKind k) {
+    switch (k) {
+    case EventKind::Mmio: return kMmio;
+    case EventKind::Dma: return kDma;
+    case EventKind::Irq: return kIrq;
+    case EventKind::Claim: return kClaim;
+    case EventKind::Ping: return kPing;
+    case EventKind::Reset: return kReset;
+    case EventKind::Connection: return kConnection;
+    case EventKind::ProtocolError: return kProtocolError;
+    case EventKind::Unknown: return 0;
+    }
+    return 0;
+}
+
+// One decoded field of a message.
+struct Field {
+    std::uint32_t number = 0;
+    WireType type = kVarint;
+    std::uint64_t value = 0;          // varint / fixed value
+    const std::uint8_t* data = nullptr;  // length-delimited payload
+    std::size_t size = 0;
+};
+
+// Reads the next field of [*p, end). Returns nullptr or an error.
+const char* next_field(const std::uint8_t*& p, const std::uint8_t* end, Field& f) {
+    std::uint64_t key = 0;
+    std::size_t k = get_varint(p, end, &key);
+    if (k == 0 || k == SIZE_MAX) return "bad field key";
+    if ((key >> 3) == 0 || (key >> 3) > 0x1fffffff) return "bad field number";
+    p += k;
+    f.number = static_cast<std::uint32_t>(key >> 3);
+    f.type = static_cast<WireType>(key & 7);
+    switch (key & 7) {
+    case kVarint:
+        k = get_varint(p, end, &f.value);
+        if (k == 0 || k == SIZE_MAX) return "bad varint";
+        p += k;
+        return nullptr;
+    case kFixed64:
+        if (end - p < 8) return "cut-off fixed64";
+        std::memcpy(&f.value, p, 8);
+        p += 8;
+        return nullptr;
+    case kFixed32: {
+        if (end - p < 4) return "cut-off fixed32";
+        std::uint32_t v;
+        std::memcpy(&v, p, 4);
+        f.value = v;
+        p += 4;
+        return nullptr;
+    }
+    case kLen: {
+        std::uint64_t n = 0;
+        k = get_varint(p, end, &n);
+        if (k == 0 || k == SIZE_MAX) return "bad length";
+        p += k;
+        if (n > static_cast<std::uint64_t>(end - p)) return "length runs past the record";
+        f.data = p;
+        f.size = static_cast<std::size_t>(n);
+        p += n;
+        return nullptr;
+    }
+    default:
+        return "unsupported wire type (group)";
+    }
+}
+
+// Copies a value or byte field into `dst` (`size` bytes). Returns an error or nullptr.
+const char* get_data(const Field& f, bool as_bytes, std::byte* dst, unsigned size) {
+    if (!as_bytes) {
+        if (f.type != kVarint) return "data has the wrong wire type";
+        if (size < 8 && (f.value >> (8 * size)) != 0) return "data wider than the access size";
+        for (unsigned i = 0; i < size; ++i) dst[i] = static_cast<std::byte>(f.value >> (8 * i));
+        return nullptr;
+    }
+    if (f.type != kLen) return "data_bytes has the wrong wire type";
+    if (f.size != size) return "data_bytes length differs from the access size";
+    std::memcpy(dst, f.data, size);
+    return nullptr;
+}
+
+const char* decode_transaction(const std::uint8_t* p, const std::uint8_t* end, DeltaState& st, Event& ev,
+                               const std::uint8_t*& bad) {
+    const bool mmio = ev.kind == EventKind::Mmio;
+    std::uint64_t op_size = 0, address_delta = 0, tag_step = 0, mask_xor = 0, cause_back = 0;
+    const Field* data_fields[2] = {nullptr, nullptr};
+    Field fields[2];
+    bool data_is_bytes[2] = {false, false};
+    while (p < end) {
+        bad = p;
+        Field f;
+        if (const char* e = next_field(p, end, f)) return e;
+        const bool is_varint = f.type == kVarint;
+        switch (f.number) {
+        case kOpSize: op_size = f.value; break;
+        case kId:
+            if (f.value > 255) return "id > 255";
+            ev.id = static_cast<std::uint8_t>(f.value);
+            break;
+        case kAddressDelta: address_delta = f.value; break;
+        case kTagStep: tag_step = f.value; break;
+        case kFlags:
+            if (f.value > 15) return "flags > 15";
+            ev.flags = static_cast<std::uint8_t>(f.value);
+            break;
+        case kSid:
+            if (f.value > 15) return "sid > 15";
+            ev.sid = static_cast<std::uint8_t>(f.value);
+            break;
+        case kData: case kDataBytes: case kData2: case kData2Bytes: {
+            const int which = (f.number == kData || f.number == kDataBytes) ? 0 : 1;
+            fields[which] = f;
+            data_fields[which] = &fields[which];
+            data_is_bytes[which] = f.number == kDataBytes || f.number == kData2Bytes;
+            continue;  // checked once the size is known
+        }
+        case kMaskXor: mask_xor = f.value; break;
+        case kError: ev.error = f.value != 0; break;
+        case kReplyAfter: ev.reply_after_ns = f.value; break;
+        case kStatus:
+            if (f.value > 2) return "unknown status";
+            ev.status = static_cast<Status>(f.value);
+            break;
+        case kCauseBack: cause_back = f.value; break;
+        default: continue;  // a newer schema's field
+        }
+        if (!is_varint) return "field has the wrong wire type";
+    }
+    bad = p;
+    const unsigned op = static_cast<unsigned>(op_size & 7);
+    const unsigned size = static_cast<unsigned>(op_size >> 3);
+    if (op < 1 || op > 6) return "op_size: opcode not an access (1..6)";
+    ev.op = static_cast<Op>(op);
+    const bool pair = is_pair_op(ev.op);
+    if (size < 1 || size > (pair ? kMaxPairElement : kMaxAccessSize)) return "op_size: size out of range";
+    ev.size = static_cast<std::uint8_t>(size);
+    for (int which = 0; which < 2; ++which) {
+        const Field* f = data_fields[which];
+        if (!f) continue;
+        if (which == 1 && !pair) return "data2 in a single access";
+        if (data_is_bytes[which] != (size > 8)) return "data encoding does not match the size";
+        if (const char* e = get_data(*f, data_is_bytes[which], which == 0 ? ev.data.data() : ev.data2.data(), size))
+            return e;
+    }
+    if (mask_xor > 0xffffffffu) return "mask_xor > 32 bits";
+    ev.mask = static_cast<std::uint32_t>(mask_xor) ^ default_mask(ev.op, size);
+    std::uint64_t& prev_address = mmio ? st.mmio_address : st.dma_address;
+    std::uint32_t& prev_tag = mmio ? st.mmio_tag : st.dma_tag;
+    ev.address = prev_address + static_cast<std::uint64_t>(unzigzag(address_delta));
+    ev.tag = prev_tag + 1 + static_cast<std::uint32_t>(unzigzag32(static_cast<std::uint32_t>(tag_step)));
+    prev_address = ev.address;
+    prev_tag = ev.tag;
+    if (cause_back != 0) {
+        if (mmio) return "cause_back in an MMIO record";
+        if (cause_back > st.index) return "cause_back points before the first record";
+        ev.cause = st.index - cause_back;
+    }
+    return nullptr;
+}
+
+const char* decode_small(const std::uint8_t* p, const std::uint8_t* end, Event& ev, const std::uint8_t*& bad) {
+    while (p < end) {
+        bad = p;
+        Field f;
+        if (const char* e = next_field(p, end, f)) return e;
+        if (ev.kind == EventKind::ProtocolError && f.number == 2) {
+            if (f.type != kLen) return "message has the wrong wire type";
+            ev.message = std::string_view(reinterpret_cast<const char*>(f.data), f.size);
+            continue;
+        }
+        if (f.number > 3) continue;
+        if (f.type != kVarint) return "field has the wrong wire type";
+        const std::uint64_t v = f.value;
+        switch (ev.kind) {
+        case EventKind::Irq:
+            if (f.number == 1) {
+                if (v >= kNumRanges) return "irq rid > 7";
+                ev.id = static_cast<std::uint8_t>(v);
+            } else if (f.number == 2) {
+                if (v >= kNumIrqLines) return "irq line > 7";
+                ev.line = static_cast<std::uint8_t>(v);
+            } else {
+                if (v > 1) return "irq level not 0/1";
+                ev.level = static_cast<std::uint8_t>(v);
+            }
+            break;
+        case EventKind::Claim:
+            if (f.number == 1) {
+                if (v >= kNumRanges) return "claim rid > 7";
+                ev.id = static_cast<std::uint8_t>(v);
+            }
+            break;
+        case EventKind::Ping:
+            if (f.number == 1) {
+                if (v > 0xffffffffu) return "ping tag > 32 bits";
+                ev.tag = static_cast<std::uint32_t>(v);
+            }
+            break;
+        case EventKind::Connection:
+            if (f.number == 1) ev.up = v != 0;
+            break;
+        case EventKind::ProtocolError:
+            if (f.number == 1) {
+                if (v > 255) return "protocol error code > 255";
+                ev.code = static_cast<std::uint8_t>(v);
+            }
+            break;
+        default:
+            break;
+        }
+    }
+    return nullptr;
+}
+
+}  // namespace
+
+std::size_t max_record_body(const Event& ev) {
+    return 64 + kMaxEventBody + ev.raw.size() + ev.raw_reply.size();
+}
+
+std::size_t encode_record(const Event& ev, DeltaState& st, std::uint8_t* out) {
+    Out o{out};
+    o.varint(kDt, zigzag(static_cast<std::int64_t>(ev.time_ns - st.time_ns)));
+    o.varint(kChannel, static_cast<std::uint64_t>(ev.channel));
+    o.varint(kDirection, static_cast<std::uint64_t>(ev.towards));
+    o.varint(kClient, ev.client);
+    if (const std::uint32_t field = event_field(ev.kind)) {
+        // Body first, 2 bytes after the tag (bodies are < 16384 bytes), then the length.
+        o.tag(field, kLen);
+        std::uint8_t* body = o.p + 2;
+        const std::size_t n = encode_event_body(ev, st, body);
+        const std::size_t k = put_varint(o.p, n);
+        if (k != 2) std::memmove(o.p + k, body, n);
+        o.p += k + n;
+    }
+    o.bytes(kRaw, ev.raw.data(), ev.raw.size());
+    o.bytes(kRawReply, ev.raw_reply.data(), ev.raw_reply.size());
+    st.time_ns = ev.time_ns;
+    ++st.index;
+    return static_cast<std::size_t>(o.p - out);
+}
+
+const char* decode_record(const std::uint8_t* p, std::size_t n, DeltaState& st, Event& ev, std::size_t* bad_at) {
+    const std::uint8_t* const begin = p;
+    const std::uint8_t* const end = p + n;
+    const std::uint8_t* bad = p;
+    ev = Event{};
+    std::uint64_t dt = 0;
+    const std::uint8_t* event_data = nullptr;
+    std::size_t event_size = 0;
+    const std::uint8_t* event_at = p;
+    const char* err = nullptr;
+    while (p < end && !err) {
+        bad = p;
+        Field f;
+        if ((err = next_field(p, end, f))) break;
+        switch (f.number) {
+        case kDt: case kChannel: case kDirection: case kClient:
+            if (f.type != kVarint) { err = "field has the wrong wire type"; break; }
+            if (f.number == kDt) dt = f.value;
+            else if (f.number == kClient) {
+                if (f.value > 0xffffffffu) err = "client > 32 bits";
+                ev.client = static_cast<std::uint32_t>(f.value);
+            } else if (f.value > 1) {
+                err = f.number == kChannel ? "unknown channel" : "unknown direction";
+            } else if (f.number == kChannel) {
+                ev.channel = static_cast<Channel>(f.value);
+            } else {
+                ev.towards = static_cast<Towards>(f.value);
+            }
+            break;
+        case kMmio: case kDma: case kIrq: case kClaim: case kPing: case kReset: case kConnection:
+        case kProtocolError:
+            if (f.type != kLen) { err = "event has the wrong wire type"; break; }
+            ev.kind = static_cast<EventKind>(f.number - kMmio + 1);
+            event_data = f.data;
+            event_size = f.size;
+            event_at = bad;
+            break;
+        case kRaw: case kRawReply:
+            if (f.type != kLen) { err = "raw has the wrong wire type"; break; }
+            (f.number == kRaw ? ev.raw : ev.raw_reply) = std::span<const std::byte>(
+                reinterpret_cast<const std::byte*>(f.data), f.size);
+            break;
+        default:
+            break;  // a newer schema's field
+        }
+    }
+    if (!err && event_data) {
+        bad = event_at;
+        const std::uint8_t* sub_bad = event_data;
+        if (ev.kind == EventKind::Mmio || ev.kind == EventKind::Dma)
+            err = decode_transaction(event_data, event_data + event_size, st, ev, sub_bad);
+        else
+            err = decode_small(event_data, event_data + event_size, ev, sub_bad);
+        if (err) bad = sub_bad;
+    }
+    if (!err) {
+        const std::int64_t delta = unzigzag(dt);
+        if (delta < 0 && static_cast<std::uint64_t>(-delta) > st.time_ns) {
+            err = "dt_ns makes the time negative";
+        } else {
+            ev.time_ns = st.time_ns + static_cast<std::uint64_t>(delta);
+            st.time_ns = ev.time_ns;
+        }
+    }
+    if (err) {
+        *bad_at = static_cast<std::size_t>(bad - begin);
+        return err;
+    }
+    ++st.index;
+    return nullptr;
+}
+
+std::string encode_header(const TraceHeader& h) {
+    Header m;
+    m.set_schema_version(h.schema_version);
+    m.set_tool(h.tool);
+    m.set_tool_version(h.tool_version);
+    m.set_created_unix_ns(h.created_unix_ns);
+    m.set_target(h.target);
+    for (const RangeInfo& r : h.ranges) {
+        Range* x = m.add_ranges();
+        x->set_rid(r.rid);
+        x->set_base(r.base);
+        x->set_size(r.size);
+        x->set_name(r.name);
+    }
+    for (const MemoryInfo& r : h.memory) {
+        MemoryRegion* x = m.add_memory();
+        x->set_mid(r.mid);
+        x->set_sid(r.sid);
+        x->set_base(r.base);
+        x->set_size(r.size);
+        x->set_name(r.name);
+    }
+    for (const auto& [k, v] : h.labels) (*m.mutable_labels())[k] = v;
+    m.set_observer(static_cast<Header_Observer>(h.observer));
+    m.set_raw_frames(h.raw_frames);
+    // Deterministic: map entries (labels) in key order, so equal headers give equal bytes.
+    std::string out;
+    {
+        google::protobuf::io::StringOutputStream stream(&out);
+        google::protobuf::io::CodedOutputStream coded(&stream);
+        coded.SetSerializationDeterministic(true);
+        m.SerializeToCodedStream(&coded);
+    }
+    return out;
+}
+
+bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& h) {
+    Header m;
+    google::protobuf::LogSilencer quiet;  // a bad header is reported by the reader, not logged by protobuf
+    if (!m.ParseFromArray(p, static_cast<int>(n))) return false;
+    h = TraceHeader{};
+    h.schema_version = m.schema_version();
+    h.tool = m.tool();
+    h.tool_version = m.tool_version();
+    h.created_unix_ns = m.created_unix_ns();
+    h.target = m.target();
+    for (const Range& r : m.ranges()) h.ranges.push_back({r.rid(), r.base(), r.size(), r.name()});
+    for (const MemoryRegion& r : m.memory()) h.memory.push_back({r.mid(), r.sid(), r.base(), r.size(), r.name()});
+    for (const auto& [k, v] : m.labels()) h.labels.emplace_back(k, v);
+    std::sort(h.labels.begin(), h.labels.end());
+    const int obs = static_cast<int>(m.observer());
+    h.observer = obs >= 0 && obs <= 3 ? static_cast<Observer>(obs) : Observer::Unknown;
+    h.raw_frames = m.raw_frames();
+    return true;
+}
+
+}  // namespace coreio::trace::detail

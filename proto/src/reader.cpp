@@ -1,0 +1,215 @@
+#include "coreio/trace/reader.hpp"
+
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <vector>
+
+#include "codec.hpp"
+
+namespace coreio::trace {
+
+struct TraceReader::Impl {
+    int fd = -1;
+    bool eof = false;                // nothing more to read from fd
+    std::vector<std::uint8_t> buf;   // input window
+    std::size_t pos = 0;             // next unread byte in buf
+    std::size_t len = 0;             // bytes of buf holding data
+    std::uint64_t base = 0;          // file offset of buf[0]
+    std::uint64_t total = 0;         // input size
+    TraceHeader header;
+    detail::DeltaState state;
+    std::uint64_t index = 0;         // records returned
+    std::uint64_t offset = 0;        // offset of the last record or problem
+    ReadStatus sticky = ReadStatus::Record;  // End/Truncated/Corrupt once reached
+    std::string message;
+    std::string name;                // path, for messages
+
+    ~Impl() { close_fd(); }
+    void close_fd() {
+        if (fd >= 0) ::close(fd);
+        fd = -1;
+    }
+    void reset() {
+        close_fd();
+        eof = false;
+        pos = len = 0;
+        base = total = 0;
+        header = {};
+        state = {};
+        index = offset = 0;
+        sticky = ReadStatus::Record;
+        message.clear();
+    }
+    std::size_t avail() const { return len - pos; }
+    // Makes at least `want` bytes available if the input has them; returns avail().
+    std::size_t fill(std::size_t want) {
+        if (avail() >= want || eof) return avail();
+        if (pos > 0) {
+            std::memmove(buf.data(), buf.data() + pos, avail());
+            base += pos;
+            len -= pos;
+            pos = 0;
+        }
+        while (len < want && !eof) {
+            const ssize_t k = ::read(fd, buf.data() + len, buf.size() - len);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                eof = true;  // a read error ends the input like a truncation would
+                break;
+            }
+            len += static_cast<std::size_t>(k);
+        }
+        return avail();
+    }
+    std::uint64_t here() const { return base + pos; }
+
+    std::string fail(const std::string& what) {
+        close_fd();
+        return name + ": " + what;
+    }
+    std::string start() {
+        const std::size_t pre = sizeof(detail::kPreamble);
+        const std::size_t have = fill(pre + 10);
+        if (have == 0) return fail("empty file (no trace preamble)");
+        if (have < pre) {
+            if (std::memcmp(buf.data() + pos, detail::kPreamble, have) == 0)
+                return fail("truncated preamble: file is " + std::to_string(have) + " bytes");
+        }
+        if (have < pre || std::memcmp(buf.data() + pos, detail::kPreamble, pre) != 0)
+            return fail("not a coreio trace (no \"COREIO\" preamble at byte offset 0)");
+        std::uint64_t version = 0;
+        const std::uint8_t* p = buf.data() + pos + pre;
+        std::size_t k = detail::get_varint(p, buf.data() + len, &version);
+        if (k == 0) return fail("truncated preamble (format version cut off at byte offset " + std::to_string(pre) + ")");
+        if (k == SIZE_MAX) return fail("bad format version varint at byte offset " + std::to_string(pre));
+        if (version == 0 || version > kFormatVersion)
+            return fail("format version " + std::to_string(version) + " is not supported (this reader reads 1.." +
+                        std::to_string(kFormatVersion) + ")");
+        pos += pre + k;
+        const std::uint64_t header_at = here();
+        if (fill(6) < 1) return fail("truncated: no header after the preamble (byte offset " + std::to_string(header_at) + ")");
+        if (buf[pos] != detail::kHeaderTag)
+            return fail("expected the header (field 2) at byte offset " + std::to_string(header_at));
+        std::uint64_t n = 0;
+        k = detail::get_varint(buf.data() + pos + 1, buf.data() + len, &n);
+        if (k == 0) return fail("truncated header length at byte offset " + std::to_string(header_at + 1));
+        if (k == SIZE_MAX || n > detail::kMaxHeaderBytes)
+            return fail("bad header length at byte offset " + std::to_string(header_at + 1));
+        if (fill(1 + k + n) < 1 + k + n)
+            return fail("truncated header at byte offset " + std::to_string(header_at) + " (" +
+                        std::to_string(n) + " bytes declared)");
+        if (!detail::decode_header(buf.data() + pos + 1 + k, n, header))
+            return fail("corrupt header at byte offset " + std::to_string(header_at));
+        pos += 1 + k + n;
+        return {};
+    }
+
+    ReadStatus stop(ReadStatus s, std::uint64_t at, std::string text) {
+        sticky = s;
+        offset = at;
+        message = name + ": " + std::move(text);
+        return s;
+    }
+
+    ReadStatus next(Event& ev) {
+        if (sticky != ReadStatus::Record) return sticky;
+        for (;;) {
+            if (fill(16) == 0) {
+                sticky = ReadStatus::End;
+                return sticky;
+            }
+            const std::uint64_t at = here();
+            const std::string where = "record #" + std::to_string(index) + " at byte offset " + std::to_string(at);
+            const std::uint8_t* p = buf.data() + pos;
+            const std::uint8_t* end = buf.data() + len;
+            std::uint64_t key = 0;
+            std::size_t k = detail::get_varint(p, end, &key);
+            if (k == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where + " (cut-off key)");
+            if (k == SIZE_MAX || (key >> 3) == 0) return stop(ReadStatus::Corrupt, at, "corrupt " + where + ": bad field key");
+            const unsigned type = static_cast<unsigned>(key & 7);
+            std::uint64_t n = 0;
+            if (type == 0) {  // unknown varint field of a newer format: skip
+                const std::size_t k2 = detail::get_varint(p + k, end, &n);
+                if (k2 == 0) return stop(ReadStatus::Truncated, at, "file ends inside a field at byte offset " + std::to_string(at));
+                if (k2 == SIZE_MAX) return stop(ReadStatus::Corrupt, at, "corrupt varint at byte offset " + std::to_string(at));
+                pos += k + k2;
+                continue;
+            }
+            if (type == 1 || type == 5) {
+                const std::size_t w = type == 1 ? 8 : 4;
+                if (fill(k + w) < k + w) return stop(ReadStatus::Truncated, at, "file ends inside a field at byte offset " + std::to_string(at));
+                pos += k + w;
+                continue;
+            }
+            if (type != 2)
+                return stop(ReadStatus::Corrupt, at, "corrupt " + where + ": wire type " + std::to_string(type) +
+                                                         " is not a record");
+            const std::size_t k2 = detail::get_varint(p + k, end, &n);
+            if (k2 == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where + " (cut-off length)");
+            if (k2 == SIZE_MAX || n > kMaxRecordBytes)
+                return stop(ReadStatus::Corrupt, at, "corrupt " + where + ": length " +
+                                                         (k2 == SIZE_MAX ? std::string("varint too long")
+                                                                         : std::to_string(n) + " over the limit of " +
+                                                                               std::to_string(kMaxRecordBytes)));
+            const std::size_t whole = k + k2 + static_cast<std::size_t>(n);
+            if (fill(whole) < whole)
+                return stop(ReadStatus::Truncated, at,
+                            "file ends inside " + where + " (" + std::to_string(avail() - k - k2) + " of " +
+                                std::to_string(n) + " bytes present); the records before it are complete");
+            p = buf.data() + pos;
+            if ((key >> 3) != 1) {  // a top-level field of a newer format: skip
+                pos += whole;
+                continue;
+            }
+            std::size_t bad = 0;
+            if (const char* e = detail::decode_record(p + k + k2, static_cast<std::size_t>(n), state, ev, &bad))
+                return stop(ReadStatus::Corrupt, at,
+                            "corrupt " + where + ": " + e + " (byte offset " + std::to_string(at + k + k2 + bad) + ")");
+            pos += whole;
+            offset = at;
+            ++index;
+            return ReadStatus::Record;
+        }
+    }
+};
+
+TraceReader::TraceReader() : impl_(std::make_unique<Impl>()) {}
+TraceReader::~TraceReader() = default;
+
+std::string TraceReader::open(const std::string& path) {
+    Impl& m = *impl_;
+    m.reset();
+    m.name = path;
+    m.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (m.fd < 0) return "cannot open " + path + ": " + std::strerror(errno);
+    struct stat st {};
+    if (::fstat(m.fd, &st) == 0) m.total = static_cast<std::uint64_t>(st.st_size);
+    if (S_ISDIR(st.st_mode)) return m.fail("is a directory");
+    m.buf.resize(4u << 20);
+    return m.start();
+}
+
+std::string TraceReader::open_memory(std::span<const std::byte> bytes) {
+    Impl& m = *impl_;
+    m.reset();
+    m.name = "<memory>";
+    m.buf.assign(reinterpret_cast<const std::uint8_t*>(bytes.data()),
+                 reinterpret_cast<const std::uint8_t*>(bytes.data()) + bytes.size());
+    m.len = bytes.size();
+    m.total = bytes.size();
+    m.eof = true;
+    return m.start();
+}
+
+const TraceHeader& TraceReader::header() const { return impl_->header; }
+ReadStatus TraceReader::next(Event& ev) { return impl_->next(ev); }
+std::uint64_t TraceReader::index() const { return impl_->index == 0 ? 0 : impl_->index - 1; }
+std::uint64_t TraceReader::offset() const { return impl_->offset; }
+std::uint64_t TraceReader::position() const { return impl_->here(); }
+std::uint64_t TraceReader::size() const { return impl_->total; }
+const std::string& TraceReader::message() const { return impl_->message; }
+
+}  // namespace coreio::trace

@@ -1,0 +1,267 @@
+// TraceTap: frames in, typed records out (folding, pairing, DMA cause, errors).
+#include <gtest/gtest.h>
+
+#include <cstring>
+
+#include "coreio/trace/tap.hpp"
+#include "coreio/trace/writer.hpp"
+#include "test_util.hpp"
+
+using namespace coreio;
+using namespace coreio::trace;
+using namespace trace_test;
+
+namespace {
+
+// A writer + tap watching as the client (Received = from the VM).
+struct Rig {
+    std::string path = temp_path("tap");
+    TraceWriter writer;
+    std::unique_ptr<TraceTap> tap;
+    explicit Rig(TapOptions o = {}) {
+        WriterOptions wo;
+        wo.background_flush = false;
+        EXPECT_EQ(writer.open(path, {}, wo), "");
+        tap = std::make_unique<TraceTap>(writer, o);
+    }
+    void vm_sends(const Frame& f, Channel ch = Channel::Main) { tap->on_frame(ch, Direction::Received, f.bytes()); }
+    void client_sends(const Frame& f, Channel ch = Channel::Main) { tap->on_frame(ch, Direction::Sent, f.bytes()); }
+    ReadAll finish() {
+        tap.reset();
+        EXPECT_EQ(writer.close(), "");
+        return read_file(path);
+    }
+};
+
+Frame read_req(std::uint64_t addr, std::uint32_t tag, unsigned size = 4) {
+    return Frame::mmio_request(Op::Read, 0, addr, size, 0, tag);
+}
+Frame reply_with(Frame f, std::uint32_t value, bool error = false) {
+    std::memcpy(f.payload(), &value, 4);
+    f.set_error(error);
+    return f;
+}
+Frame write_req(Op op, std::uint64_t addr, std::uint32_t value, std::uint32_t tag) {
+    Frame f = Frame::mmio_request(op, 0, addr, 4, 0, tag);
+    std::memcpy(f.payload(), &value, 4);
+    return f;
+}
+
+}  // namespace
+
+TEST(TraceTapTest, FoldsReadWithItsReply) {
+    Rig rig;
+    const Frame req = read_req(0x10000004, 9);
+    rig.vm_sends(req);
+    rig.client_sends(reply_with(req, 0x1234));
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 1u);
+    const Event& e = r.events[0].event();
+    EXPECT_EQ(e.kind, EventKind::Mmio);
+    EXPECT_EQ(e.towards, Towards::Client);
+    EXPECT_EQ(e.op, Op::Read);
+    EXPECT_EQ(e.address, 0x10000004u);
+    EXPECT_EQ(e.size, 4);
+    EXPECT_EQ(e.tag, 9u);
+    EXPECT_EQ(data_value({e.data.data(), 4}), 0x1234u);
+    EXPECT_EQ(e.status, Status::Complete);
+    EXPECT_FALSE(e.error);
+}
+
+TEST(TraceTapTest, PipelinedRepliesOutOfOrderKeepRequestOrder) {
+    Rig rig;
+    const Frame a = read_req(0x100, 1), b = read_req(0x104, 2);
+    const Frame w = write_req(Op::Write, 0x108, 0x55, 3);
+    rig.vm_sends(a);
+    rig.vm_sends(b);
+    rig.vm_sends(w);  // posted: complete at once, but waits behind a and b
+    rig.client_sends(reply_with(b, 0xbb, true));
+    rig.client_sends(reply_with(a, 0xaa));
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 3u);
+    EXPECT_EQ(r.events[0].ev.address, 0x100u);
+    EXPECT_EQ(data_value({r.events[0].ev.data.data(), 4}), 0xaau);
+    EXPECT_EQ(r.events[1].ev.address, 0x104u);
+    EXPECT_TRUE(r.events[1].ev.error);
+    EXPECT_EQ(r.events[2].ev.op, Op::Write);
+    EXPECT_EQ(data_value({r.events[2].ev.data.data(), 4}), 0x55u);
+    EXPECT_EQ(r.events[2].ev.mask, 0xfu);
+    EXPECT_LE(r.events[0].ev.time_ns, r.events[1].ev.time_ns);
+}
+
+TEST(TraceTapTest, PairAccessKeepsBothElements) {
+    Rig rig;
+    Frame req = Frame::mmio_request(Op::ReadPair, 2, 0x2000, 8, kFlagPriv, 4);
+    rig.vm_sends(req);
+    Frame rep = req;
+    const std::uint64_t x = 0x1111111111111111ull, y = 0x2222222222222222ull;
+    std::memcpy(rep.payload(), &x, 8);
+    std::memcpy(rep.pair_second(), &y, 8);
+    rig.client_sends(rep);
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 1u);
+    const Event& e = r.events[0].event();
+    EXPECT_EQ(e.op, Op::ReadPair);
+    EXPECT_EQ(e.id, 2);
+    EXPECT_EQ(e.flags, kFlagPriv);
+    EXPECT_EQ(data_value({e.data.data(), 8}), x);
+    EXPECT_EQ(data_value({e.data2.data(), 8}), y);
+}
+
+TEST(TraceTapTest, UnansweredAndUnmatched) {
+    Rig rig;
+    rig.tap->on_connection(Channel::Main, true);
+    rig.vm_sends(read_req(0x10, 1));
+    rig.client_sends(reply_with(read_req(0x20, 2), 7));  // its request was never seen
+    rig.tap->on_connection(Channel::Main, false);
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 4u);
+    EXPECT_EQ(r.events[0].ev.kind, EventKind::Connection);
+    EXPECT_TRUE(r.events[0].ev.up);
+    EXPECT_EQ(r.events[1].ev.status, Status::NoReply);
+    EXPECT_EQ(r.events[1].ev.address, 0x10u);
+    EXPECT_EQ(r.events[2].ev.status, Status::ReplyOnly);
+    EXPECT_EQ(r.events[2].ev.towards, Towards::Vm);
+    EXPECT_EQ(r.events[2].ev.address, 0x20u);
+    EXPECT_EQ(r.events[3].ev.kind, EventKind::Connection);
+    EXPECT_FALSE(r.events[3].ev.up);
+}
+
+TEST(TraceTapTest, DmaNamesTheMmioInFlight) {
+    Rig rig;
+    rig.vm_sends(read_req(0x0, 1));
+    rig.client_sends(reply_with(read_req(0x0, 1), 0));
+    const Frame doorbell = write_req(Op::WriteAck, 0x10, 1, 2);
+    rig.vm_sends(doorbell);  // record 1; its handler starts a DMA
+    Frame d = Frame::dma_request(Op::WriteAck, 1, 3, 0x8000, 8, 0, 42);
+    rig.client_sends(d, Channel::Dma);
+    rig.vm_sends(d, Channel::Dma);  // DMA reply
+    rig.client_sends(doorbell);     // doorbell acknowledged
+    Frame late = Frame::dma_request(Op::Read, 0, 0, 0x9000, 4, 0, 43);
+    rig.client_sends(late, Channel::Dma);  // nothing in flight now
+    Frame late_reply = late;
+    late_reply.set_error(true);
+    rig.vm_sends(late_reply, Channel::Dma);
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 4u);
+    EXPECT_EQ(r.events[1].ev.op, Op::WriteAck);
+    const Event& dma = r.events[2].event();
+    EXPECT_EQ(dma.kind, EventKind::Dma);
+    EXPECT_EQ(dma.channel, Channel::Dma);
+    EXPECT_EQ(dma.towards, Towards::Vm);
+    EXPECT_EQ(dma.id, 1);
+    EXPECT_EQ(dma.sid, 3);
+    EXPECT_EQ(dma.tag, 42u);
+    EXPECT_EQ(dma.cause, 1u);
+    EXPECT_EQ(dma.status, Status::Complete);
+    EXPECT_EQ(r.events[3].ev.cause, kNoCause);
+    EXPECT_TRUE(r.events[3].ev.error);
+}
+
+TEST(TraceTapTest, OtherFramesAndVmObserver) {
+    TapOptions o;
+    o.observer = Observer::Vm;  // Sent = towards the device
+    o.client = 2;
+    Rig rig(o);
+    rig.tap->on_frame(Channel::Main, Direction::Received, Frame::claim(5).bytes());
+    rig.tap->on_frame(Channel::Main, Direction::Received, Frame::irq_update(5, 7, 1).bytes());
+    rig.tap->on_frame(Channel::Dma, Direction::Sent, Frame::ping(false).bytes());
+    rig.tap->on_frame(Channel::Main, Direction::Sent, Frame::reset().bytes());
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 4u);
+    EXPECT_EQ(r.events[0].ev.kind, EventKind::Claim);
+    EXPECT_EQ(r.events[0].ev.towards, Towards::Vm);
+    EXPECT_EQ(r.events[0].ev.id, 5);
+    EXPECT_EQ(r.events[0].ev.client, 2u);
+    EXPECT_EQ(r.events[1].ev.kind, EventKind::Irq);
+    EXPECT_EQ(r.events[1].ev.line, 7);
+    EXPECT_EQ(r.events[1].ev.level, 1);
+    EXPECT_EQ(r.events[2].ev.kind, EventKind::Ping);
+    EXPECT_EQ(r.events[2].ev.towards, Towards::Client);
+    EXPECT_EQ(r.events[2].ev.channel, Channel::Dma);
+    EXPECT_EQ(r.events[3].ev.kind, EventKind::Reset);
+}
+
+TEST(TraceTapTest, ProtocolErrorsKeepTheFrame) {
+    Rig rig;
+    Frame bad;
+    bad.set_word(1, 0x13);
+    rig.vm_sends(bad);
+    const std::byte shorty[10] = {};
+    rig.tap->on_frame(Channel::Main, Direction::Received, shorty);
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 2u);
+    Owned& e = r.events[0];
+    EXPECT_EQ(e.event().kind, EventKind::ProtocolError);
+    EXPECT_EQ(e.ev.code, static_cast<std::uint8_t>(FrameError::UnknownOp));
+    EXPECT_NE(e.message.find("0x13"), std::string::npos) << e.message;
+    ASSERT_EQ(e.raw.size(), 64u);
+    EXPECT_EQ(std::memcmp(e.raw.data(), bad.data(), 64), 0);
+    EXPECT_EQ(r.events[1].ev.code, static_cast<std::uint8_t>(FrameError::Truncated));
+    EXPECT_EQ(r.events[1].raw.size(), 10u);
+}
+
+TEST(TraceTapTest, RawFramesAreByteExact) {
+    TapOptions o;
+    o.raw_frames = true;
+    Rig rig(o);
+    Frame req = read_req(0x40, 5);
+    req.set_word(7, 0x0123456789abcdefull);  // bytes a typed record does not keep
+    rig.vm_sends(req);
+    const Frame rep = reply_with(req, 0x99);
+    rig.client_sends(rep);
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), 1u);
+    ASSERT_EQ(r.events[0].raw.size(), 64u);
+    ASSERT_EQ(r.events[0].raw_reply.size(), 64u);
+    EXPECT_EQ(std::memcmp(r.events[0].raw.data(), req.data(), 64), 0);
+    EXPECT_EQ(std::memcmp(r.events[0].raw_reply.data(), rep.data(), 64), 0);
+}
+
+TEST(TraceTapTest, FullQueueWritesTheOldestAsNoReply) {
+    TapOptions o;
+    o.max_pending = 16;
+    Rig rig(o);
+    for (std::uint32_t i = 0; i < 40; ++i) rig.vm_sends(read_req(0x1000 + 4 * i, i));
+    // The 16 still waiting are answered first; replies to the 24 written as NO_REPLY then come unmatched.
+    for (std::uint32_t i = 24; i < 40; ++i) rig.client_sends(reply_with(read_req(0x1000 + 4 * i, i), i));
+    for (std::uint32_t i = 0; i < 24; ++i) rig.client_sends(reply_with(read_req(0x1000 + 4 * i, i), i));
+    ReadAll r = rig.finish();
+    std::size_t complete = 0, no_reply = 0, reply_only = 0;
+    for (auto& e : r.events) {
+        complete += e.ev.status == Status::Complete;
+        no_reply += e.ev.status == Status::NoReply;
+        reply_only += e.ev.status == Status::ReplyOnly;
+    }
+    EXPECT_EQ(complete, 16u);
+    EXPECT_EQ(no_reply, 24u);
+    EXPECT_EQ(reply_only, 24u);
+}
+
+// The size budget: <= 24 bytes per MMIO transaction on average for a
+// register-access workload without raw frames.
+TEST(TraceTapTest, RegisterWorkloadCostsAtMost24BytesPerTransaction) {
+    Rig rig;
+    constexpr std::uint32_t kTx = 100'000;
+    std::uint32_t lcg = 1;
+    for (std::uint32_t i = 0; i < kTx; ++i) {
+        const std::uint64_t addr = 0x10000000 + (i * 7 % 8) * 4;  // 8 registers
+        lcg = lcg * 1664525u + 1013904223u;
+        if (i % 2 == 0) {
+            const Frame req = read_req(addr, i);
+            rig.vm_sends(req);
+            rig.client_sends(reply_with(req, lcg >> 16));  // 16-bit register values
+        } else {
+            rig.vm_sends(write_req(i % 4 == 1 ? Op::Write : Op::WriteAck, addr, i, i));
+            if (i % 4 == 3) rig.client_sends(write_req(Op::WriteAck, addr, i, i));
+        }
+    }
+    rig.tap->finish();
+    const double per_tx = static_cast<double>(rig.writer.record_bytes()) / kTx;
+    std::printf("[ bytes/tx ] %.2f bytes per MMIO transaction (%u transactions, %llu record bytes)\n", per_tx, kTx,
+                static_cast<unsigned long long>(rig.writer.record_bytes()));
+    EXPECT_LE(per_tx, 24.0);
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), kTx);
+    EXPECT_EQ(r.status, ReadStatus::End);
+}
