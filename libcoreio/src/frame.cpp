@@ -190,8 +190,9 @@ std::uint32_t write_mask(Op op, unsigned size) {
     auto bits = [](unsigned n) { return n >= 32 ? 0xffffffffu : ((1u << n) - 1); };
     if (size == 0) return 0;
     if (!is_pair_op(op)) return bits(size);
+    // Out-of-range sizes (unvalidated frames) must not shift past the mask's width.
     const auto second = static_cast<unsigned>(Frame::pair_second_offset(size));
-    return bits(size) | (bits(size) << second);
+    return bits(size) | (second >= 32 ? 0u : bits(size) << second);
 }
 
 }  // namespace coreio

@@ -146,6 +146,9 @@ TEST(Frame, WriteMask) {
     EXPECT_EQ(write_mask(Op::WriteAck, 0), 0u);
     EXPECT_EQ(write_mask(Op::WritePair, 8), 0xffu | (0xffu << 16));
     EXPECT_EQ(write_mask(Op::WritePair, 16), 0xffffu | (0xffffu << 24));
+    // Sizes of unvalidated frames never shift past the mask (found by fuzzing).
+    EXPECT_EQ(write_mask(Op::WritePair, 63), 0xffffffffu);
+    EXPECT_EQ(write_mask(Op::Write, 63), 0xffffffffu);
 }
 
 TEST(Frame, ValidateEveryCase) {
