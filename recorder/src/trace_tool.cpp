@@ -1,0 +1,550 @@
+#include "coreio/recorder/trace_tool.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <charconv>
+#include <cinttypes>
+#include <cmath>
+#include <ctime>
+#include <map>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "coreio/trace/writer.hpp"
+#include "progress.hpp"
+
+namespace coreio::recorder {
+namespace {
+
+using trace::Event;
+using trace::EventKind;
+using trace::ReadStatus;
+using trace::TraceReader;
+
+void error_line(const std::string& s) { std::fprintf(stderr, "coreio-trace: %s\n", s.c_str()); }
+
+bool open_trace(TraceReader& r, const std::string& path) {
+    if (std::string e = r.open(path); !e.empty()) {
+        error_line(e);
+        return false;
+    }
+    return true;
+}
+
+// Maps a read loop's end to an exit code, reporting it: a truncated tail is a
+// warning (the records before it are good), corruption is an error.
+int end_status(ReadStatus st, const TraceReader& r) {
+    if (st == ReadStatus::Truncated) {
+        error_line("warning: " + r.message());
+        return kExitOk;
+    }
+    if (st == ReadStatus::Corrupt) {
+        error_line(r.message());
+        return kExitError;
+    }
+    return kExitOk;
+}
+
+std::string utc(std::uint64_t unix_ns) {
+    if (unix_ns == 0) return "unknown";
+    const std::time_t t = static_cast<std::time_t>(unix_ns / 1'000'000'000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[40];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+std::string seconds(std::uint64_t ns) {
+    char b[40];
+    std::snprintf(b, sizeof b, "%" PRIu64 ".%09" PRIu64 " s", ns / 1'000'000'000, ns % 1'000'000'000);
+    return b;
+}
+
+std::string header_line(const trace::TraceHeader& h) {
+    std::string s = "# coreio trace (schema " + std::to_string(h.schema_version) + ") by " + h.tool + " " +
+                    h.tool_version + " (" + trace::observer_name(h.observer) + "), target " +
+                    (h.target.empty() ? "?" : h.target) + ", created " + utc(h.created_unix_ns);
+    for (const auto& r : h.ranges) {
+        char b[96];
+        std::snprintf(b, sizeof b, "; rid %u at 0x%" PRIx64 " size 0x%" PRIx64, r.rid, r.base, r.size);
+        s += b;
+        if (!r.name.empty()) s += " \"" + r.name + "\"";
+    }
+    for (const auto& [k, v] : h.labels) s += "; " + k + "=" + v;
+    return s;
+}
+
+std::string json_escape(std::string_view v) {
+    std::string s = "\"";
+    for (char c : v) {
+        const auto u = static_cast<unsigned char>(c);
+        if (c == '"' || c == '\\') {
+            s += '\\';
+            s += c;
+        } else if (u < 0x20) {
+            char b[8];
+            std::snprintf(b, sizeof b, "\\u%04x", u);
+            s += b;
+        } else {
+            s += c;
+        }
+    }
+    return s + "\"";
+}
+
+std::string header_json(const trace::TraceHeader& h) {
+    std::string s = "{\"header\":{\"schema_version\":" + std::to_string(h.schema_version) +
+                    ",\"tool\":" + json_escape(h.tool) + ",\"tool_version\":" + json_escape(h.tool_version) +
+                    ",\"created_unix_ns\":" + std::to_string(h.created_unix_ns) + ",\"target\":" +
+                    json_escape(h.target) + ",\"observer\":\"" + trace::observer_name(h.observer) +
+                    "\",\"raw_frames\":" + (h.raw_frames ? "true" : "false") + ",\"ranges\":[";
+    for (std::size_t i = 0; i < h.ranges.size(); ++i) {
+        const auto& r = h.ranges[i];
+        s += (i ? "," : "") + std::string("{\"rid\":") + std::to_string(r.rid) + ",\"base\":" + std::to_string(r.base) +
+             ",\"size\":" + std::to_string(r.size) + ",\"name\":" + json_escape(r.name) + "}";
+    }
+    s += "],\"memory\":[";
+    for (std::size_t i = 0; i < h.memory.size(); ++i) {
+        const auto& r = h.memory[i];
+        s += (i ? "," : "") + std::string("{\"mid\":") + std::to_string(r.mid) + ",\"sid\":" + std::to_string(r.sid) +
+             ",\"base\":" + std::to_string(r.base) + ",\"size\":" + std::to_string(r.size) +
+             ",\"name\":" + json_escape(r.name) + "}";
+    }
+    s += "],\"labels\":{";
+    for (std::size_t i = 0; i < h.labels.size(); ++i)
+        s += (i ? "," : "") + json_escape(h.labels[i].first) + ":" + json_escape(h.labels[i].second);
+    return s + "}}}";
+}
+
+// ---- dump ----------------------------------------------------------------
+
+int cmd_dump(const std::string& path, bool json) {
+    TraceReader r;
+    if (!open_trace(r, path)) return kExitError;
+    static char buf[1 << 16];
+    std::setvbuf(stdout, buf, _IOFBF, sizeof buf);
+    std::string line = json ? header_json(r.header()) : header_line(r.header());
+    std::fputs(line.c_str(), stdout);
+    std::fputc('\n', stdout);
+    Progress progress("dump", ::isatty(1) != 1);
+    Event ev;
+    ReadStatus st;
+    std::uint64_t n = 0;
+    while ((st = r.next(ev)) == ReadStatus::Record) {
+        progress.update(r.position(), r.size(), ++n);
+        if (json) {
+            line = trace::event_json(ev);
+            line.insert(1, "\"i\":" + std::to_string(r.index()) + ",");
+        } else {
+            char idx[24];
+            std::snprintf(idx, sizeof idx, "%8" PRIu64 " ", r.index());
+            line = idx + trace::format_event(ev);
+        }
+        std::fputs(line.c_str(), stdout);
+        std::fputc('\n', stdout);
+    }
+    progress.done();
+    std::fflush(stdout);
+    return end_status(st, r);
+}
+
+// ---- stats ---------------------------------------------------------------
+
+struct Count {
+    std::uint64_t n = 0;
+    std::uint64_t bytes = 0;
+};
+
+int cmd_stats(const std::string& path) {
+    TraceReader r;
+    if (!open_trace(r, path)) return kExitError;
+    std::map<EventKind, std::uint64_t> kinds;
+    std::map<std::uint8_t, Count> mmio_ops;              // by opcode
+    std::map<std::uint8_t, std::pair<Count, Count>> by_range;  // rid -> reads, writes
+    Count dma_reads, dma_writes;
+    std::uint64_t mmio_errors = 0, dma_faults = 0, no_reply = 0, reply_only = 0, mmio = 0;
+    std::uint64_t lat_n = 0, lat_sum = 0, lat_min = UINT64_MAX, lat_max = 0;
+    std::map<std::tuple<std::uint32_t, std::uint8_t, std::uint8_t>, std::uint64_t> irqs;
+    std::map<std::uint32_t, bool> clients;
+    std::uint64_t first = UINT64_MAX, last = 0, records = 0;
+    Progress progress("stats");
+    Event ev;
+    ReadStatus st;
+    while ((st = r.next(ev)) == ReadStatus::Record) {
+        progress.update(r.position(), r.size(), ++records);
+        first = std::min(first, ev.time_ns);
+        last = std::max(last, ev.time_ns + ev.reply_after_ns);
+        clients[ev.client] = true;
+        ++kinds[ev.kind];
+        const unsigned bytes = is_pair_op(ev.op) ? 2u * ev.size : ev.size;
+        if (ev.kind == EventKind::Mmio) {
+            ++mmio;
+            Count& c = mmio_ops[static_cast<std::uint8_t>(ev.op)];
+            ++c.n;
+            c.bytes += bytes;
+            Count& rc = is_read_op(ev.op) ? by_range[ev.id].first : by_range[ev.id].second;
+            ++rc.n;
+            rc.bytes += bytes;
+            mmio_errors += ev.error;
+        }
+        if (ev.kind == EventKind::Dma) {
+            Count& c = is_read_op(ev.op) ? dma_reads : dma_writes;
+            ++c.n;
+            c.bytes += bytes;
+            dma_faults += ev.error;
+        }
+        if (ev.kind == EventKind::Mmio || ev.kind == EventKind::Dma) {
+            no_reply += ev.status == trace::Status::NoReply;
+            reply_only += ev.status == trace::Status::ReplyOnly;
+            if (ev.kind == EventKind::Mmio && ev.status == trace::Status::Complete && ev.reply_after_ns > 0) {
+                ++lat_n;
+                lat_sum += ev.reply_after_ns;
+                lat_min = std::min(lat_min, ev.reply_after_ns);
+                lat_max = std::max(lat_max, ev.reply_after_ns);
+            }
+        }
+        if (ev.kind == EventKind::Irq) ++irqs[{ev.client, ev.id, ev.line}];
+    }
+    progress.done();
+    const int code = end_status(st, r);
+    if (code != kExitOk) return code;
+    const auto& h = r.header();
+    const std::uint64_t duration = records ? last - first : 0;
+    const double secs = static_cast<double>(duration) / 1e9;
+    auto rate = [&](std::uint64_t n) { return secs > 0 ? static_cast<double>(n) / secs : 0.0; };
+    std::printf("file       %s: %" PRIu64 " bytes, %" PRIu64 " records (%.1f bytes/record)\n", path.c_str(), r.size(),
+                records, records ? static_cast<double>(r.size()) / static_cast<double>(records) : 0.0);
+    std::printf("recorded   by %s %s (%s), target %s, created %s%s\n", h.tool.c_str(), h.tool_version.c_str(),
+                trace::observer_name(h.observer), h.target.empty() ? "?" : h.target.c_str(),
+                utc(h.created_unix_ns).c_str(), h.raw_frames ? ", raw frames" : "");
+    std::printf("duration   %s, %zu client(s)\n", seconds(duration).c_str(), clients.size());
+    std::printf("events    ");
+    for (const auto& [k, n] : kinds) std::printf(" %s %" PRIu64, trace::kind_name(k), n);
+    std::printf("\n");
+    if (mmio) {
+        std::printf("mmio       %" PRIu64 " transactions (%.0f/s), %" PRIu64 " bus errors, %" PRIu64
+                    " without reply, %" PRIu64 " reply only\n",
+                    mmio, rate(mmio), mmio_errors, no_reply, reply_only);
+        std::printf("  by op   ");
+        for (const auto& [op, c] : mmio_ops)
+            std::printf(" %s %" PRIu64 " (%" PRIu64 " B)", op_name(op), c.n, c.bytes);
+        std::printf("\n");
+        for (const auto& [rid, rw] : by_range) {
+            std::printf("  rid %-3u  reads %" PRIu64 " (%" PRIu64 " B), writes %" PRIu64 " (%" PRIu64 " B)", rid,
+                        rw.first.n, rw.first.bytes, rw.second.n, rw.second.bytes);
+            for (const auto& ri : h.ranges)
+                if (ri.rid == rid) std::printf(", range 0x%" PRIx64 "+0x%" PRIx64 " %s", ri.base, ri.size, ri.name.c_str());
+            std::printf("\n");
+        }
+        if (lat_n)
+            std::printf("  latency  min %.3f us, avg %.3f us, max %.3f us (%" PRIu64 " replies)\n",
+                        static_cast<double>(lat_min) / 1e3,
+                        static_cast<double>(lat_sum) / static_cast<double>(lat_n) / 1e3,
+                        static_cast<double>(lat_max) / 1e3, lat_n);
+    }
+    if (dma_reads.n + dma_writes.n) {
+        std::printf("dma        reads %" PRIu64 " chunks (%" PRIu64 " B), writes %" PRIu64 " chunks (%" PRIu64
+                    " B), %" PRIu64 " faults, %.3f MB/s\n",
+                    dma_reads.n, dma_reads.bytes, dma_writes.n, dma_writes.bytes, dma_faults,
+                    rate(dma_reads.bytes + dma_writes.bytes) / 1e6);
+    }
+    for (const auto& [key, n] : irqs)
+        std::printf("irq        client %u rid %u line %u: %" PRIu64 " changes\n", std::get<0>(key), std::get<1>(key),
+                    std::get<2>(key), n);
+    return kExitOk;
+}
+
+// ---- diff ----------------------------------------------------------------
+
+int cmd_diff(const std::string& a_path, const std::string& b_path, const trace::CompareOptions& options) {
+    TraceReader a, b;
+    if (!open_trace(a, a_path) || !open_trace(b, b_path)) return kExitError;
+    Progress progress("diff");
+    Event ea, eb;
+    std::uint64_t index = 0;
+    for (;; ++index) {
+        progress.update(a.position(), a.size(), index);
+        const ReadStatus sa = a.next(ea);
+        const ReadStatus sb = b.next(eb);
+        if (sa == ReadStatus::Corrupt || sb == ReadStatus::Corrupt) {
+            progress.done();
+            error_line(sa == ReadStatus::Corrupt ? a.message() : b.message());
+            return kExitError;
+        }
+        const bool end_a = sa != ReadStatus::Record, end_b = sb != ReadStatus::Record;
+        if (end_a || end_b) {
+            progress.done();
+            if (sa == ReadStatus::Truncated) error_line("warning: " + a.message());
+            if (sb == ReadStatus::Truncated) error_line("warning: " + b.message());
+            if (end_a && end_b) {
+                std::printf("same: %" PRIu64 " records\n", index);
+                return kExitOk;
+            }
+            const bool a_ended = end_a;
+            std::printf("differ at record #%" PRIu64 ": %s ends after %" PRIu64 " records, %s goes on with\n  %s\n",
+                        index, a_ended ? "A" : "B", index, a_ended ? "B" : "A",
+                        trace::format_event(a_ended ? eb : ea).c_str());
+            return kExitDiffer;
+        }
+        const trace::Difference d = trace::compare_events(ea, eb, options);
+        if (!d.field.empty()) {
+            progress.done();
+            std::printf("differ at record #%" PRIu64 ": %s: A=%s B=%s\n  A: %s\n  B: %s\n", index, d.field.c_str(),
+                        d.a.c_str(), d.b.c_str(), trace::format_event(ea).c_str(), trace::format_event(eb).c_str());
+            return kExitDiffer;
+        }
+    }
+}
+
+// ---- export ----------------------------------------------------------------
+
+int cmd_export(const std::string& path, const std::string& vcd, const std::string& perfetto) {
+    if (vcd.empty() == perfetto.empty()) {
+        error_line("export needs exactly one of --vcd FILE or --perfetto FILE");
+        return kExitError;
+    }
+    TraceReader r;
+    if (!open_trace(r, path)) return kExitError;
+    const std::string& out_path = vcd.empty() ? perfetto : vcd;
+    std::FILE* out = std::fopen(out_path.c_str(), "w");
+    if (!out) {
+        error_line("cannot create " + out_path + ": " + std::strerror(errno));
+        return kExitError;
+    }
+    const std::string e = vcd.empty() ? export_perfetto(r, out) : export_vcd(r, out);
+    const bool write_failed = std::ferror(out) != 0;
+    std::fclose(out);
+    if (!e.empty()) {
+        error_line(e);
+        return kExitError;
+    }
+    if (write_failed) {
+        error_line("writing " + out_path + " failed");
+        return kExitError;
+    }
+    return kExitOk;
+}
+
+// ---- cat / slice ---------------------------------------------------------
+
+// True when `out` names the same file as one of `inputs` (writing would destroy it).
+bool same_file(const std::string& out, const std::vector<std::string>& inputs) {
+    struct stat so {};
+    if (::stat(out.c_str(), &so) != 0) return false;
+    for (const auto& in : inputs) {
+        struct stat si {};
+        if (::stat(in.c_str(), &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) return true;
+    }
+    return false;
+}
+
+int open_output(trace::TraceWriter& w, const std::string& out, const trace::TraceHeader& h,
+                const std::vector<std::string>& inputs) {
+    if (same_file(out, inputs)) {
+        error_line("output " + out + " is also an input");
+        return kExitError;
+    }
+    trace::WriterOptions o;
+    o.background_flush = false;
+    o.batch_bytes = 1 << 20;
+    if (std::string e = w.open(out, h, o); !e.empty()) {
+        error_line(e);
+        return kExitError;
+    }
+    return kExitOk;
+}
+
+int close_output(trace::TraceWriter& w, int code) {
+    if (std::string e = w.close(); !e.empty()) {
+        error_line(e);
+        return kExitError;
+    }
+    return code;
+}
+
+int cmd_cat(const std::vector<std::string>& inputs, const std::string& out) {
+    std::vector<std::unique_ptr<TraceReader>> readers;
+    for (const auto& in : inputs) {
+        readers.push_back(std::make_unique<TraceReader>());
+        if (!open_trace(*readers.back(), in)) return kExitError;
+    }
+    trace::TraceHeader h = readers.front()->header();
+    std::string sources;
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+        h.raw_frames = h.raw_frames || readers[i]->header().raw_frames;
+        sources += (i ? "," : "") + inputs[i];
+    }
+    h.labels.emplace_back("cat.sources", sources);
+    trace::TraceWriter w;
+    if (int c = open_output(w, out, h, inputs); c != kExitOk) return c;
+    Progress progress("cat");
+    std::uint64_t base_index = 0, offset = 0, end_time = 0;
+    const std::uint64_t first_created = readers.front()->header().created_unix_ns;
+    int code = kExitOk;
+    Event ev;
+    for (std::size_t i = 0; i < readers.size(); ++i) {
+        TraceReader& r = *readers[i];
+        // Later traces keep their place in wall-clock time when both were dated...
+        const std::uint64_t created = r.header().created_unix_ns;
+        // Never earlier than the end of the previous one, so times keep increasing.
+        if (i > 0) {
+            const std::uint64_t wall = created && first_created && created >= first_created ? created - first_created : 0;
+            offset = std::max(wall, end_time + 1);
+        }
+        std::uint64_t n = 0;
+        ReadStatus st;
+        while ((st = r.next(ev)) == ReadStatus::Record) {
+            progress.update(r.position(), r.size(), ++n);
+            ev.time_ns += offset;
+            if (ev.cause != trace::kNoCause) ev.cause += base_index;
+            end_time = std::max(end_time, ev.time_ns);
+            w.append(ev);
+        }
+        base_index = w.records();
+        if (int c = end_status(st, r); c != kExitOk) code = c;
+    }
+    return close_output(w, code);
+}
+
+int cmd_slice(const std::string& in, const std::string& out, std::uint64_t from, std::uint64_t to,
+              std::uint64_t first, std::uint64_t last) {
+    if (from > to) {
+        error_line("--from is after --to");
+        return kExitError;
+    }
+    if (first > last) {
+        error_line("--first is after --last");
+        return kExitError;
+    }
+    TraceReader r;
+    if (!open_trace(r, in)) return kExitError;
+    trace::TraceWriter w;
+    if (int c = open_output(w, out, r.header(), {in}); c != kExitOk) return c;
+    Progress progress("slice");
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> kept;  // input index -> output index, for DMA causes
+    std::map<std::uint64_t, std::uint64_t> out_index;
+    Event ev;
+    ReadStatus st;
+    while ((st = r.next(ev)) == ReadStatus::Record) {
+        const std::uint64_t i = r.index();
+        progress.update(r.position(), r.size(), i + 1);
+        if (i > last) break;
+        if (i < first || ev.time_ns < from || ev.time_ns > to) continue;
+        if (ev.cause != trace::kNoCause) {
+            const auto it = out_index.find(ev.cause);
+            ev.cause = it == out_index.end() ? trace::kNoCause : it->second;
+        }
+        const std::uint64_t o = w.append(ev);
+        if (ev.kind == EventKind::Mmio) out_index[i] = o;
+    }
+    return close_output(w, st == ReadStatus::Record ? kExitOk : end_status(st, r));
+}
+
+}  // namespace
+
+bool parse_time_ns(std::string_view text, std::uint64_t& ns) {
+    std::size_t unit_at = 0;
+    while (unit_at < text.size() && (std::isdigit(static_cast<unsigned char>(text[unit_at])) || text[unit_at] == '.'))
+        ++unit_at;
+    const std::string number(text.substr(0, unit_at));
+    const std::string_view unit = text.substr(unit_at);
+    if (number.empty() || std::count(number.begin(), number.end(), '.') > 1 || number == ".") return false;
+    double scale = 1;
+    if (unit.empty() || unit == "ns") scale = 1;
+    else if (unit == "us") scale = 1e3;
+    else if (unit == "ms") scale = 1e6;
+    else if (unit == "s") scale = 1e9;
+    else return false;
+    if (number.find('.') == std::string::npos && scale == 1) {
+        const auto [p, ec] = std::from_chars(number.data(), number.data() + number.size(), ns);
+        return ec == std::errc() && p == number.data() + number.size();
+    }
+    const double v = std::strtod(number.c_str(), nullptr) * scale;
+    if (!std::isfinite(v) || v < 0 || v > 1.8e19) return false;
+    ns = static_cast<std::uint64_t>(std::llround(v));
+    return true;
+}
+
+int trace_tool_main(int argc, char** argv) {
+    CLI::App app{"coreio-trace: look at, compare, convert and cut CoreIO trace files.\n"
+                 "Exit status: 0 success (diff: same), 1 diff found a difference, 2 error."};
+    app.require_subcommand(1, 1);
+    app.set_version_flag("--version", std::string("coreio-trace ") + COREIO_VERSION);
+
+    std::string file, file_b, out, vcd, perfetto, from_text, to_text;
+    std::vector<std::string> inputs;
+    bool json = false, timing = false, ignore_tags = false, raw = false;
+    std::uint64_t first = 0, last = UINT64_MAX;
+
+    auto* dump = app.add_subcommand("dump", "one readable line per record (header line first)");
+    dump->add_option("file", file, "trace file")->required();
+    dump->add_flag("--json", json, "one JSON object per line instead (header object first)");
+
+    auto* stats = app.add_subcommand("stats", "counts per event, op and range; bytes, duration, rates, latency");
+    stats->add_option("file", file, "trace file")->required();
+
+    auto* diff = app.add_subcommand("diff", "first record where two traces differ (times and tags as options)");
+    diff->add_option("a", file, "first trace")->required();
+    diff->add_option("b", file_b, "second trace")->required();
+    diff->add_flag("--timing", timing, "also compare times and latencies");
+    diff->add_flag("--ignore-tags", ignore_tags, "do not compare VM tags and DMA packet ids");
+    diff->add_flag("--raw", raw, "also compare raw frames");
+
+    auto* exp = app.add_subcommand("export", "convert to a waveform (VCD) or a Perfetto/Chrome JSON timeline");
+    exp->add_option("file", file, "trace file")->required();
+    auto* vcd_opt = exp->add_option("--vcd", vcd, "write a VCD file (GTKWave)");
+    auto* perfetto_opt = exp->add_option("--perfetto", perfetto, "write Chrome/Perfetto trace JSON");
+    vcd_opt->excludes(perfetto_opt);
+
+    auto* cat = app.add_subcommand("cat", "concatenate traces into one");
+    cat->add_option("inputs", inputs, "trace files, in order")->required();
+    cat->add_option("-o,--output", out, "output trace")->required();
+
+    auto* slice = app.add_subcommand("slice", "cut a trace by time and/or record index (bounds inclusive)");
+    slice->add_option("file", file, "trace file")->required();
+    slice->add_option("-o,--output", out, "output trace")->required();
+    slice->add_option("--from", from_text, "first time kept: ns, or with a unit (250us, 1.5ms, 2s)");
+    slice->add_option("--to", to_text, "last time kept");
+    slice->add_option("--first", first, "first record index kept");
+    slice->add_option("--last", last, "last record index kept");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int code = app.exit(e);
+        return code == 0 ? kExitOk : kExitError;
+    }
+    try {
+        if (dump->parsed()) return cmd_dump(file, json);
+        if (stats->parsed()) return cmd_stats(file);
+        if (diff->parsed()) {
+            trace::CompareOptions o;
+            o.timing = timing;
+            o.tags = !ignore_tags;
+            o.raw = raw;
+            return cmd_diff(file, file_b, o);
+        }
+        if (exp->parsed()) return cmd_export(file, vcd, perfetto);
+        if (cat->parsed()) return cmd_cat(inputs, out);
+        if (slice->parsed()) {
+            std::uint64_t from = 0, to = UINT64_MAX;
+            if (!from_text.empty() && !parse_time_ns(from_text, from)) {
+                error_line("--from: bad time \"" + from_text + "\" (use ns, or a number with ns/us/ms/s)");
+                return kExitError;
+            }
+            if (!to_text.empty() && !parse_time_ns(to_text, to)) {
+                error_line("--to: bad time \"" + to_text + "\" (use ns, or a number with ns/us/ms/s)");
+                return kExitError;
+            }
+            return cmd_slice(file, out, from, to, first, last);
+        }
+    } catch (const std::exception& e) {
+        error_line(e.what());
+        return kExitError;
+    }
+    return kExitError;
+}
+
+}  // namespace coreio::recorder
