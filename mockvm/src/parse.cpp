@@ -38,7 +38,7 @@ std::uint64_t parse_size(std::string_view text) {
     std::string_view num = text;
     unsigned shift = 0;
     for (auto [suffix, s] : {std::pair{"KiB", 10u}, {"MiB", 20u}, {"GiB", 30u}, {"K", 10u}, {"M", 20u}, {"G", 30u},
-                             {"k", 10u}}) {
+                             {"k", 10u}, {"m", 20u}, {"g", 30u}}) {
         const std::string_view sv(suffix);
         // Suffixes are matched whole, so a hex number ending in B is not mistaken for one.
         if (num.size() > sv.size() && num.substr(num.size() - sv.size()) == sv) {

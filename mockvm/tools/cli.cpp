@@ -18,7 +18,7 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         "client that claimed each range, serves DMA from guest memory and tracks IRQ lines.\n"
         "Without --script or --serve it runs the demo: waits for a client to claim range 0, writes\n"
         "a pattern at widths 1/2/4/8, reads it back and prints a table.\n"
-        "Without --range/--memory: one range 0xfef00000:0x1000 and memory 0x80000000:16M.\n"
+        "Without --range: one range 0xfef00000:0x1000; without --memory: 16M of memory at 0x80000000.\n"
         "Exit status: 0 success, 1 a check failed, 2 bad command line or script.",
         "coreio-mockvm"};
     Options o;
@@ -55,16 +55,14 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         o.config.port = static_cast<std::uint16_t>(port);
         o.config.timeout = std::chrono::milliseconds(timeout_ms);
         o.config.verbose = verbose;
-        if (ranges.empty() && memory.empty()) {
-            o.config.ranges = default_config().ranges;
-            o.config.memory = default_config().memory;
-        }
+        // Each default applies on its own: --range alone still gets the default memory.
+        if (ranges.empty()) o.config.ranges = default_config().ranges;
+        if (memory.empty()) o.config.memory = default_config().memory;
         for (const auto& r : ranges) o.config.ranges.push_back(parse_range(r));
         for (const auto& m : memory) {
             const RangeConfig r = parse_range(m);
             o.config.memory.push_back({r.base, r.size});
         }
-        if (o.config.ranges.empty() && !serve) throw std::invalid_argument("the demo and scripts need a --range");
     } catch (const std::invalid_argument& e) {
         err << "coreio-mockvm: " << e.what() << std::endl;
         exit_code = kExitUsage;

@@ -74,9 +74,16 @@ TEST(Cli, RangesMemoryAndModes) {
     EXPECT_TRUE(o.config.verbose);
     EXPECT_EQ(o.wait_ms, 0u);
     EXPECT_EQ(parse({"--serve"}).options->mode, Options::Mode::Serve);
-    // Memory only: no default range, so only --serve makes sense.
-    EXPECT_FALSE(parse({"--memory", "0x0:4K"}).options);
-    EXPECT_TRUE(parse({"--memory", "0x0:4K", "--serve"}).options);
+    // Each default applies on its own.
+    const auto mem_only = parse({"--memory", "0x0:4k"});
+    ASSERT_TRUE(mem_only.options);
+    EXPECT_EQ(mem_only.options->config.ranges.size(), 1u);
+    EXPECT_EQ(mem_only.options->config.memory.size(), 1u);
+    EXPECT_EQ(mem_only.options->config.memory[0].size, 4096u);
+    const auto range_only = parse({"--range", "0x10000:4K"});
+    ASSERT_TRUE(range_only.options);
+    EXPECT_EQ(range_only.options->config.ranges[0].base, 0x10000u);
+    EXPECT_EQ(range_only.options->config.memory[0].base, 0x80000000u);
 }
 
 TEST(Cli, BadArgumentsGiveClearErrors) {

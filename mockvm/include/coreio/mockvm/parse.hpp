@@ -15,7 +15,7 @@ namespace coreio::mockvm {
 
 /// A decimal or 0x-prefixed hexadecimal unsigned 64-bit number ("4096", "0xfef00000").
 std::uint64_t parse_number(std::string_view text);
-/// A number with an optional binary suffix K, M or G (also KiB/MiB/GiB): "16M" = 16 << 20.
+/// A number with an optional binary suffix K, M or G (either case; also KiB/MiB/GiB): "16M" = 16 << 20.
 std::uint64_t parse_size(std::string_view text);
 /// "BASE:SIZE", e.g. "0xfef00000:0x1000" or "0x80000000:16M".
 RangeConfig parse_range(std::string_view text);
@@ -24,8 +24,8 @@ std::vector<std::byte> parse_hex_bytes(std::string_view text, std::size_t size);
 /// Bytes as "0x" + two lowercase hex digits each, in memory order.
 std::string format_hex_bytes(const std::byte* data, std::size_t size);
 
-/// The configuration used when the command line names no range and no memory:
-/// one range 0xfef00000:0x1000 (rid 0) and 16 MiB of memory at 0x80000000.
+/// The CLI's defaults: one range 0xfef00000:0x1000 (rid 0), used when no --range
+/// is given, and 16 MiB of memory at 0x80000000, used when no --memory is given.
 VmConfig default_config();
 
 }  // namespace coreio::mockvm
