@@ -1,0 +1,28 @@
+// AXI4-Lite slave adapter: AW and W are offered together and each drops on
+// its own handshake; B (writes) and R (reads) are awaited with READY high.
+// SLVERR and DECERR become bus errors.
+#pragma once
+
+#include "coreio/cosim/slave.hpp"
+
+namespace coreio::cosim {
+
+class AxiLiteAdapter final : public SlaveAdapter {
+public:
+    AxiLiteAdapter(Sim& sim, const AxiLitePins& pins, const SlaveOptions& options);
+    unsigned bus_bytes() const override { return bytes_; }
+    BusStatus write(std::uint64_t addr, std::uint64_t data, std::uint32_t strb, unsigned prot) override;
+    BusStatus read(std::uint64_t addr, std::uint64_t& data, unsigned prot) override;
+    void idle() override;
+
+private:
+    Sim& sim_;
+    AxiLitePins p_;
+    SlaveOptions opt_;
+    unsigned bytes_;  // WDATA width
+};
+
+/// BusStatus of an AXI RESP code (OKAY/EXOKAY ok, SLVERR, DECERR).
+BusStatus axi_resp_status(std::uint64_t resp);
+
+}  // namespace coreio::cosim

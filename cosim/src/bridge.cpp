@@ -1,0 +1,97 @@
+#include "coreio/cosim/bridge.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+namespace coreio::cosim {
+
+Bridge::Bridge(Model& model, BridgeOptions options, IrqSink irq, DmaPort* dma)
+    : model_(model), opt_(std::move(options)), irq_(std::move(irq)), sim_(model) {
+    slave_ = make_slave_adapter(sim_, model_.ports(), opt_.slave);
+    if (model_.ports().has_master && dma != nullptr)
+        master_ = std::make_unique<AxiMasterAdapter>(sim_, model_.ports().axi, *dma);
+    sim_.set_irq_listener([this](std::uint32_t changed, std::uint32_t levels) {
+        if (!irq_) return;
+        for (unsigned line = 0; line < 8; ++line)
+            if ((changed >> line) & 1) irq_(line, (levels >> line) & 1);
+    });
+    sim_.reset(opt_.reset_cycles);
+}
+
+Bridge::~Bridge() = default;
+
+std::uint64_t Bridge::bus_addr(std::uint64_t addr) const {
+    const std::uint64_t off = addr - opt_.base;
+    return opt_.addr_bits >= 64 ? off : off & ((std::uint64_t{1} << opt_.addr_bits) - 1);
+}
+
+int Bridge::finish(BusStatus s, std::uint64_t addr, const char* what) {
+    ++accesses_;
+    if (opt_.idle_per_access) sim_.run(opt_.idle_per_access);
+    if (s == BusStatus::Ok) return 0;
+    ++bus_errors_;
+    if (opt_.log)
+        opt_.log(std::string(model_.name()) + ": " + what + " at 0x" + [&] {
+            char b[24];
+            std::snprintf(b, sizeof b, "%llx", static_cast<unsigned long long>(addr));
+            return std::string(b);
+        }() + ": " + bus_status_name(s));
+    return 1;
+}
+
+int Bridge::read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) {
+    sim_.note_access(addr);
+    if (!slave_) return finish(BusStatus::DecodeError, addr, "read");
+    const BusStatus s =
+        bus_read(*slave_, bus_addr(addr), len, static_cast<std::uint8_t*>(buf), prot_from_flags(flags));
+    return finish(s, addr, "read");
+}
+
+int Bridge::write(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags) {
+    sim_.note_access(addr);
+    if (!slave_) return finish(BusStatus::DecodeError, addr, "write");
+    const BusStatus s = bus_write(*slave_, bus_addr(addr), len, static_cast<const std::uint8_t*>(buf),
+                                  ~std::uint64_t{0}, prot_from_flags(flags));
+    return finish(s, addr, "write");
+}
+
+void Bridge::reset() {
+    if (slave_) slave_->idle();
+    sim_.reset(opt_.reset_cycles);
+}
+
+int serve(Client& client, Bridge& bridge, const ServeOptions& options, const std::atomic<bool>& stop) {
+    const unsigned rid = bridge.rid();
+    for (unsigned line = 0; line < 8; ++line)
+        if ((bridge.sim().irq_levels() >> line) & 1) client.irq_update(rid, line, true);
+    const std::uint64_t rate = options.idle_rate;
+    const std::uint64_t slice = rate ? std::max<std::uint64_t>(1, rate / 1000) : 0;
+    auto epoch = std::chrono::steady_clock::now();
+    std::uint64_t epoch_cycles = bridge.sim().cycles();
+    int rc = 0;
+    while (!stop.load(std::memory_order_relaxed)) {
+        if (rate) {
+            const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch).count();
+            const auto due = static_cast<std::uint64_t>(secs * static_cast<double>(rate));
+            const std::uint64_t done = bridge.sim().cycles() - epoch_cycles;
+            if (due > done) {
+                if (due - done > rate / 10) {
+                    epoch = std::chrono::steady_clock::now();
+                    epoch_cycles = bridge.sim().cycles();
+                }
+                bridge.run_idle(std::min(due - done, slice));
+                rc = client.run_for(0);
+            } else {
+                rc = client.run_for(1000);
+            }
+        } else {
+            rc = client.run_for(20000);
+        }
+        if (rc != 0) return rc;
+    }
+    return 0;
+}
+
+}  // namespace coreio::cosim

@@ -1,0 +1,147 @@
+#include "coreio/cosim/cosim_main.hpp"
+
+#include <CLI/CLI.hpp>
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <string>
+
+#include "coreio/client.hpp"
+#include "coreio/cosim/bridge.hpp"
+
+namespace coreio::cosim {
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void on_signal(int) { g_stop.store(true); }
+
+/// Parses a decimal or 0x-prefixed number, naming the option on error.
+std::optional<std::uint64_t> parse_number(const std::string& text, const char* option) {
+    if (text.empty()) return std::nullopt;
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(text.c_str(), &end, 0);
+    if (errno != 0 || end == text.c_str() || *end != '\0' || text[0] == '-')
+        throw CLI::ValidationError(option, "'" + text + "' is not a number (decimal or 0x hex)");
+    return v;
+}
+
+}  // namespace
+
+int cosim_main(int argc, char** argv, const char* program, ModelFactory factory, ModelDefaults defaults) {
+    CLI::App app{std::string("CoreIO co-simulation device: the RTL model answers the VM's MMIO, raises its "
+                             "IRQs and does its DMA"),
+                 program};
+    std::string target;
+    std::string fst, vcd, start_addr, stop_addr, base = "0";
+    std::uint64_t start_cycle = 0, idle_rate = 1000000, idle_per_access = 0, timeout_cycles = 100000;
+    std::optional<std::uint64_t> stop_cycle;
+    bool deterministic = false, verbose = false;
+    unsigned rid = 0, mid = 0, sid = 0, addr_bits = defaults.addr_bits, reset_cycles = 4;
+    std::string wb_mode = defaults.wishbone_pipelined ? "pipelined" : "classic";
+
+    app.add_option("target", target, "VM to connect to, HOST[:PORT] (port 4800 by default)")->required();
+    auto* o_fst = app.add_option("--trace-fst", fst, "write an FST waveform to FILE");
+    auto* o_vcd = app.add_option("--trace-vcd", vcd, "write a VCD waveform to FILE");
+    o_fst->excludes(o_vcd);
+    app.add_option("--trace-start-cycle", start_cycle, "start the waveform at this cycle");
+    app.add_option("--trace-stop-cycle", stop_cycle, "stop the waveform after this cycle");
+    app.add_option("--trace-start-addr", start_addr, "start the waveform at the first access to this address");
+    app.add_option("--trace-stop-addr", stop_addr, "stop the waveform at the first access to this address");
+    app.add_option("--idle-rate", idle_rate, "idle clock cycles per wall-clock second between accesses (0 = frozen)")
+        ->capture_default_str();
+    app.add_option("--idle-per-access", idle_per_access, "extra cycles clocked after every MMIO access")
+        ->capture_default_str();
+    app.add_flag("--deterministic", deterministic,
+                 "never clock by wall-clock time (only accesses and --idle-per-access): same MMIO, same cycles");
+    app.add_option("--rid", rid, "MMIO range id to claim (0..7)")->check(CLI::Range(0, 7))->capture_default_str();
+    app.add_option("--mid", mid, "IOMMU id of the model's DMA")->check(CLI::Range(0, 255))->capture_default_str();
+    app.add_option("--sid", sid, "IOMMU region id of the model's DMA")->check(CLI::Range(0, 15))->capture_default_str();
+    app.add_option("--base", base, "subtracted from MMIO addresses before they reach the bus")->capture_default_str();
+    app.add_option("--addr-bits", addr_bits, "bus address width")->check(CLI::Range(1, 64))->capture_default_str();
+    app.add_option("--reset-cycles", reset_cycles, "cycles reset is held")->check(CLI::Range(1, 1000000))
+        ->capture_default_str();
+    app.add_option("--timeout-cycles", timeout_cycles, "a bus beat unanswered this long is a bus error")
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 40))
+        ->capture_default_str();
+    app.add_option("--wb-mode", wb_mode, "Wishbone mode")->check(CLI::IsMember({"classic", "pipelined"}))
+        ->capture_default_str();
+    app.add_flag("--verbose,-v", verbose, "log bus errors and a summary");
+
+    TraceOptions trace;
+    std::uint64_t base_addr = 0;
+    try {
+        app.parse(argc, argv);
+        if (!fst.empty()) trace.format = TraceFormat::Fst, trace.path = fst;
+        if (!vcd.empty()) trace.format = TraceFormat::Vcd, trace.path = vcd;
+        trace.start_cycle = start_cycle;
+        trace.stop_cycle = stop_cycle;
+        trace.start_addr = parse_number(start_addr, "--trace-start-addr");
+        trace.stop_addr = parse_number(stop_addr, "--trace-stop-addr");
+        base_addr = parse_number(base, "--base").value_or(0);
+    } catch (const CLI::ParseError& e) {
+        return app.exit(e);
+    }
+
+    std::unique_ptr<Model> model = factory(trace.format);
+    if (!model) {
+        std::fprintf(stderr, "%s: this build has no %s waveform support (coreio_add_cosim TRACE option)\n", program,
+                     trace_format_name(*trace.format));
+        return 2;
+    }
+
+    ClientOptions copt;
+    Client client(copt);
+    ClientDma dma(client, mid, sid);
+    BridgeOptions bopt;
+    bopt.rid = rid;
+    bopt.mid = mid;
+    bopt.sid = sid;
+    bopt.base = base_addr;
+    bopt.addr_bits = addr_bits;
+    bopt.reset_cycles = reset_cycles;
+    bopt.idle_per_access = idle_per_access;
+    bopt.slave.timeout_cycles = timeout_cycles;
+    bopt.slave.wishbone_pipelined = wb_mode == "pipelined";
+    if (verbose) bopt.log = [program](std::string_view m) { std::fprintf(stderr, "%s: %.*s\n", program, int(m.size()), m.data()); };
+    Bridge bridge(*model, bopt, [&client, rid](unsigned line, bool level) { client.irq_update(rid, line, level); },
+                  &dma);
+    std::string error;
+    if (!bridge.sim().set_trace(trace, error)) {
+        std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+        return 2;
+    }
+
+    int rc = client.connect(target);
+    if (rc != 0) {
+        std::fprintf(stderr, "%s: cannot connect to '%s': %s\n", program, target.c_str(), std::strerror(-rc));
+        return 1;
+    }
+    rc = client.register_range(rid, bridge);
+    if (rc != 0) {
+        std::fprintf(stderr, "%s: cannot claim range %u: %s\n", program, rid, std::strerror(-rc));
+        return 1;
+    }
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    ServeOptions sopt;
+    sopt.idle_rate = deterministic ? 0 : idle_rate;
+    rc = serve(client, bridge, sopt, g_stop);
+    bridge.sim().stop_trace();
+    if (verbose)
+        std::fprintf(stderr, "%s: %llu cycles, %llu accesses, %llu bus errors\n", program,
+                     static_cast<unsigned long long>(bridge.sim().cycles()),
+                     static_cast<unsigned long long>(bridge.accesses()),
+                     static_cast<unsigned long long>(bridge.bus_errors()));
+    if (rc == 0 || rc == -ECONNRESET || rc == -ENOTCONN) return 0;
+    std::fprintf(stderr, "%s: connection error: %s\n", program, std::strerror(-rc));
+    return 1;
+}
+
+}  // namespace coreio::cosim
