@@ -1,0 +1,156 @@
+#include "bare_responder.hpp"
+
+#include <arpa/inet.h>
+#include <cerrno>
+#include <cstring>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdexcept>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "coreio/frame.hpp"
+
+namespace coreio::bench {
+namespace {
+
+int connect_loopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0) throw std::runtime_error("socket failed");
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        ::close(fd);
+        throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
+    }
+    int one = 1;
+    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+void send_all(int fd, const std::byte* p, std::size_t n) {
+    while (n > 0) {
+        const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            throw std::runtime_error("send failed");
+        }
+        p += k;
+        n -= static_cast<std::size_t>(k);
+    }
+}
+
+}  // namespace
+
+BareResponder::BareResponder(std::uint16_t port, std::uint64_t base) : base_(base), regs_(4096) {
+    main_fd_ = connect_loopback(port);
+    dma_fd_ = connect_loopback(port);
+    const Frame claim = Frame::claim(0);
+    send_all(main_fd_, claim.data(), kBlockSize);
+}
+
+BareResponder::~BareResponder() {
+    stop_ = true;
+    if (main_fd_ >= 0) ::shutdown(main_fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    if (main_fd_ >= 0) ::close(main_fd_);
+    if (dma_fd_ >= 0) ::close(dma_fd_);
+}
+
+void BareResponder::start() { thread_ = std::thread([this] { serve(); }); }
+
+void BareResponder::serve() {
+    std::vector<std::byte> in(256 * 1024);
+    std::vector<std::byte> out;
+    out.reserve(1 << 20);
+    std::size_t have = 0;
+    while (!stop_) {
+        const ssize_t k = ::recv(main_fd_, in.data() + have, in.size() - have, 0);
+        if (k <= 0) {
+            if (k < 0 && errno == EINTR) continue;
+            return;
+        }
+        have += static_cast<std::size_t>(k);
+        std::size_t off = 0;
+        out.clear();
+        auto emit = [&out](const Frame& f) { out.insert(out.end(), f.data(), f.data() + kBlockSize); };
+        while (have - off >= kBlockSize) {
+            Frame f = Frame::from_bytes(in.data() + off);
+            off += kBlockSize;  // the mock VM sends single-block frames only
+            const std::uint64_t at = f.address() - base_;
+            const unsigned size = f.size();
+            switch (f.op()) {
+            case Op::Read:
+                if (at + size <= regs_.size()) std::memcpy(f.payload(), regs_.data() + at, size);
+                emit(f);
+                break;
+            case Op::Write:
+            case Op::WriteAck:
+                if (at + size <= regs_.size()) std::memcpy(regs_.data() + at, f.payload(), size);
+                if (at == kKickOffset) {
+                    std::uint32_t n = 0;
+                    std::memcpy(&n, f.payload(), sizeof n);
+                    for (std::uint32_t i = 0; i < n; ++i) {
+                        emit(Frame::irq_update(0, 0, 1));
+                        emit(Frame::irq_update(0, 0, 0));
+                    }
+                }
+                if (f.op() == Op::WriteAck) emit(f);
+                break;
+            case Op::Ping:
+                emit(f);
+                break;
+            default:
+                break;
+            }
+        }
+        std::memmove(in.data(), in.data() + off, have - off);
+        have -= off;
+        if (!out.empty()) send_all(main_fd_, out.data(), out.size());
+    }
+}
+
+int BareResponder::dma_read(std::uint64_t addr, std::span<std::byte> buf) {
+    constexpr std::size_t kWindow = 1024;
+    std::vector<std::byte> out;
+    out.reserve(kWindow * kBlockSize);
+    std::vector<std::byte> in(kWindow * kBlockSize);
+    std::size_t sent = 0;      // bytes of buf requested so far
+    std::size_t inflight = 0;  // chunks without a reply
+    std::size_t have = 0;
+    int result = 0;
+    std::uint32_t pid = 0;
+    while (sent < buf.size() || inflight > 0) {
+        out.clear();
+        while (sent < buf.size() && inflight < kWindow) {
+            const std::uint64_t a = addr + sent;
+            const std::size_t chunk = std::min<std::size_t>(32 - (a & 31), buf.size() - sent);
+            // A reply echoes the chunk address, which says where its data goes.
+            const Frame f = Frame::dma_request(Op::Read, 0, 0, a, static_cast<unsigned>(chunk), 0, pid++);
+            out.insert(out.end(), f.data(), f.data() + kBlockSize);
+            sent += chunk;
+            ++inflight;
+        }
+        if (!out.empty()) send_all(dma_fd_, out.data(), out.size());
+        const ssize_t k = ::recv(dma_fd_, in.data() + have, in.size() - have, 0);
+        if (k <= 0) return -ECONNRESET;
+        have += static_cast<std::size_t>(k);
+        std::size_t off = 0;
+        while (have - off >= kBlockSize) {
+            const Frame f = Frame::from_bytes(in.data() + off);
+            off += kBlockSize;
+            if (f.error()) result = -EFAULT;
+            const std::uint64_t pos = f.address() - addr;
+            if (pos + f.size() <= buf.size()) std::memcpy(buf.data() + pos, f.payload(), f.size());
+            --inflight;
+        }
+        std::memmove(in.data(), in.data() + off, have - off);
+        have -= off;
+    }
+    return result;
+}
+
+}  // namespace coreio::bench

@@ -1,0 +1,44 @@
+// The physical limit a CoreIO client library is measured against: a device
+// written straight on POSIX sockets with nothing but the frame codec. One recv
+// per batch of frames, one send per batch of replies, no other work.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace coreio::bench {
+
+/// Offset of the bench devices' "kick" register: a write of N raises and
+/// lowers IRQ line 0 of range 0 N times from inside the handler.
+inline constexpr std::uint64_t kKickOffset = 0xff0;
+
+class BareResponder {
+public:
+    /// Connects main then DMA to 127.0.0.1:port and claims range 0 at `base`
+    /// (a 4 KiB register file). Throws std::runtime_error on failure.
+    BareResponder(std::uint16_t port, std::uint64_t base);
+    ~BareResponder();
+
+    /// Serves MMIO on a background thread until destroyed.
+    void start();
+    /// Blocking DMA read of buf.size() bytes at addr (<= 1024 chunks in flight).
+    /// Returns 0 or -EFAULT.
+    int dma_read(std::uint64_t addr, std::span<std::byte> buf);
+
+private:
+    void serve();
+
+    int main_fd_ = -1;                  // main connection
+    int dma_fd_ = -1;                   // DMA connection
+    std::uint64_t base_;                // guest-physical base of range 0
+    std::vector<std::byte> regs_;       // 4 KiB register file
+    std::atomic<bool> stop_{false};     // ends serve()
+    std::thread thread_;                // runs serve()
+};
+
+}  // namespace coreio::bench

@@ -1,0 +1,221 @@
+// coreio-bench: libcoreio against the physical limit, side by side in one run.
+//
+// Two devices with the same register file are driven by two mock VMs: one is
+// written with libcoreio (coreio::Client), the other on bare sockets (one recv
+// per batch, one send per batch; bare_responder.hpp). Each workload runs on
+// both, alternating, several rounds; the best round of each is kept and the
+// ratio printed. The machine is shared and noisy: read the ratios, not the times.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <numeric>
+#include <thread>
+#include <vector>
+
+#include "bare_responder.hpp"
+#include "coreio/client.hpp"
+#include "coreio/mockvm/vm.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+using coreio::bench::BareResponder;
+using coreio::bench::kKickOffset;
+
+constexpr std::uint64_t kBase = 0xfef00000;
+constexpr std::uint64_t kMem = 0x80000000;
+constexpr std::size_t kDmaBytes = 16u << 20;
+
+// The libcoreio device: the same register file and kick register as the bare one.
+class RegFile final : public coreio::MmioHandler {
+public:
+    explicit RegFile(coreio::Client& client) : client_(client) {}
+    int read(std::uint64_t addr, std::size_t len, void* buf, unsigned) override {
+        const std::uint64_t off = addr - kBase;
+        if (off + len > regs_.size()) return 1;
+        std::memcpy(buf, regs_.data() + off, len);
+        return 0;
+    }
+    int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned) override {
+        const std::uint64_t off = addr - kBase;
+        if (off + len > regs_.size()) return 1;
+        std::memcpy(regs_.data() + off, buf, len);
+        if (off == kKickOffset) {
+            std::uint32_t n = 0;
+            std::memcpy(&n, buf, sizeof n);
+            for (std::uint32_t i = 0; i < n; ++i) {
+                client_.irq_update(0, 0, true);
+                client_.irq_update(0, 0, false);
+            }
+        }
+        return 0;
+    }
+
+private:
+    coreio::Client& client_;
+    std::vector<std::byte> regs_ = std::vector<std::byte>(4096);
+};
+
+coreio::mockvm::VmConfig vm_config() {
+    coreio::mockvm::VmConfig c;
+    c.ranges = {{kBase, 0x1000}};
+    c.memory = {{kMem, kDmaBytes + 4096}};
+    c.timeout = 30s;
+    return c;
+}
+
+// One device of each kind, each with its own mock VM.
+struct Setup {
+    coreio::mockvm::Vm vm_ours{vm_config()};
+    coreio::mockvm::Vm vm_bare{vm_config()};
+    coreio::Client client;
+    RegFile regfile{client};
+    std::atomic<bool> stop{false};
+    std::thread loop;
+    std::unique_ptr<BareResponder> bare;
+
+    Setup() {
+        if (client.connect(vm_ours.endpoint()) != 0 || client.register_range(0, regfile) != 0)
+            throw std::runtime_error("libcoreio client could not connect");
+        loop = std::thread([this] {
+            while (!stop && client.run_for(20000) == 0) {
+            }
+        });
+        bare = std::make_unique<BareResponder>(vm_bare.port(), kBase);
+        bare->start();
+        if (!vm_ours.wait_for_claim(0, 5s) || !vm_bare.wait_for_claim(0, 5s))
+            throw std::runtime_error("a device did not claim its range");
+    }
+    ~Setup() {
+        stop = true;
+        loop.join();
+        client.disconnect();
+    }
+};
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void check(int r, const char* what) {
+    if (r != 0) {
+        std::fprintf(stderr, "coreio-bench: %s failed: %d\n", what, r);
+        std::exit(1);
+    }
+}
+
+// Runs ours() and bare() alternately `rounds` times; returns the best seconds of each.
+std::pair<double, double> best_of(int rounds, const std::function<double()>& ours,
+                                  const std::function<double()>& bare) {
+    double o = 1e99, b = 1e99;
+    for (int i = 0; i < rounds; ++i) {
+        o = std::min(o, ours());
+        b = std::min(b, bare());
+    }
+    return {o, b};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"coreio-bench: libcoreio against a bare-socket responder, side by side"};
+    int rounds = 5;
+    double scale = 1.0;
+    app.add_option("--rounds", rounds, "alternating rounds per workload (best kept)")->check(CLI::Range(1, 100));
+    app.add_option("--scale", scale, "multiplies every workload's size")->check(CLI::Range(0.01, 100.0));
+    CLI11_PARSE(app, argc, argv);
+
+    Setup s;
+    auto n = [&](double base) { return std::max<std::size_t>(1, static_cast<std::size_t>(base * scale)); };
+
+    std::printf("%-34s %14s %14s %8s %s\n", "workload", "libcoreio", "bare", "ratio", "target");
+
+    // 1. Sequential 4-byte reads: latency (lower is better; ratio ours/bare).
+    {
+        const std::size_t count = n(20000);
+        auto run = [&](coreio::mockvm::Vm& vm) {
+            const auto t0 = Clock::now();
+            for (std::size_t i = 0; i < count; ++i) check(vm.readl(kBase + (i % 64) * 4).status, "readl");
+            return seconds_since(t0);
+        };
+        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        std::printf("%-34s %11.2f us %11.2f us %8.3f %s\n", "sequential 4-byte read latency", o / static_cast<double>(count) * 1e6,
+                    b / static_cast<double>(count) * 1e6, o / b, "<= 1.10");
+    }
+
+    // 2. Pipelined reads, 64 outstanding: throughput (ratio ours/bare).
+    {
+        const std::size_t count = n(200000);
+        std::vector<std::uint64_t> addrs(count), out(count);
+        for (std::size_t i = 0; i < count; ++i) addrs[i] = kBase + (i % 256) * 4;
+        auto run = [&](coreio::mockvm::Vm& vm) {
+            const auto t0 = Clock::now();
+            check(vm.read_many(addrs, 4, out, 64), "read_many");
+            return seconds_since(t0);
+        };
+        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        std::printf("%-34s %9.0f k/s %9.0f k/s %8.3f %s\n", "pipelined reads (64 outstanding)", static_cast<double>(count) / o / 1e3,
+                    static_cast<double>(count) / b / 1e3, b / o, ">= 0.70");
+    }
+
+    // 3. Posted writes, then one read that proves the device has seen them all.
+    {
+        const std::size_t count = n(200000);
+        std::vector<std::uint64_t> addrs(count), values(count);
+        for (std::size_t i = 0; i < count; ++i) {
+            addrs[i] = kBase + (i % 256) * 4;
+            values[i] = i;
+        }
+        auto run = [&](coreio::mockvm::Vm& vm) {
+            const auto t0 = Clock::now();
+            check(vm.write_many(addrs, 4, values, false, 64), "write_many");
+            check(vm.readl(kBase).status, "readl");
+            return seconds_since(t0);
+        };
+        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        std::printf("%-34s %9.0f k/s %9.0f k/s %8.3f %s\n", "posted writes", static_cast<double>(count) / o / 1e3, static_cast<double>(count) / b / 1e3,
+                    b / o, ">= 0.70");
+    }
+
+    // 4. One blocking 16 MB DMA read (device -> guest memory).
+    {
+        std::vector<std::byte> buf(kDmaBytes);
+        auto ours = [&] {
+            const auto t0 = Clock::now();
+            check(s.client.dma_read(0, 0, kMem + 1, buf, 0), "dma_read");
+            return seconds_since(t0);
+        };
+        auto bare = [&] {
+            const auto t0 = Clock::now();
+            check(s.bare->dma_read(kMem + 1, buf), "bare dma_read");
+            return seconds_since(t0);
+        };
+        auto [o, b] = best_of(rounds, ours, bare);
+        std::printf("%-34s %10.0f MB/s %9.0f MB/s %8.3f %s\n", "blocking 16 MB DMA read", static_cast<double>(kDmaBytes) / o / 1e6,
+                    static_cast<double>(kDmaBytes) / b / 1e6, b / o, ">= 0.50");
+    }
+
+    // 5. IRQ edges raised from inside an MMIO handler (the kick register).
+    {
+        const std::uint32_t edges = static_cast<std::uint32_t>(n(200000));
+        auto run = [&](coreio::mockvm::Vm& vm) {
+            const std::uint64_t before = vm.irq_edges(0, 0);
+            const auto t0 = Clock::now();
+            check(vm.writel(kBase + kKickOffset, edges), "kick");
+            while (vm.irq_edges(0, 0) < before + edges && seconds_since(t0) < 30) std::this_thread::yield();
+            if (vm.irq_edges(0, 0) < before + edges) check(-1, "irq edges");
+            if (!vm.wait_irq(0, 0, false, 5s)) check(-1, "irq low");
+            return seconds_since(t0);
+        };
+        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        std::printf("%-34s %9.2f M/s %9.2f M/s %8.3f %s\n", "IRQ edges (from a handler)", static_cast<double>(edges) / o / 1e6,
+                    static_cast<double>(edges) / b / 1e6, b / o, ">= 2 M/s");
+    }
+    return 0;
+}
