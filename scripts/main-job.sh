@@ -1,6 +1,8 @@
 #!/bin/sh
-# The README's main job as processes: coreio-mockvm (demo mode, port 0) and the
-# example C device; passes when the mock VM exits 0 with every table row "ok".
+# The main job: coreio-mockvm (demo mode, a free 127.0.0.1 port) drives the
+# example C device through the write-then-read pattern and prints the table.
+# Usage: main-job.sh PATH/TO/coreio-mockvm PATH/TO/coreio-example-regfile
+# Exits 0 only when the mock VM exits 0 and every value read back correctly.
 set -eu
 vm=$1
 device=$2

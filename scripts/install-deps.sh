@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the Debian packages coreio needs, only those missing. Non-interactive.
+set -euo pipefail
+packages=(g++ cmake make pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler
+          libgtest-dev verilator clang libclang-rt-14-dev)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "installing: ${missing[*]}" >&2
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

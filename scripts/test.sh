@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, then builds and runs every test
+# (warnings as errors), again under ASan+UBSan, and the fuzz targets for a short
+# bounded run. Exits non-zero on the first failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/install-deps.sh
+jobs=$(nproc)
+
+echo "== build + tests (release, -Werror)"
+cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCOREIO_WERROR=ON >/dev/null
+cmake --build build/ci -j"$jobs"
+ctest --test-dir build/ci --output-on-failure -j"$jobs" --timeout 300
+
+echo "== build + tests (ASan+UBSan)"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCOREIO_SANITIZE=ON -DCOREIO_WERROR=ON \
+      -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
+cmake --build build/asan -j"$jobs"
+ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 300 -LE fuzz
+
+echo "== fuzz targets (libFuzzer, bounded)"
+cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCOREIO_BUILD_FUZZ=ON \
+      -DCOREIO_BUILD_TESTS=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
+cmake --build build/fuzz -j"$jobs" --target coreio_fuzz_targets
+ctest --test-dir build/fuzz --output-on-failure -L fuzz --timeout 120
+echo "== all tests passed"
