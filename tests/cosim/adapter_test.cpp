@@ -30,6 +30,9 @@ const BusCase kCases[] = {
     {"wb_pipelined", &models::make_timer_wb, true, 4},
 };
 
+/// Names the case in test listings instead of dumping its bytes.
+[[maybe_unused]] void PrintTo(const BusCase& c, std::ostream* os) { *os << c.name; }
+
 class TimerBus : public ::testing::TestWithParam<BusCase> {
 protected:
     void SetUp() override { rig = std::make_unique<Rig>(GetParam().make(std::nullopt), GetParam().pipelined); }
