@@ -20,6 +20,7 @@
 #include <thread>
 #include <vector>
 
+#include "coreio.h"
 #include "coreio/client.hpp"
 
 using namespace coreio;
@@ -449,4 +450,65 @@ TEST(ClientTcp, OverlongFrameClosesTheConnectionWithALogLine) {
     EXPECT_EQ(c.run_for(2000000), -EPROTO);
     ASSERT_FALSE(logs.empty());
     EXPECT_EQ(logs[0], "main connection: declared length 384 bytes (w0[15:8]=5) over the limit of 128 bytes");
+}
+
+// ---- the C API over the default client ----------------------------------------
+
+namespace {
+std::vector<std::pair<std::uint64_t, std::size_t>> c_reads;
+int c_read(void*, uint64_t addr, size_t len, void* buf, unsigned) {
+    c_reads.emplace_back(addr, len);
+    std::memset(buf, 0x5e, len);
+    return 0;
+}
+int c_write(void*, uint64_t, size_t, void*, unsigned) { return 0; }
+}  // namespace
+
+TEST(CApi, EnvTargetPairFallbackReconnect) {
+    FakeVm vm;
+    ::unsetenv("COREHDL_VM");
+    EXPECT_EQ(coreio_connect(nullptr), -EINVAL);
+    ::setenv("COREHDL_VM", vm.target().c_str(), 1);
+    ASSERT_EQ(coreio_connect(nullptr), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    const coreio_func_t f = {c_read, c_write, nullptr, nullptr};
+    ASSERT_EQ(coreio_register(4, &f, nullptr), 0);
+    EXPECT_EQ(coreio_register(4, &f, nullptr), -EBUSY);
+    Frame fr;
+    ASSERT_TRUE(FakeVm::recv(vm.main, fr));
+    EXPECT_EQ(fr, Frame::claim(4));
+    // A pair read without readp: read at addr and at addr + len.
+    ASSERT_TRUE(FakeVm::send(vm.main, Frame::mmio_request(Op::ReadPair, 4, 0x4000, 8, 0, 3)));
+    ASSERT_EQ(coreio_mainloop(200000), 0);
+    ASSERT_TRUE(FakeVm::recv(vm.main, fr));
+    EXPECT_EQ(fr.tag(), 3u);
+    ASSERT_EQ(c_reads.size(), 2u);
+    EXPECT_EQ(c_reads[0], (std::pair<std::uint64_t, std::size_t>{0x4000, 8}));
+    EXPECT_EQ(c_reads[1], (std::pair<std::uint64_t, std::size_t>{0x4008, 8}));
+    char b[4];
+    EXPECT_EQ(coreio_dma_read(0, 0, 0, 0, b, 0, nullptr, nullptr), -EINVAL);
+    EXPECT_EQ(coreio_dma_read(0, 16, 0, 4, b, 0, nullptr, nullptr), -EINVAL);
+    EXPECT_EQ(coreio_irq_update(0, 8, 1), -EINVAL);
+    // disconnect + connect + register of the same range works.
+    coreio_disconnect();
+    vm.close_conns();
+    ASSERT_EQ(coreio_connect(vm.target().c_str()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    EXPECT_EQ(coreio_register(4, &f, nullptr), 0);
+    // The VM going away: processfds reports -ECONNRESET.
+    vm.close_conns();
+    int rc = 0;
+    for (int i = 0; i < 100 && rc == 0; ++i) {
+        fd_set r, w;
+        FD_ZERO(&r);
+        FD_ZERO(&w);
+        const int n = coreio_preparefds(0, &r, &w);
+        ASSERT_GT(n, 0);
+        timeval tv{0, 50000};
+        ::select(n, &r, &w, nullptr, &tv);
+        rc = coreio_processfds(&r, &w);
+    }
+    EXPECT_EQ(rc, -ECONNRESET);
+    coreio_disconnect();
+    ::unsetenv("COREHDL_VM");
 }
