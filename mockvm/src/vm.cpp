@@ -79,10 +79,10 @@ struct Waiter {
     std::atomic<bool> sleeping{false};    // set around futex_wait, so completions skip the wake syscall otherwise
 };
 
-// Counts one completion for w and wakes it if it sleeps (seq_cst pairs with wait_done).
-void complete_one(Waiter& w) {
+// Counts one completion for w; true if w sleeps and needs a wake (seq_cst pairs with wait_done).
+bool complete_one(Waiter& w) {
     w.done.fetch_add(1, std::memory_order_seq_cst);
-    if (w.sleeping.load(std::memory_order_seq_cst)) futex_wake_all(w.done);
+    return w.sleeping.load(std::memory_order_seq_cst);
 }
 
 // Sleeps until w.done moves past `seen` or the deadline.
@@ -206,6 +206,16 @@ struct Vm::Impl final : VmSessionEvents {
     std::vector<Slot> slots = std::vector<Slot>(kSlots);
     std::vector<std::uint32_t> free_slots;
     std::atomic<std::uint32_t> posted_tag{0};
+    // I/O thread: futex words of waiters completed while processing one read,
+    // woken after every lock is released (a woken driver thread would otherwise
+    // block at once on slots_mu or the connection's mutex). A wake may land after
+    // the waiter saw its count and returned; FUTEX_WAKE on such a word is at worst
+    // a spurious wakeup, which every wait here tolerates.
+    std::vector<std::atomic<std::uint32_t>*> to_wake;
+    void wake_completed() {
+        for (auto* w : to_wake) futex_wake_all(*w);
+        to_wake.clear();
+    }
     std::atomic<std::uint64_t> unmatched_replies{0};
     std::atomic<std::uint64_t> unclaimed_accesses{0};
 };
@@ -318,6 +328,7 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
                 if (k > 0) c->session->consume(Channel::Main, static_cast<std::size_t>(k));
             }
         }
+        wake_completed();
         if (!ok) {
             close_client(c, "main connection can no longer be split into frames");
             return;
@@ -398,7 +409,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             free_slots.push_back(i);
             int expected = 0;
             s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
-            complete_one(*s.waiter);
+            if (complete_one(*s.waiter)) futex_wake_all(s.waiter->done);
         }
     }
     if (tap) {
@@ -463,8 +474,8 @@ void Vm::Impl::on_reply(VmSession& s, const Frame& f) {
             }
             slot.busy = false;
             free_slots.push_back(i);
-            // Woken under the lock: the waiter may return (and its stack go) right after.
-            complete_one(*slot.waiter);
+            // Woken later, once the I/O thread holds no lock the waiter wants next.
+            if (complete_one(*slot.waiter)) to_wake.push_back(&slot.waiter->done);
             return;
         }
     }

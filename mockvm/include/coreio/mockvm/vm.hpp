@@ -34,7 +34,8 @@ struct VmConfig {
     std::vector<MemoryRegionConfig> memory;
     /// One line per protocol error or notable event; default: stderr.
     LogFunction log;
-    /// Observes every frame on every client connection (not owned; calls are serialised).
+    /// Observes every frame on every client connection (not owned; calls are serialised;
+    /// a received frame with extra blocks is shown as its first 64-byte block).
     FrameTap* tap = nullptr;
     /// Default timeout of every blocking driver call.
     std::chrono::milliseconds timeout{5000};
