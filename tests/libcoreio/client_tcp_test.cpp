@@ -466,6 +466,7 @@ int c_write(void*, uint64_t, size_t, void*, unsigned) { return 0; }
 
 TEST(CApi, EnvTargetPairFallbackReconnect) {
     FakeVm vm;
+    c_reads.clear();
     ::unsetenv("COREHDL_VM");
     EXPECT_EQ(coreio_connect(nullptr), -EINVAL);
     ::setenv("COREHDL_VM", vm.target().c_str(), 1);
