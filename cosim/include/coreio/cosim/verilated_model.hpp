@@ -24,6 +24,11 @@ public:
         top_ = std::make_unique<Top>(context_.get(), "top");
         bind(top_.get(), ports_);
         if (ports_.clock.bytes() == 1) clock_ = static_cast<CData*>(ports_.clock.raw());
+        if (ports_.num_irqs == 1 && ports_.irqs[0].signal.bytes() == 1) {
+            irq1_ = static_cast<CData*>(ports_.irqs[0].signal.raw());
+            irq1_mask_ = static_cast<CData>((1u << ports_.irqs[0].width) - 1);
+            irq1_first_ = ports_.irqs[0].first;
+        }
     }
     ~VerilatedModel() override {
         trace_close();
@@ -38,12 +43,27 @@ public:
 
     std::uint64_t run_fast(std::uint64_t cycles, std::uint32_t irq_levels) override {
         Top* const top = top_.get();
-        if (clock_ == nullptr) return 0;
+        CData* const clk = clock_;
+        if (clk == nullptr) return 0;
+        if (irq1_ != nullptr) {
+            // The common case, one interrupt port of up to 8 lines: compare it directly.
+            const CData* const irq = irq1_;
+            const CData mask = irq1_mask_;
+            const auto want = static_cast<CData>((irq_levels >> irq1_first_) & mask);
+            for (std::uint64_t i = 0; i < cycles; ++i) {
+                *clk = 0;
+                top->eval();
+                *clk = 1;
+                top->eval();
+                if ((*irq & mask) != want) return i + 1;
+            }
+            return cycles;
+        }
         const bool watch = ports_.num_irqs != 0;
         for (std::uint64_t i = 0; i < cycles; ++i) {
-            *clock_ = 0;
+            *clk = 0;
             top->eval();
-            *clock_ = 1;
+            *clk = 1;
             top->eval();
             if (watch && ports_.irq_levels() != irq_levels) return i + 1;
         }
@@ -87,6 +107,9 @@ private:
     std::unique_ptr<Tracer> tracer_;              // open waveform, if any
     Ports ports_;                                 // the binding
     CData* clock_ = nullptr;                      // direct clock access for run_fast()
+    CData* irq1_ = nullptr;                       // the only IRQ port, when it is 8 bits or less
+    CData irq1_mask_ = 0;                         // its lines
+    unsigned irq1_first_ = 0;                     // its first line number
 };
 
 }  // namespace coreio::cosim
