@@ -26,7 +26,8 @@
 find_package(verilator REQUIRED HINTS $ENV{VERILATOR_ROOT} /usr/share/verilator)
 find_package(ZLIB REQUIRED)
 
-set(_COREIO_COSIM_DIR ${CMAKE_CURRENT_LIST_DIR})
+# Cached so that coreio_add_cosim() works from any directory.
+set(_COREIO_COSIM_DIR ${CMAKE_CURRENT_LIST_DIR} CACHE INTERNAL "coreio cosim templates")
 
 # The Verilator runtime, compiled once and shared by every model.
 if(NOT TARGET coreio_cosim_verilated)
@@ -42,7 +43,8 @@ if(NOT TARGET coreio_cosim_verilated)
   target_link_libraries(coreio_cosim_verilated PUBLIC ZLIB::ZLIB Threads::Threads)
 endif()
 
-# KEY|member|default port|required (1/0)
+# Sets _COREIO_COSIM_KEYS_<BUS>: entries KEY|member|default port|required (1/0).
+macro(_coreio_cosim_keys)
 set(_COREIO_COSIM_KEYS_APB
   "PSEL|apb.psel|PSEL|1" "PENABLE|apb.penable|PENABLE|1" "PWRITE|apb.pwrite|PWRITE|1"
   "PADDR|apb.paddr|PADDR|1" "PWDATA|apb.pwdata|PWDATA|1" "PSTRB|apb.pstrb|PSTRB|0"
@@ -71,8 +73,10 @@ foreach(k AWBURST AWID BRESP BID ARBURST ARID RRESP RID)
   string(TOLOWER ${k} l)
   list(APPEND _COREIO_COSIM_KEYS_AXI4 "M_${k}|axi.${l}|m_axi_${l}|0")
 endforeach()
+endmacro()
 
 function(coreio_add_cosim name)
+  _coreio_cosim_keys()
   cmake_parse_arguments(C "EXECUTABLE" "TOP;BUS;MASTER;CLOCK;RESET;RESET_ACTIVE;ADDR_WIDTH;WB_MODE"
                         "SOURCES;IRQS;SIGNALS;TRACE;INCLUDE_DIRS;VERILATOR_ARGS" ${ARGN})
   if(NOT C_TOP OR NOT C_SOURCES)

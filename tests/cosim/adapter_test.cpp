@@ -7,6 +7,7 @@
 
 #include "cosim_test_util.hpp"
 #include "dma-copy_model.hpp"
+#include "renamed-apb_model.hpp"
 #include "timer-apb_model.hpp"
 #include "timer-axil_model.hpp"
 #include "timer-wb_model.hpp"
@@ -336,4 +337,29 @@ TEST(Trace, WritesFstAndVcdBetweenTriggers) {
     EXPECT_FALSE(rig2.sim.set_trace(bad, err));
     EXPECT_NE(err.find("cannot open"), std::string::npos) << err;
     std::filesystem::remove_all(dir);
+}
+
+TEST(Helper, RenamedPortsOptionalPinsResetPolarityAndIrqVector) {
+    Rig rig(models::make_renamed_apb(std::nullopt));
+    const Ports& p = rig.model->ports();
+    EXPECT_FALSE(p.apb.pready.bound());
+    EXPECT_FALSE(p.apb.pstrb.bound());
+    EXPECT_FALSE(p.apb.pslverr.bound());
+    EXPECT_FALSE(p.reset_active_low);
+    EXPECT_EQ(p.num_irqs, 1u);
+    EXPECT_EQ(models::renamed_apb_defaults.addr_bits, 8u);
+    EXPECT_FALSE(models::make_renamed_apb(TraceFormat::Fst));  // built with TRACE vcd only
+    EXPECT_EQ(rig.rd32(0), 0x52454e41u);
+    EXPECT_EQ(rig.wr(4, 0xcafe), BusStatus::Ok);
+    EXPECT_EQ(rig.rd32(4), 0xcafeu);
+    EXPECT_EQ(rig.wr(8, 2), BusStatus::Ok);
+    EXPECT_EQ(rig.sim.irq_levels(), 2u);
+    EXPECT_EQ(rig.wr(8, 3), BusStatus::Ok);
+    EXPECT_EQ(rig.sim.irq_levels(), 3u);
+    ASSERT_EQ(rig.irq_changes.size(), 2u);
+    // The active-high reset clears the model and its lines.
+    rig.sim.reset(2);
+    EXPECT_EQ(rig.sim.irq_levels(), 0u);
+    EXPECT_EQ(rig.rd32(4), 0u);
+    rig.expect_clean();
 }
