@@ -3,11 +3,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
-#include <google/protobuf/stubs/common.h>
-
-#include "coreio_trace.pb.h"
 
 namespace coreio::trace::detail {
 namespace {
@@ -429,60 +424,164 @@ const char* decode_record(const std::uint8_t* p, std::size_t n, DeltaState& st, 
     return nullptr;
 }
 
+namespace {
+
+// Appends a length-delimited field holding `body`.
+void put_len(std::string& out, std::uint32_t field, std::string_view body) {
+    std::uint8_t tmp[20];
+    std::size_t n = put_varint(tmp, (field << 3) | kLen);
+    n += put_varint(tmp + n, body.size());
+    out.append(reinterpret_cast<const char*>(tmp), n);
+    out.append(body);
+}
+void put_num(std::string& out, std::uint32_t field, std::uint64_t v) {
+    if (v == 0) return;
+    std::uint8_t tmp[20];
+    std::size_t n = put_varint(tmp, (field << 3) | kVarint);
+    n += put_varint(tmp + n, v);
+    out.append(reinterpret_cast<const char*>(tmp), n);
+}
+void put_str(std::string& out, std::uint32_t field, std::string_view s) {
+    if (!s.empty()) put_len(out, field, s);
+}
+
+// Calls on_field for each field of a message; false on malformed input.
+template <class F>
+bool for_fields(const std::uint8_t* p, std::size_t n, F&& on_field) {
+    const std::uint8_t* end = p + n;
+    while (p < end) {
+        Field f;
+        if (next_field(p, end, f)) return false;
+        if (!on_field(f)) return false;
+    }
+    return true;
+}
+std::string_view text_of(const Field& f) { return {reinterpret_cast<const char*>(f.data), f.size}; }
+
+}  // namespace
+
+// The header is written and read by hand too (not with the generated
+// classes), so this library needs no protobuf runtime and can live in any
+// process, including one that links the generated code itself.
 std::string encode_header(const TraceHeader& h) {
-    Header m;
-    m.set_schema_version(h.schema_version);
-    m.set_tool(h.tool);
-    m.set_tool_version(h.tool_version);
-    m.set_created_unix_ns(h.created_unix_ns);
-    m.set_target(h.target);
+    std::string out;
+    put_num(out, 1, h.schema_version);
+    put_str(out, 2, h.tool);
+    put_str(out, 3, h.tool_version);
+    put_num(out, 4, h.created_unix_ns);
+    put_str(out, 5, h.target);
     for (const RangeInfo& r : h.ranges) {
-        Range* x = m.add_ranges();
-        x->set_rid(r.rid);
-        x->set_base(r.base);
-        x->set_size(r.size);
-        x->set_name(r.name);
+        std::string m;
+        put_num(m, 1, r.rid);
+        put_num(m, 2, r.base);
+        put_num(m, 3, r.size);
+        put_str(m, 4, r.name);
+        put_len(out, 6, m);
     }
     for (const MemoryInfo& r : h.memory) {
-        MemoryRegion* x = m.add_memory();
-        x->set_mid(r.mid);
-        x->set_sid(r.sid);
-        x->set_base(r.base);
-        x->set_size(r.size);
-        x->set_name(r.name);
+        std::string m;
+        put_num(m, 1, r.mid);
+        put_num(m, 2, r.sid);
+        put_num(m, 3, r.base);
+        put_num(m, 4, r.size);
+        put_str(m, 5, r.name);
+        put_len(out, 7, m);
     }
-    for (const auto& [k, v] : h.labels) (*m.mutable_labels())[k] = v;
-    m.set_observer(static_cast<Header_Observer>(h.observer));
-    m.set_raw_frames(h.raw_frames);
-    // Deterministic: map entries (labels) in key order, so equal headers give equal bytes.
-    std::string out;
-    {
-        google::protobuf::io::StringOutputStream stream(&out);
-        google::protobuf::io::CodedOutputStream coded(&stream);
-        coded.SetSerializationDeterministic(true);
-        m.SerializeToCodedStream(&coded);
+    auto labels = h.labels;  // in key order, so equal headers give equal bytes
+    std::sort(labels.begin(), labels.end());
+    for (const auto& [k, v] : labels) {
+        std::string m;
+        put_str(m, 1, k);
+        put_str(m, 2, v);
+        put_len(out, 8, m);
     }
+    put_num(out, 9, static_cast<std::uint64_t>(h.observer));
+    put_num(out, 10, h.raw_frames ? 1 : 0);
     return out;
 }
 
 bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& h) {
-    Header m;
-    google::protobuf::LogSilencer quiet;  // a bad header is reported by the reader, not logged by protobuf
-    if (!m.ParseFromArray(p, static_cast<int>(n))) return false;
     h = TraceHeader{};
-    h.schema_version = m.schema_version();
-    h.tool = m.tool();
-    h.tool_version = m.tool_version();
-    h.created_unix_ns = m.created_unix_ns();
-    h.target = m.target();
-    for (const Range& r : m.ranges()) h.ranges.push_back({r.rid(), r.base(), r.size(), r.name()});
-    for (const MemoryRegion& r : m.memory()) h.memory.push_back({r.mid(), r.sid(), r.base(), r.size(), r.name()});
-    for (const auto& [k, v] : m.labels()) h.labels.emplace_back(k, v);
-    std::sort(h.labels.begin(), h.labels.end());
-    const int obs = static_cast<int>(m.observer());
-    h.observer = obs >= 0 && obs <= 3 ? static_cast<Observer>(obs) : Observer::Unknown;
-    h.raw_frames = m.raw_frames();
-    return true;
+    auto u32 = [](const Field& f, std::uint32_t& dst) {
+        if (f.type != kVarint || f.value > 0xffffffffu) return false;
+        dst = static_cast<std::uint32_t>(f.value);
+        return true;
+    };
+    auto u64 = [](const Field& f, std::uint64_t& dst) {
+        if (f.type != kVarint) return false;
+        dst = f.value;
+        return true;
+    };
+    auto str = [](const Field& f, std::string& dst) {
+        if (f.type != kLen) return false;
+        dst = text_of(f);
+        return true;
+    };
+    return for_fields(p, n, [&](const Field& f) {
+        switch (f.number) {
+        case 1: return u32(f, h.schema_version);
+        case 2: return str(f, h.tool);
+        case 3: return str(f, h.tool_version);
+        case 4: return u64(f, h.created_unix_ns);
+        case 5: return str(f, h.target);
+        case 6: {
+            if (f.type != kLen) return false;
+            RangeInfo r;
+            const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
+                switch (g.number) {
+                case 1: return u32(g, r.rid);
+                case 2: return u64(g, r.base);
+                case 3: return u64(g, r.size);
+                case 4: return str(g, r.name);
+                default: return true;
+                }
+            });
+            h.ranges.push_back(std::move(r));
+            return ok;
+        }
+        case 7: {
+            if (f.type != kLen) return false;
+            MemoryInfo r;
+            const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
+                switch (g.number) {
+                case 1: return u32(g, r.mid);
+                case 2: return u32(g, r.sid);
+                case 3: return u64(g, r.base);
+                case 4: return u64(g, r.size);
+                case 5: return str(g, r.name);
+                default: return true;
+                }
+            });
+            h.memory.push_back(std::move(r));
+            return ok;
+        }
+        case 8: {
+            if (f.type != kLen) return false;
+            std::pair<std::string, std::string> kv;
+            const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
+                if (g.number == 1) return str(g, kv.first);
+                if (g.number == 2) return str(g, kv.second);
+                return true;
+            });
+            // A map: a later entry with the same key replaces the earlier one.
+            std::erase_if(h.labels, [&](const auto& e) { return e.first == kv.first; });
+            h.labels.push_back(std::move(kv));
+            return ok;
+        }
+        case 9: {
+            std::uint32_t v = 0;
+            if (!u32(f, v)) return false;
+            h.observer = v <= 3 ? static_cast<Observer>(v) : Observer::Unknown;
+            return true;
+        }
+        case 10:
+            if (f.type != kVarint) return false;
+            h.raw_frames = f.value != 0;
+            return true;
+        default:
+            return true;  // a newer schema's field
+        }
+    }) && (std::sort(h.labels.begin(), h.labels.end()), true);
 }
 
 }  // namespace coreio::trace::detail

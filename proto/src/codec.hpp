@@ -43,7 +43,7 @@ std::size_t encode_record(const Event& ev, DeltaState& state, std::uint8_t* out)
 /// then the offset of the bad field within the body.
 const char* decode_record(const std::uint8_t* p, std::size_t n, DeltaState& state, Event& ev, std::size_t* bad_at);
 
-/// Header <-> serialized Header message (uses the generated classes).
+/// Header <-> serialized Header message.
 std::string encode_header(const TraceHeader& header);
 bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& header);
 

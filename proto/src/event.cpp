@@ -244,7 +244,7 @@ Difference compare_events(const Event& a, const Event& b, const CompareOptions& 
         d.a = as_hex ? hex(x) : std::to_string(x);
         d.b = as_hex ? hex(y) : std::to_string(y);
     };
-    auto text = [&](const char* field, const std::string& x, const std::string& y) {
+    auto text = [&](const char* field, std::string_view x, std::string_view y) {
         if (!d.field.empty() || x == y) return;
         d.field = field;
         d.a = x;
@@ -297,7 +297,7 @@ Difference compare_events(const Event& a, const Event& b, const CompareOptions& 
         break;
     case EventKind::ProtocolError:
         num("code", a.code, b.code);
-        text("message", std::string(a.message), std::string(b.message));
+        text("message", a.message, b.message);
         break;
     case EventKind::Reset:
     case EventKind::Unknown:
