@@ -1,0 +1,128 @@
+// The real pieces: mock VM <-> coreio-record proxy <-> libcoreio Client, with the
+// client's in-library tap recording too. Both traces must hold the same events.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "../trace/test_util.hpp"
+#include "coreio/client.hpp"
+#include "coreio/mockvm/vm.hpp"
+#include "coreio/recorder/proxy.hpp"
+#include "coreio/trace/tap.hpp"
+#include "coreio/trace/writer.hpp"
+
+using namespace coreio;
+using namespace coreio::trace;
+using namespace trace_test;
+
+namespace {
+
+// A register file device: 16 registers; a write to register 15 starts a DMA write.
+class Regs : public MmioHandler {
+public:
+    explicit Regs(Client& c) : client_(c) {}
+    int read(std::uint64_t addr, std::size_t len, void* buf, unsigned) override {
+        std::memcpy(buf, &regs_[(addr / 4) % 16], std::min<std::size_t>(len, 4));
+        return 0;
+    }
+    int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned) override {
+        std::uint32_t v = 0;
+        std::memcpy(&v, buf, std::min<std::size_t>(len, 4));
+        regs_[(addr / 4) % 16] = v;
+        if ((addr / 4) % 16 == 15) {
+            const std::byte data[8] = {std::byte{1}, std::byte{2}, std::byte{3}, std::byte{4},
+                                       std::byte{5}, std::byte{6}, std::byte{7}, std::byte{8}};
+            return client_.dma_write(0, 0, 0x80000000 + v, data, 0);
+        }
+        return 0;
+    }
+
+private:
+    Client& client_;
+    std::uint32_t regs_[16] = {};
+};
+
+}  // namespace
+
+TEST(EndToEndRecording, ProxyAndInLibraryTapSeeTheSameEvents) {
+    mockvm::VmConfig vc;
+    vc.ranges = {{0x10000000, 0x1000}};
+    vc.memory = {{0x80000000, 0x10000}};
+    vc.log = [](std::string_view) {};
+    mockvm::Vm vm(vc);
+
+    const std::string proxy_path = temp_path("e2e-proxy"), tap_path = temp_path("e2e-tap");
+    recorder::RecordingProxy proxy;
+    recorder::ProxyOptions po;
+    po.target = vm.endpoint();
+    po.output = proxy_path;
+    po.log = [](std::string_view) {};
+    ASSERT_EQ(proxy.start(po), "");
+    proxy.run_in_thread();
+
+    TraceWriter tap_writer;
+    ASSERT_EQ(tap_writer.open(tap_path, {}), "");
+    {
+        TraceTap tap(tap_writer);
+        ClientOptions co;
+        co.tap = &tap;
+        co.log = [](std::string_view) {};
+        co.dma_timeout = std::chrono::milliseconds(5000);
+        Client client(co);
+        ASSERT_EQ(client.connect("127.0.0.1:" + std::to_string(proxy.port())), 0);
+        Regs regs(client);
+        ASSERT_EQ(client.register_range(0, regs), 0);
+        std::atomic<bool> stop{false};
+        std::thread loop([&] {
+            while (!stop) client.run_for(10'000);
+        });
+        ASSERT_TRUE(vm.wait_for_claim(0, std::chrono::milliseconds(5000)));
+        EXPECT_EQ(vm.writel(0x10000004, 42, true), 0);
+        EXPECT_EQ(vm.readl(0x10000004).value, 42u);
+        EXPECT_EQ(vm.writel(0x10000008, 7), 0);  // posted
+        EXPECT_EQ(vm.readl(0x10000008).value, 7u);
+        EXPECT_EQ(vm.writel(0x1000003c, 0x100, true), 0);  // starts a DMA
+        EXPECT_EQ(client.irq_update(0, 3, true), 0);
+        // Wait for the VM to see it, so the next read comes after it from both vantage points.
+        EXPECT_TRUE(vm.wait_irq(0, 3, true, std::chrono::milliseconds(5000)));
+        EXPECT_EQ(vm.readl(0x10000000).value, 0u);
+        stop = true;
+        loop.join();
+        client.disconnect();
+    }
+    EXPECT_EQ(tap_writer.close(), "");
+    for (int i = 0; i < 500 && proxy.records() < 12; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    proxy.stop();
+
+    ReadAll p = read_file(proxy_path), t = read_file(tap_path);
+    ASSERT_EQ(p.status, ReadStatus::End) << p.message;
+    ASSERT_EQ(t.status, ReadStatus::End) << t.message;
+    // The typed events, without connections (their timing differs between the two vantage points).
+    auto typed = [](ReadAll& r) {
+        std::vector<Event> v;
+        for (auto& o : r.events)
+            if (o.ev.kind != EventKind::Connection) v.push_back(o.event());
+        return v;
+    };
+    const auto pe = typed(p), te = typed(t);
+    ASSERT_EQ(pe.size(), te.size());
+    for (std::size_t i = 0; i < pe.size(); ++i) {
+        const Difference d = compare_events(pe[i], te[i]);
+        EXPECT_TRUE(d.field.empty()) << "event " << i << ": " << d.field << " " << d.a << " vs " << d.b << "\n  "
+                                     << format_event(pe[i]) << "\n  " << format_event(te[i]);
+    }
+    // What they hold: claim, 5 MMIO, a DMA caused by the doorbell write, the IRQ.
+    std::vector<std::string> kinds;
+    for (const Event& e : pe) kinds.push_back(kind_name(e.kind));
+    const std::vector<std::string> want = {"claim", "mmio", "mmio", "mmio", "mmio", "mmio", "dma", "irq", "mmio"};
+    ASSERT_EQ(kinds, want);
+    EXPECT_EQ(pe[1].op, Op::WriteAck);
+    EXPECT_EQ(data_value({pe[2].data.data(), 4}), 42u);
+    EXPECT_EQ(pe[3].op, Op::Write);
+    EXPECT_EQ(pe[6].address, 0x80000100u);
+    EXPECT_EQ(pe[6].status, Status::Complete);
+    ASSERT_NE(pe[6].cause, kNoCause);
+    EXPECT_EQ(p.events[pe[6].cause].ev.address, 0x1000003cu);  // the doorbell write caused it
+}
