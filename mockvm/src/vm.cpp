@@ -424,11 +424,13 @@ void Vm::Impl::close_all() {
     for (const auto& c : clients_snapshot()) close_client(c, "closed by the VM");
 }
 
+namespace {
 std::shared_ptr<Conn> find_conn(const std::vector<std::shared_ptr<Conn>>& clients, unsigned id) {
     for (const auto& c : clients)
         if (c->id == id) return c;
     return nullptr;
 }
+}  // namespace
 
 void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
     {
