@@ -47,10 +47,10 @@ public:
     void send_dma_bytes(const void* p, std::size_t n) { send_raw(dma_, p, n); }
 
     /// Reads one 64-byte frame; false on timeout or EOF.
-    bool recv_main(Frame& f, int timeout_ms = 2000) { return recv_frame(main_, f, timeout_ms); }
-    bool recv_dma(Frame& f, int timeout_ms = 2000) { return recv_frame(dma_, f, timeout_ms); }
+    bool recv_main(Frame& f, int timeout_ms = 10000) { return recv_frame(main_, f, timeout_ms); }
+    bool recv_dma(Frame& f, int timeout_ms = 10000) { return recv_frame(dma_, f, timeout_ms); }
     /// True when the peer closed `main` (EOF seen within the timeout).
-    bool main_closed(int timeout_ms = 2000) {
+    bool main_closed(int timeout_ms = 10000) {
         Frame f;
         return !recv_frame(main_, f, timeout_ms) && eof_;
     }

@@ -154,12 +154,12 @@ protected:
         coreio::mockvm::VmConfig c;
         c.ranges = {{0xfef00000, 0x1000}};
         c.memory = {{0x80000000, 0x1000}};
-        c.timeout = 2000ms;
+        c.timeout = 10000ms;
         c.log = [](std::string_view) {};
         vm.emplace(c);
         client.emplace(vm->port());
         client->send_main(Frame::claim(0));
-        EXPECT_TRUE(vm->wait_for_claim(0, 2000ms));
+        EXPECT_TRUE(vm->wait_for_claim(0, 10000ms));
         client->serve([this](Frame& f) {
             std::lock_guard lock(mu);
             if (!coreio::is_access_op(f.op())) return;
@@ -200,7 +200,7 @@ memread 0x80000000 4 expect 0x01020304
 memset 0x80000004 4 0xee
 memread 0x80000000 8
 writeb 0xfef00f00 1
-irq_wait 0 0 1 1000
+irq_wait 0 0 1
 writeb 0xfef00f00 0
 irq_wait 0 0 0
 ping
