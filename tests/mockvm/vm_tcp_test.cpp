@@ -467,3 +467,51 @@ TEST(VmTcp, MalformedFramesAreLoggedNotFatal) {
 }
 
 }  // namespace
+
+namespace {
+
+struct TapCounts : coreio::FrameTap {
+    std::mutex mu;
+    int main_in = 0, main_out = 0, dma_in = 0, dma_out = 0, ups = 0, downs = 0;
+    void on_frame(coreio::Channel ch, coreio::Direction d, std::span<const std::byte> f) override {
+        std::lock_guard lock(mu);
+        EXPECT_EQ(f.size(), 64u);
+        const bool in = d == coreio::Direction::Received;
+        (ch == coreio::Channel::Main ? (in ? main_in : main_out) : (in ? dma_in : dma_out))++;
+    }
+    void on_connection(coreio::Channel, bool up) override {
+        std::lock_guard lock(mu);
+        (up ? ups : downs)++;
+    }
+};
+
+TEST(VmTcp, TapSeesEveryFrameAndConnection) {
+    Logs logs;
+    TapCounts tap;
+    VmConfig c = config(logs);
+    c.tap = &tap;
+    {
+        Vm vm(c);
+        RawClient client(vm.port());
+        client.send_main(Frame::claim(0));
+        ASSERT_TRUE(vm.wait_for_claim(0, kWait));
+        client.serve([](Frame&) {});
+        ASSERT_EQ(vm.readl(kBase0).status, 0);     // 1 out, 1 in
+        ASSERT_EQ(vm.writel(kBase0, 1, false), 0);  // 1 out
+        client.send_dma(Frame::dma_request(Op::Read, 0, 0, kMem, 4, 0, 1));
+        Frame r;
+        // Wait until the VM has served the chunk (its reply is read below).
+        for (int i = 0; i < 2000 && vm.counters().dma_chunks == 0; ++i) std::this_thread::sleep_for(5ms);
+        ASSERT_EQ(vm.ping(), 0);                     // 1 out, 1 in
+        client.stop_serving();
+        ASSERT_TRUE(client.recv_dma(r));
+    }
+    EXPECT_EQ(tap.main_in, 3);   // claim, read reply, ping reply
+    EXPECT_EQ(tap.main_out, 3);  // read, write, ping
+    EXPECT_EQ(tap.dma_in, 1);
+    EXPECT_EQ(tap.dma_out, 1);
+    EXPECT_EQ(tap.ups, 2);
+    EXPECT_EQ(tap.downs, 2);
+}
+
+}  // namespace
