@@ -122,13 +122,14 @@ struct TraceReader::Impl {
                 return sticky;
             }
             const std::uint64_t at = here();
-            const std::string where = "record #" + std::to_string(index) + " at byte offset " + std::to_string(at);
+            // Only built on the error paths: formatting per record would cost more than decoding.
+            const auto where_text = [&] { return "record #" + std::to_string(index) + " at byte offset " + std::to_string(at); };
             const std::uint8_t* p = buf.data() + pos;
             const std::uint8_t* end = buf.data() + len;
             std::uint64_t key = 0;
             std::size_t k = detail::get_varint(p, end, &key);
-            if (k == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where + " (cut-off key)");
-            if (k == SIZE_MAX || (key >> 3) == 0) return stop(ReadStatus::Corrupt, at, "corrupt " + where + ": bad field key");
+            if (k == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where_text() + " (cut-off key)");
+            if (k == SIZE_MAX || (key >> 3) == 0) return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": bad field key");
             const unsigned type = static_cast<unsigned>(key & 7);
             std::uint64_t n = 0;
             if (type == 0) {  // unknown varint field of a newer format: skip
@@ -145,19 +146,19 @@ struct TraceReader::Impl {
                 continue;
             }
             if (type != 2)
-                return stop(ReadStatus::Corrupt, at, "corrupt " + where + ": wire type " + std::to_string(type) +
+                return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": wire type " + std::to_string(type) +
                                                          " is not a record");
             const std::size_t k2 = detail::get_varint(p + k, end, &n);
-            if (k2 == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where + " (cut-off length)");
+            if (k2 == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where_text() + " (cut-off length)");
             if (k2 == SIZE_MAX || n > kMaxRecordBytes)
-                return stop(ReadStatus::Corrupt, at, "corrupt " + where + ": length " +
+                return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": length " +
                                                          (k2 == SIZE_MAX ? std::string("varint too long")
                                                                          : std::to_string(n) + " over the limit of " +
                                                                                std::to_string(kMaxRecordBytes)));
             const std::size_t whole = k + k2 + static_cast<std::size_t>(n);
             if (fill(whole) < whole)
                 return stop(ReadStatus::Truncated, at,
-                            "file ends inside " + where + " (" + std::to_string(avail() - k - k2) + " of " +
+                            "file ends inside " + where_text() + " (" + std::to_string(avail() - k - k2) + " of " +
                                 std::to_string(n) + " bytes present); the records before it are complete");
             p = buf.data() + pos;
             if ((key >> 3) != 1) {  // a top-level field of a newer format: skip
@@ -167,7 +168,7 @@ struct TraceReader::Impl {
             std::size_t bad = 0;
             if (const char* e = detail::decode_record(p + k + k2, static_cast<std::size_t>(n), state, ev, &bad))
                 return stop(ReadStatus::Corrupt, at,
-                            "corrupt " + where + ": " + e + " (byte offset " + std::to_string(at + k + k2 + bad) + ")");
+                            "corrupt " + where_text() + ": " + e + " (byte offset " + std::to_string(at + k + k2 + bad) + ")");
             pos += whole;
             offset = at;
             ++index;

@@ -134,7 +134,9 @@ std::uint64_t TraceWriter::append(const Event& ev) {
     m.used += 1 + k + n;
     m.record_bytes += 1 + k + n;
     ++m.records;
-    if (m.used >= m.options.batch_bytes || Impl::Clock::now() - m.last_write >= m.options.flush_interval)
+    // With the flush thread, time is its business (no clock read per record here).
+    if (m.used >= m.options.batch_bytes ||
+        (!m.options.background_flush && Impl::Clock::now() - m.last_write >= m.options.flush_interval))
         m.flush_locked();
     return index;
 }

@@ -126,3 +126,63 @@ TEST(EndToEndRecording, ProxyAndInLibraryTapSeeTheSameEvents) {
     ASSERT_NE(pe[6].cause, kNoCause);
     EXPECT_EQ(p.events[pe[6].cause].ev.address, 0x1000003cu);  // the doorbell write caused it
 }
+
+// Not a test (speed varies by machine): run with --gtest_also_run_disabled_tests
+// to print pipelined throughput direct, through the proxy, and with the tap.
+TEST(EndToEndRecording, DISABLED_MeasureCost) {
+    auto measure = [](int mode) {  // 0 direct, 1 proxy, 2 in-library tap
+        mockvm::VmConfig vc;
+        vc.ranges = {{0x10000000, 0x1000}};
+        vc.log = [](std::string_view) {};
+        mockvm::Vm vm(vc);
+        recorder::RecordingProxy proxy;
+        std::string target = vm.endpoint();
+        if (mode == 1) {
+            recorder::ProxyOptions po;
+            po.target = vm.endpoint();
+            po.output = temp_path("bench-proxy");
+            EXPECT_EQ(proxy.start(po), "");
+            proxy.run_in_thread();
+            target = "127.0.0.1:" + std::to_string(proxy.port());
+        }
+        TraceWriter w;
+        std::unique_ptr<TraceTap> tap;
+        if (mode == 2) {
+            EXPECT_EQ(w.open(temp_path("bench-tap"), {}), "");
+            tap = std::make_unique<TraceTap>(w);
+        }
+        ClientOptions co;
+        co.tap = tap.get();
+        Client client(co);
+        EXPECT_EQ(client.connect(target), 0);
+        Regs regs(client);
+        EXPECT_EQ(client.register_range(0, regs), 0);
+        std::atomic<bool> stop{false};
+        std::thread loop([&] {
+            while (!stop) client.run_for(10'000);
+        });
+        EXPECT_TRUE(vm.wait_for_claim(0, std::chrono::milliseconds(5000)));
+        constexpr std::size_t n = 200'000;
+        std::vector<std::uint64_t> addrs(n), out(n);
+        for (std::size_t i = 0; i < n; ++i) addrs[i] = 0x10000000 + (i % 8) * 4;
+        // Round trip: one read at a time.
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < 2000; ++i) (void)vm.readl(0x10000000);
+        const auto t1 = std::chrono::steady_clock::now();
+        EXPECT_EQ(vm.read_many(addrs, 4, out, 64), 0);
+        const auto t2 = std::chrono::steady_clock::now();
+        stop = true;
+        loop.join();
+        client.disconnect();
+        const double rtt_us = std::chrono::duration<double, std::micro>(t1 - t0).count() / 2000;
+        const double rate = n / std::chrono::duration<double>(t2 - t1).count();
+        return std::pair{rtt_us, rate};
+    };
+    for (int round = 0; round < 2; ++round) {
+        const auto d = measure(0), p = measure(1), t = measure(2);
+        std::printf("direct: %.1f us RTT, %.0f reads/s | proxy: %.1f us RTT (+%.1f), %.0f reads/s (%.2fx) | "
+                    "tap: %.1f us RTT, %.0f reads/s (%.2fx)\n",
+                    d.first, d.second, p.first, p.first - d.first, p.second, p.second / d.second, t.first, t.second,
+                    t.second / d.second);
+    }
+}

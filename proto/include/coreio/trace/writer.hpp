@@ -3,10 +3,10 @@
 // reader cannot tell from a complete one.
 //
 // Durability guarantee: records are encoded into an in-memory batch; the batch
-// goes to the file with one write() when it holds `batch_bytes`, when a record
-// is appended more than `flush_interval` after the last write, when a
-// background thread finds it older than `flush_interval`, on flush() and on
-// close(). Every write() carries whole records only, so after kill -9 the file
+// goes to the file with one write() when it holds `batch_bytes`, when the
+// background thread finds it older than `flush_interval` (without that thread:
+// when a record is appended more than `flush_interval` after the last write),
+// on flush() and on close(). Every write() carries whole records only, so after kill -9 the file
 // holds every record appended up to about `flush_interval` before the kill and
 // ends at a record boundary (after a power loss or a full disk, the reader
 // reports a truncated tail instead). No fsync: data is safe from the process
