@@ -1,0 +1,600 @@
+#include "coreio/replayer/replay.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <thread>
+
+#include "coreio/mockvm/guest_memory.hpp"
+#include "coreio/trace/writer.hpp"
+#include "scenario_internal.hpp"
+
+namespace coreio::replayer {
+
+const char* divergence_kind_name(DivergenceKind k) {
+    switch (k) {
+    case DivergenceKind::Mismatch: return "mismatch";
+    case DivergenceKind::Missing: return "missing";
+    case DivergenceKind::Unexpected: return "unexpected";
+    case DivergenceKind::Protocol: return "protocol";
+    case DivergenceKind::Crash: return "crash";
+    case DivergenceKind::Hang: return "hang";
+    case DivergenceKind::IrqStuck: return "irq-stuck-high";
+    case DivergenceKind::DmaIntoMmio: return "dma-into-mmio";
+    case DivergenceKind::Assertion: return "assertion";
+    }
+    return "?";
+}
+
+std::string Divergence::describe() const {
+    std::string s = "record " + std::to_string(record) + ": " + divergence_kind_name(kind) + " " + field;
+    if (!expected.empty() || !got.empty()) s += ": expected " + expected + ", got " + got;
+    if (!context.empty()) s += " (" + context + ")";
+    return s;
+}
+
+std::string ReplayReport::summary(std::size_t max_lines) const {
+    char head[512];
+    const double rate = seconds > 0 ? static_cast<double>(counts.accesses) / seconds : 0;
+    std::snprintf(head, sizeof head,
+                  "%s: %zu divergence%s; %llu steps (%llu accesses, %llu replies checked, %llu IRQ changes, "
+                  "%llu DMA chunks, %llu resets) in %.3f s (%.0f accesses/s)%s\n",
+                  passed() ? "PASS" : "FAIL", divergences.size(), divergences.size() == 1 ? "" : "s",
+                  static_cast<unsigned long long>(counts.steps), static_cast<unsigned long long>(counts.accesses),
+                  static_cast<unsigned long long>(counts.replies_checked), static_cast<unsigned long long>(counts.irqs),
+                  static_cast<unsigned long long>(counts.dmas), static_cast<unsigned long long>(counts.resets), seconds,
+                  rate, findings_mode ? " [findings mode: replies not compared]" : "");
+    std::string s;
+    if (!error.empty()) s += "error: " + error + "\n";
+    s += head;
+    for (std::size_t i = 0; i < divergences.size() && i < max_lines; ++i) s += "  " + divergences[i].describe() + "\n";
+    if (divergences.size() > max_lines)
+        s += "  ... " + std::to_string(divergences.size() - max_lines) + " more\n";
+    return s;
+}
+
+std::string ReadExpectation::parse(std::string_view spec, ReadExpectation& out) {
+    std::uint64_t v[4];
+    std::size_t pos = 0;
+    for (int i = 0; i < 4; ++i) {
+        const std::size_t end = i < 3 ? spec.find(':', pos) : spec.size();
+        if (end == std::string_view::npos || !parse_u64(spec.substr(pos, end - pos), v[i]))
+            return "bad read expectation '" + std::string(spec) + "': expected RID:OFFSET:MASK:VALUE";
+        pos = end + 1;
+    }
+    if (v[0] > 7) return "bad read expectation '" + std::string(spec) + "': RID must be 0..7";
+    out = ReadExpectation{static_cast<unsigned>(v[0]), v[1], v[2], v[3], std::string(spec)};
+    return "";
+}
+
+namespace {
+
+std::string hex_value(const std::byte* p, unsigned n) {
+    std::string s = "0x";
+    char b[4];
+    for (unsigned i = n; i-- > 0;) {  // little endian: most significant byte last in memory
+        std::snprintf(b, sizeof b, "%02x", static_cast<unsigned>(p[i]));
+        s += b;
+    }
+    return s;
+}
+
+std::string irq_text(unsigned rid, unsigned line, bool level) {
+    return "rid " + std::to_string(rid) + " line " + std::to_string(line) + " -> " + (level ? "1" : "0");
+}
+
+std::uint64_t le_value(const std::byte* p, unsigned n) {
+    std::uint64_t v = 0;
+    for (unsigned i = 0; i < n && i < 8; ++i) v |= std::uint64_t{static_cast<std::uint8_t>(p[i])} << (8 * i);
+    return v;
+}
+
+}  // namespace
+
+struct Player::State {
+    ReplayOptions opt;
+    std::vector<trace::RangeInfo> ranges;
+    mockvm::GuestMemory mem;
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> dirty;  // (addr, size) written since clear_memory()
+
+    // Per run.
+    const Scenario* sc = nullptr;
+    ReplayReport* rep = nullptr;
+    bool compare = false;
+    bool stop = false;
+    std::size_t irq_next = 0, dma_next = 0;
+    std::vector<std::uint8_t> dma_used;
+    // Device state seen through the link.
+    std::uint8_t levels[kNumRanges] = {};
+    std::uint64_t high_since[kNumRanges][kNumIrqLines] = {};
+    std::uint8_t claimed = 0;
+    // Recording.
+    std::vector<trace::Event> held;  // events of the request in flight, written after it
+    std::uint64_t last_done = kNoSeq;
+
+    void add(DivergenceKind kind, std::uint64_t step, std::string field, std::string expected, std::string got,
+             std::string context = {}) {
+        if (rep == nullptr) return;
+        if (rep->divergences.size() < opt.max_divergences) {
+            Divergence d;
+            d.kind = kind;
+            d.step = step;
+            d.record = step < sc->steps.size() ? sc->steps[step].record : (sc->steps.empty() ? 0 : sc->steps.back().record);
+            d.field = std::move(field);
+            d.expected = std::move(expected);
+            d.got = std::move(got);
+            d.context = std::move(context);
+            rep->divergences.push_back(std::move(d));
+        }
+        if (!opt.keep_going || rep->divergences.size() >= opt.max_divergences) stop = true;
+    }
+    void add_at_record(DivergenceKind kind, std::uint64_t record, std::string field, std::string expected,
+                       std::string got) {
+        if (rep == nullptr) return;
+        if (rep->divergences.size() < opt.max_divergences) {
+            Divergence d;
+            d.kind = kind;
+            d.step = kNoSeq;
+            d.record = record;
+            d.field = std::move(field);
+            d.expected = std::move(expected);
+            d.got = std::move(got);
+            rep->divergences.push_back(std::move(d));
+        }
+        if (!opt.keep_going || rep->divergences.size() >= opt.max_divergences) stop = true;
+    }
+    bool in_mmio(std::uint64_t addr, std::uint64_t size) const {
+        for (const auto& r : ranges)
+            if (addr < r.base + r.size && r.base < addr + size) return true;
+        return false;
+    }
+    std::uint64_t offset(unsigned rid, std::uint64_t address) const {
+        for (const auto& r : ranges)
+            if (r.rid == rid) return address - r.base;
+        return address & 0xfff;
+    }
+    void write_event(trace::Event ev, std::uint64_t time) {
+        if (opt.record == nullptr) return;
+        ev.time_ns = time;
+        opt.record->append(ev);
+    }
+    void hold(trace::Event ev, std::uint64_t cause) {
+        if (opt.record == nullptr) return;
+        if (cause == kNoSeq || (last_done != kNoSeq && cause <= last_done)) {
+            write_event(ev, cause == kNoSeq ? 0 : (cause + 1) * 1000 + 900);
+        } else {
+            held.push_back(ev);
+        }
+    }
+};
+
+Player::Player(const ReplayOptions& options, const std::vector<trace::RangeInfo>& ranges,
+               const std::vector<trace::MemoryInfo>& memory)
+    : s_(std::make_unique<State>()) {
+    s_->opt = options;
+    s_->ranges = ranges;
+    for (const auto& m : memory) {
+        if (m.size == 0) continue;
+        try {
+            s_->mem.add_region(m.base, m.size);
+        } catch (const std::exception&) {
+            // overlapping regions in a hand-written header: the first one wins
+        }
+    }
+}
+
+Player::~Player() = default;
+
+mockvm::GuestMemory& Player::memory() { return s_->mem; }
+
+void Player::clear_memory() {
+    for (const auto& [a, n] : s_->dirty) s_->mem.fill(a, n, std::byte{0});
+    s_->dirty.clear();
+}
+
+void Player::on_claim(unsigned rid) {
+    State& s = *s_;
+    s.claimed = static_cast<std::uint8_t>(s.claimed | (1u << rid));
+    trace::Event ev;
+    ev.kind = trace::EventKind::Claim;
+    ev.towards = trace::Towards::Vm;
+    ev.id = static_cast<std::uint8_t>(rid);
+    s.hold(ev, kNoSeq);
+}
+
+void Player::on_irq(std::uint64_t cause, unsigned rid, unsigned line, bool level) {
+    State& s = *s_;
+    if (rid >= kNumRanges || line >= kNumIrqLines) return;  // validate() already rejected these
+    if (s.rep) ++s.rep->counts.irqs;
+    const std::uint8_t bit = static_cast<std::uint8_t>(1u << line);
+    if (level) {
+        s.levels[rid] = static_cast<std::uint8_t>(s.levels[rid] | bit);
+        s.high_since[rid][line] = cause == kNoSeq ? 0 : cause;
+    } else {
+        s.levels[rid] = static_cast<std::uint8_t>(s.levels[rid] & ~bit);
+    }
+    trace::Event ev;
+    ev.kind = trace::EventKind::Irq;
+    ev.towards = trace::Towards::Vm;
+    ev.id = static_cast<std::uint8_t>(rid);
+    ev.line = static_cast<std::uint8_t>(line);
+    ev.level = level ? 1 : 0;
+    s.hold(ev, cause);
+    if (!s.compare || s.rep == nullptr || s.opt.ignore.ignores_irq(rid, line)) return;
+    const auto& irqs = s.sc->irqs;
+    while (s.irq_next < irqs.size() && s.opt.ignore.ignores_irq(irqs[s.irq_next].rid, irqs[s.irq_next].line))
+        ++s.irq_next;
+    const std::string got = irq_text(rid, line, level);
+    const std::string where = cause == kNoSeq ? "before the first request"
+                                              : "while record " + std::to_string(s.sc->steps[cause].record);
+    if (s.irq_next >= irqs.size()) {
+        s.add(DivergenceKind::Unexpected, cause == kNoSeq ? 0 : cause, "irq", "no change", got + " " + where);
+        return;
+    }
+    const ExpectedIrq& e = irqs[s.irq_next++];
+    const std::int64_t c = cause == kNoSeq ? -1 : static_cast<std::int64_t>(cause);
+    if (e.rid != rid || e.line != line || e.level != level) {
+        s.add_at_record(DivergenceKind::Mismatch, e.record, "irq", irq_text(e.rid, e.line, e.level), got + " " + where);
+    } else if (c < e.lo || c > e.hi) {
+        auto rec = [&](std::int64_t i) {
+            return i < 0 ? std::string("start") : std::to_string(s.sc->steps[static_cast<std::size_t>(i)].record);
+        };
+        s.add_at_record(DivergenceKind::Mismatch, e.record, "irq.position",
+                        "while record " + rec(e.lo) + (e.hi != e.lo ? ".." + rec(e.hi) : ""), where);
+    }
+}
+
+void Player::on_dma(std::uint64_t cause, const Frame& req, Frame& reply) {
+    State& s = *s_;
+    if (s.rep) ++s.rep->counts.dmas;
+    const Op op = req.op();
+    const unsigned size = req.size();
+    const std::uint64_t addr = req.address();
+    auto record_dma = [&] {
+        trace::Event ev;
+        ev.kind = trace::EventKind::Dma;
+        ev.channel = Channel::Dma;
+        ev.towards = trace::Towards::Vm;
+        ev.id = static_cast<std::uint8_t>(req.mid());
+        ev.op = op;
+        ev.size = static_cast<std::uint8_t>(size);
+        ev.sid = static_cast<std::uint8_t>(req.sid());
+        ev.flags = static_cast<std::uint8_t>(req.flags());
+        ev.tag = req.tag();
+        ev.mask = req.byte_mask();
+        ev.address = addr;
+        ev.error = reply.error();
+        ev.reply_after_ns = 10;
+        std::memcpy(ev.data.data(), (op == Op::Read ? reply : req).payload(), std::min<unsigned>(size, kMaxAccessSize));
+        s.hold(ev, cause);
+    };
+    const std::string ctx = describe(req);
+    if (s.opt.assertions.no_dma_into_mmio && s.in_mmio(addr, size)) {
+        char b[64];
+        std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(addr));
+        s.add(DivergenceKind::DmaIntoMmio, cause == kNoSeq ? 0 : cause, "dma.address", "outside the MMIO ranges",
+              b, ctx);
+        reply.set_error(true);
+        record_dma();
+        return;
+    }
+    auto serve_from_memory = [&] {
+        if (op == Op::Read) {
+            if (!s.mem.read(addr, std::span<std::byte>(reply.payload(), size))) reply.set_error(true);
+        } else {
+            if (!s.mem.write_masked(addr, req.payload(), size, req.byte_mask())) reply.set_error(true);
+            else s.dirty.emplace_back(addr, size);
+        }
+    };
+    if (!s.compare || s.rep == nullptr) {
+        serve_from_memory();
+        record_dma();
+        return;
+    }
+    auto& dmas = s.sc->dmas;
+    while (s.dma_next < dmas.size() && s.dma_used[s.dma_next]) ++s.dma_next;
+    auto serve_from = [&](std::size_t k) {
+        const ExpectedDma& e = dmas[k];
+        s.dma_used[k] = 1;
+        if (op == Op::Read) std::memcpy(reply.payload(), e.data.data(), size);
+        else if (s.mem.write_masked(addr, req.payload(), size, req.byte_mask())) s.dirty.emplace_back(addr, size);
+        reply.set_error(e.error);
+    };
+    if (s.dma_next >= dmas.size()) {
+        s.add(DivergenceKind::Unexpected, cause == kNoSeq ? 0 : cause, "dma", "no DMA", ctx);
+        serve_from_memory();
+        record_dma();
+        return;
+    }
+    const std::size_t k = s.dma_next;
+    const ExpectedDma& e = dmas[k];
+    auto num = [](std::uint64_t v) {
+        char b[32];
+        std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+        return std::string(b);
+    };
+    std::string field, exp, got;
+    if (e.op != op) field = "dma.op", exp = op_name(static_cast<std::uint8_t>(e.op)), got = op_name(static_cast<std::uint8_t>(op));
+    else if (e.address != addr) field = "dma.address", exp = num(e.address), got = num(addr);
+    else if (e.size != size) field = "dma.size", exp = std::to_string(e.size), got = std::to_string(size);
+    else if (e.mid != req.mid() || e.sid != req.sid())
+        field = "dma.mid/sid", exp = std::to_string(e.mid) + "/" + std::to_string(e.sid),
+        got = std::to_string(req.mid()) + "/" + std::to_string(req.sid());
+    else if (e.flags != req.flags()) field = "dma.flags", exp = std::to_string(e.flags), got = std::to_string(req.flags());
+    else if (op == Op::WriteAck) {
+        if (e.mask != req.byte_mask()) field = "dma.mask", exp = num(e.mask), got = num(req.byte_mask());
+        for (unsigned i = 0; field.empty() && i < size; ++i) {
+            if ((e.mask >> i & 1) == 0 || s.opt.ignore.ignores_dma_byte(addr + i)) continue;
+            if (e.data[i] != req.payload()[i])
+                field = "dma.data", exp = hex_value(e.data.data(), size), got = hex_value(req.payload(), size);
+        }
+    }
+    if (field.empty() || field == "dma.data" || field == "dma.flags" || field == "dma.mask" || field == "dma.mid/sid") {
+        if (!field.empty()) s.add_at_record(DivergenceKind::Mismatch, e.record, field, exp, got);
+        ++s.dma_next;
+        if (e.has_reply) serve_from(k);
+        else serve_from_memory();
+        record_dma();
+        return;
+    }
+    s.add_at_record(DivergenceKind::Mismatch, e.record, field, exp, got + " (" + ctx + ")");
+    // Answer by address and order: the next unused recording of this chunk.
+    for (std::size_t j = k + 1; j < dmas.size() && j < k + 4096; ++j) {
+        if (!s.dma_used[j] && dmas[j].op == op && dmas[j].address == addr && dmas[j].size == size && dmas[j].has_reply) {
+            serve_from(j);
+            record_dma();
+            return;
+        }
+    }
+    serve_from_memory();
+    record_dma();
+}
+
+void Player::on_violation(std::uint64_t cause, std::string_view what) {
+    s_->add(DivergenceKind::Protocol, cause == kNoSeq ? 0 : cause, "protocol", "", "", std::string(what));
+}
+
+void Player::on_device_log(std::uint64_t cause, std::string_view line) {
+    if (line.find("threw") != std::string_view::npos)
+        s_->add(DivergenceKind::Crash, cause == kNoSeq ? 0 : cause, "exception", "", "", std::string(line));
+}
+
+void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply) {
+    State& s = *s_;
+    if (s.sc == nullptr || seq >= s.sc->steps.size()) return;
+    const Step& step = s.sc->steps[seq];
+    ReplayReport& rep = *s.rep;
+    // Recording: the request, then what it caused.
+    if (s.opt.record != nullptr) {
+        const std::uint64_t t = (seq + 1) * 1000;
+        if (step.kind == Step::Kind::Reset) {
+            trace::Event ev;
+            ev.kind = trace::EventKind::Reset;
+            s.write_event(ev, t);
+        } else {
+            trace::Event ev = event_from_access(req, reply);
+            if (reply) ev.reply_after_ns = 500;
+            s.write_event(ev, t);
+        }
+        std::uint64_t k = 0;
+        for (const trace::Event& ev : s.held) s.write_event(ev, t + 100 + k++);
+        s.held.clear();
+    }
+    s.last_done = seq;
+
+    if (step.kind == Step::Kind::Reset) {
+        ++rep.counts.resets;
+        if (s.opt.assertions.irq_low_after_reset) {
+            for (unsigned rid = 0; rid < kNumRanges; ++rid) {
+                for (unsigned line = 0; line < kNumIrqLines; ++line) {
+                    if ((s.levels[rid] >> line & 1) == 0 || s.opt.ignore.ignores_irq(rid, line)) continue;
+                    s.add(DivergenceKind::IrqStuck, seq, "irq.after-reset", "rid " + std::to_string(rid) + " line " +
+                          std::to_string(line) + " low", "still high", "RESET");
+                }
+            }
+        }
+    } else {
+        const Op op = req.op();
+        const unsigned size = req.size();
+        const bool pair = is_pair_op(op);
+        if (reply != nullptr && s.compare && step.expect_reply) {
+            ++rep.counts.replies_checked;
+            const Frame& e = step.expected;
+            if (e.error() != reply->error()) {
+                s.add(DivergenceKind::Mismatch, seq, "mmio.error", e.error() ? "1" : "0", reply->error() ? "1" : "0",
+                      describe(req));
+            } else if (is_read_op(op) && !reply->error()) {
+                const unsigned rid = req.rid();
+                for (int el = 0; el < (pair ? 2 : 1); ++el) {
+                    const std::byte* pe = el == 0 ? e.payload() : e.pair_second();
+                    const std::byte* pg = el == 0 ? reply->payload() : reply->pair_second();
+                    const std::uint64_t base = s.offset(rid, req.address()) + static_cast<std::uint64_t>(el) * size;
+                    bool differ = false;
+                    for (unsigned i = 0; i < size && !differ; ++i) {
+                        const auto ign = s.opt.ignore.mmio_byte_mask(rid, base + i);
+                        differ = ((static_cast<std::uint8_t>(pe[i]) ^ static_cast<std::uint8_t>(pg[i])) & ~ign & 0xff) != 0;
+                    }
+                    if (differ) {
+                        s.add(DivergenceKind::Mismatch, seq, el == 0 ? "mmio.data" : "mmio.data2", hex_value(pe, size),
+                              hex_value(pg, size), describe(req));
+                        break;
+                    }
+                }
+            }
+        }
+        if (reply != nullptr && is_read_op(op) && !reply->error()) {
+            for (const ReadExpectation& x : s.opt.assertions.reads) {
+                if (x.rid != req.rid() || s.offset(req.rid(), req.address()) != x.offset) continue;
+                const std::uint64_t v = le_value(reply->payload(), size);
+                if ((v & x.mask) != x.value) {
+                    char b[64];
+                    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+                    s.add(DivergenceKind::Assertion, seq, "expect-read " + x.text, "value & mask == value", b,
+                          describe(req));
+                }
+            }
+        }
+        if (s.opt.assertions.custom) {
+            std::string msg = s.opt.assertions.custom(req, reply);
+            if (!msg.empty()) s.add(DivergenceKind::Assertion, seq, "custom", "", "", std::move(msg));
+        }
+    }
+    if (s.opt.assertions.irq_stuck_steps > 0) {
+        for (unsigned rid = 0; rid < kNumRanges; ++rid) {
+            for (unsigned line = 0; s.levels[rid] != 0 && line < kNumIrqLines; ++line) {
+                if ((s.levels[rid] >> line & 1) && seq - s.high_since[rid][line] > s.opt.assertions.irq_stuck_steps &&
+                    !s.opt.ignore.ignores_irq(rid, line)) {
+                    s.add(DivergenceKind::IrqStuck, seq, "irq.stuck",
+                          "high for at most " + std::to_string(s.opt.assertions.irq_stuck_steps) + " steps",
+                          "rid " + std::to_string(rid) + " line " + std::to_string(line) + " high since record " +
+                              std::to_string(s.sc->steps[s.high_since[rid][line]].record));
+                    s.high_since[rid][line] = seq;  // report once per period
+                }
+            }
+        }
+    }
+    // Every IRQ change caused by requests up to seq has arrived by now.
+    if (s.compare) {
+        const auto& irqs = s.sc->irqs;
+        while (s.irq_next < irqs.size() && irqs[s.irq_next].hi <= static_cast<std::int64_t>(seq) && !s.stop) {
+            const ExpectedIrq& e = irqs[s.irq_next++];
+            if (s.opt.ignore.ignores_irq(e.rid, e.line)) continue;
+            s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level),
+                            "no change by record " + std::to_string(step.record));
+        }
+    }
+}
+
+ReplayReport Player::run(const Scenario& scenario, Link& link) {
+    State& s = *s_;
+    ReplayReport rep;
+    s.sc = &scenario;
+    s.rep = &rep;
+    s.stop = false;
+    s.irq_next = s.dma_next = 0;
+    s.dma_used.assign(scenario.dmas.size(), 0);
+    s.held.clear();
+    s.last_done = kNoSeq;
+    s.claimed = link.claimed();
+    const bool findings = s.opt.check == CheckMode::Findings || (s.opt.check == CheckMode::Auto && scenario.reproducer);
+    s.compare = !findings;
+    rep.findings_mode = findings;
+    const auto t_start = std::chrono::steady_clock::now();
+
+    // The device must hold the ranges the scenario uses before requests go out.
+    std::uint8_t need = 0;
+    if (s.compare) {
+        for (const auto& c : scenario.claims) need = static_cast<std::uint8_t>(need | (1u << (c.rid & 7)));
+    } else {
+        for (const auto& r : scenario.ranges) need = static_cast<std::uint8_t>(need | (1u << (r.rid & 7)));
+    }
+    if (need != 0 && (link.claimed() & need) != need) {
+        const int rc = link.wait_claims(need, s.opt.timeout);
+        if (rc != 0) {
+            for (unsigned rid = 0; rid < kNumRanges; ++rid) {
+                if ((need >> rid & 1) && !(link.claimed() >> rid & 1)) {
+                    std::uint64_t record = 0;
+                    for (const auto& c : scenario.claims)
+                        if (c.rid == rid) record = c.record;
+                    s.add_at_record(DivergenceKind::Missing, record, "claim", "range " + std::to_string(rid) + " claimed",
+                                    rc == -ECONNRESET ? "device disconnected" : "no claim");
+                }
+            }
+        }
+    }
+
+    auto link_error = [&](int rc) {
+        const std::uint64_t at = link.current();
+        const std::uint64_t step = at == kNoSeq ? 0 : at;
+        if (rc == -ETIMEDOUT)
+            s.add(DivergenceKind::Hang, step, "timeout", "a reply within " + std::to_string(s.opt.timeout.count()) + " ms",
+                  "none", at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
+        else if (rc == -EPROTO)
+            s.add(DivergenceKind::Protocol, step, "protocol", "", "", "frame length over the limit; stream unusable");
+        else
+            s.add(DivergenceKind::Crash, step, "connection", "connected", "device closed the connection",
+                  at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
+        s.stop = true;
+    };
+
+    const bool timed = s.opt.timing != TimingMode::Fast;
+    const double scale = s.opt.timing == TimingMode::Scaled ? s.opt.time_scale : 1.0;
+    const std::uint64_t t0 = scenario.steps.empty() ? 0 : scenario.steps.front().time_ns;
+    bool failed_link = false;
+    for (std::size_t i = 0; i < scenario.steps.size() && !s.stop; ++i) {
+        const Step& step = scenario.steps[i];
+        ++rep.counts.steps;
+        if (step.kind == Step::Kind::Fill) {
+            ++rep.counts.fills;
+            if (const int rc = link.drain(s.opt.timeout); rc != 0) {
+                link_error(rc);
+                failed_link = true;
+                break;
+            }
+            if (step.fill_size > 0 && step.fill_size <= (64u << 20)) {
+                std::vector<std::byte> bytes(step.fill_size);
+                fill_bytes(step.fill_seed, bytes);
+                if (s.mem.write(step.fill_address, bytes)) s.dirty.emplace_back(step.fill_address, step.fill_size);
+            }
+            continue;
+        }
+        if (timed && step.time_ns >= t0) {
+            const auto target = t_start + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                              static_cast<double>(step.time_ns - t0) * scale));
+            for (auto now = std::chrono::steady_clock::now(); now < target; now = std::chrono::steady_clock::now()) {
+                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(target - now);
+                if (link.outstanding() > 0) {
+                    if (link.pump(std::min(left, std::chrono::milliseconds(10))) != 0) break;
+                } else {
+                    std::this_thread::sleep_until(target);
+                }
+            }
+        }
+        if (step.kind == Step::Kind::Access) ++rep.counts.accesses;
+        const int rc = link.submit(i, step.frame);
+        if (rc != 0) {
+            link_error(rc);
+            failed_link = true;
+            break;
+        }
+        if (timed) link.pump(std::chrono::milliseconds(0));
+    }
+    if (!failed_link) {
+        if (const int rc = link.drain(s.opt.timeout); rc != 0) link_error(rc);
+    }
+    if (s.compare && !s.stop) {
+        for (; s.irq_next < scenario.irqs.size() && !s.stop; ++s.irq_next) {
+            const ExpectedIrq& e = scenario.irqs[s.irq_next];
+            if (!s.opt.ignore.ignores_irq(e.rid, e.line))
+                s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), "no change");
+        }
+        for (std::size_t k = 0; k < scenario.dmas.size() && !s.stop; ++k) {
+            if (s.dma_used[k]) continue;
+            const ExpectedDma& e = scenario.dmas[k];
+            char b[96];
+            std::snprintf(b, sizeof b, "%s of %u bytes at 0x%llx", op_name(static_cast<std::uint8_t>(e.op)), e.size,
+                          static_cast<unsigned long long>(e.address));
+            s.add_at_record(DivergenceKind::Missing, e.record, "dma", b, "no such DMA");
+        }
+    }
+    // Held events of a request that never completed (crash/hang) still belong in a recording.
+    for (const trace::Event& ev : s.held) s.write_event(ev, (s.last_done == kNoSeq ? 0 : s.last_done + 2) * 1000);
+    s.held.clear();
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_start).count();
+    s.sc = nullptr;
+    s.rep = nullptr;
+    return rep;
+}
+
+ReplayReport replay_link(const Scenario& scenario, Link& link, const ReplayOptions& options) {
+    Player player(options, scenario.ranges, scenario.memory);
+    return player.run(scenario, link);
+}
+
+ReplayReport replay_in_process(const Scenario& scenario, const DeviceFactory& factory, const ReplayOptions& options) {
+    Player player(options, scenario.ranges, scenario.memory);
+    InProcessLink link(factory, player);
+    return player.run(scenario, link);
+}
+
+}  // namespace coreio::replayer
