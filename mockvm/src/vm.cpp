@@ -535,6 +535,13 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
     if (window == 0) window = 1;
     if (window > kSlots / 2) window = kSlots / 2;
     Waiter w;
+    // The I/O thread touches a Waiter only under slots_mu (it reads w.sleeping
+    // right after counting a reply, and the caller may see that count first).
+    // Passing through the lock once on the way out makes sure it is done with w.
+    struct Retire {
+        std::mutex& mu;
+        ~Retire() { std::lock_guard lock(mu); }
+    } retire{slots_mu};
     std::size_t issued = 0;
     auto deadline = Clock::now() + cfg.timeout;  // pushed out whenever a reply arrives
     std::uint32_t seen = 0;
