@@ -1,0 +1,260 @@
+// coreio-bench-trace: what recording costs, side by side in one run.
+//
+// Three identical register-file devices (libcoreio Clients), each driven by its
+// own mock VM: one connected directly, one through an in-process
+// RecordingProxy, one directly with the in-library tap (ClientOptions::tap =
+// a TraceTap writing a temp file). Each workload runs on all three in turn,
+// several rounds; the best round of each is kept and the ratios printed. The
+// machine is shared and noisy: read the ratios, not the times.
+//
+// Then a register-access workload (driver-style reads and posted writes) is
+// recorded by the tap without raw frames and its bytes per MMIO transaction
+// printed, read back from the file.
+#include <CLI/CLI.hpp>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "coreio/client.hpp"
+#include "coreio/mockvm/vm.hpp"
+#include "coreio/recorder/proxy.hpp"
+#include "coreio/trace/reader.hpp"
+#include "coreio/trace/tap.hpp"
+#include "coreio/trace/writer.hpp"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr std::uint64_t kBase = 0xfef00000;
+constexpr std::size_t kRegBytes = 4096;
+
+// A plain register file: reads return what was written.
+class RegFile final : public coreio::MmioHandler {
+public:
+    int read(std::uint64_t addr, std::size_t len, void* buf, unsigned) override {
+        const std::uint64_t off = addr - kBase;
+        if (off + len > regs_.size()) return 1;
+        std::memcpy(buf, regs_.data() + off, len);
+        return 0;
+    }
+    int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned) override {
+        const std::uint64_t off = addr - kBase;
+        if (off + len > regs_.size()) return 1;
+        std::memcpy(regs_.data() + off, buf, len);
+        return 0;
+    }
+
+private:
+    std::vector<std::byte> regs_ = std::vector<std::byte>(kRegBytes);
+};
+
+coreio::mockvm::VmConfig vm_config() {
+    coreio::mockvm::VmConfig c;
+    c.ranges = {{kBase, kRegBytes}};
+    c.timeout = 30s;
+    return c;
+}
+
+std::string temp_file(const char* stem) {
+    return (std::filesystem::temp_directory_path() /
+            (std::string("coreio-bench-") + stem + "-" + std::to_string(::getpid()) + ".ctrace"))
+        .string();
+}
+
+// How a device reaches its VM.
+enum class Path { Direct, Proxy, Tap };
+
+// One mock VM and one libcoreio device, connected as `path` says.
+struct Device {
+    coreio::mockvm::Vm vm{vm_config()};
+    coreio::recorder::RecordingProxy proxy;
+    coreio::trace::TraceWriter writer;
+    std::unique_ptr<coreio::trace::TraceTap> tap;
+    std::unique_ptr<coreio::Client> client;
+    RegFile regs;
+    std::atomic<bool> stop{false};
+    std::thread loop;
+    std::string trace_path;
+
+    Device(Path path, const char* stem) {
+        std::string target = vm.endpoint();
+        coreio::ClientOptions co;
+        if (path == Path::Proxy) {
+            trace_path = temp_file(stem);
+            coreio::recorder::ProxyOptions po;
+            po.target = vm.endpoint();
+            po.output = trace_path;
+            po.log = [](std::string_view) {};
+            if (std::string e = proxy.start(po); !e.empty()) throw std::runtime_error("proxy: " + e);
+            proxy.run_in_thread();
+            target = "127.0.0.1:" + std::to_string(proxy.port());
+        } else if (path == Path::Tap) {
+            trace_path = temp_file(stem);
+            coreio::trace::TraceHeader h;
+            h.tool = "coreio-bench-trace";
+            h.observer = coreio::trace::Observer::Client;
+            if (std::string e = writer.open(trace_path, h); !e.empty()) throw std::runtime_error("trace: " + e);
+            tap = std::make_unique<coreio::trace::TraceTap>(writer);
+            co.tap = tap.get();
+        }
+        client = std::make_unique<coreio::Client>(co);
+        if (client->connect(target) != 0 || client->register_range(0, regs) != 0)
+            throw std::runtime_error(std::string("device ") + stem + " could not connect");
+        loop = std::thread([this] {
+            while (!stop && client->run_for(20000) == 0) {
+            }
+        });
+        if (!vm.wait_for_claim(0, 5s)) throw std::runtime_error(std::string("device ") + stem + " did not claim");
+    }
+    ~Device() {
+        stop = true;
+        loop.join();
+        client->disconnect();
+        client.reset();
+        tap.reset();
+        writer.close();
+        proxy.stop();
+        if (!trace_path.empty()) std::filesystem::remove(trace_path);
+    }
+};
+
+double seconds_since(Clock::time_point t0) {
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+void check(int r, const char* what) {
+    if (r != 0) {
+        std::fprintf(stderr, "coreio-bench-trace: %s failed: %d\n", what, r);
+        std::exit(1);
+    }
+}
+
+// Runs each of `runs` in turn, `rounds` times; returns the best seconds of each.
+std::vector<double> best_of(int rounds, const std::vector<std::function<double()>>& runs) {
+    std::vector<double> best(runs.size(), 1e99);
+    for (int i = 0; i < rounds; ++i)
+        for (std::size_t k = 0; k < runs.size(); ++k) best[k] = std::min(best[k], runs[k]());
+    return best;
+}
+
+// Bytes per MMIO transaction of a trace file (records only), read back with the reader.
+struct TraceSize {
+    std::uint64_t transactions = 0;  // MMIO records
+    std::uint64_t others = 0;        // every other record (connections, claims)
+    double bytes_per_transaction = 0;
+};
+
+TraceSize measure_file(const std::string& path, std::uint64_t record_bytes) {
+    coreio::trace::TraceReader r;
+    if (std::string e = r.open(path); !e.empty()) {
+        std::fprintf(stderr, "coreio-bench-trace: %s\n", e.c_str());
+        std::exit(1);
+    }
+    TraceSize s;
+    coreio::trace::Event ev;
+    coreio::trace::ReadStatus st;
+    while ((st = r.next(ev)) == coreio::trace::ReadStatus::Record) {
+        if (ev.kind == coreio::trace::EventKind::Mmio && ev.status == coreio::trace::Status::Complete)
+            ++s.transactions;
+        else
+            ++s.others;
+    }
+    if (st != coreio::trace::ReadStatus::End) {
+        std::fprintf(stderr, "coreio-bench-trace: reading back %s: %s\n", path.c_str(), r.message().c_str());
+        std::exit(1);
+    }
+    s.bytes_per_transaction = static_cast<double>(record_bytes) / static_cast<double>(std::max<std::uint64_t>(1, s.transactions));
+    return s;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"coreio-bench-trace: recording proxy and in-library tap against a direct connection"};
+    int rounds = 5;
+    double scale = 1.0;
+    app.add_option("--rounds", rounds, "rounds per workload, each path in turn (best kept)")->check(CLI::Range(1, 100));
+    app.add_option("--scale", scale, "multiplies every workload's size")->check(CLI::Range(0.01, 100.0));
+    std::string only;
+    app.add_option("--only", only, "run only workloads whose name contains this text");
+    CLI11_PARSE(app, argc, argv);
+    auto n = [&](double base) { return std::max<std::size_t>(1, static_cast<std::size_t>(base * scale)); };
+    auto wanted = [&](const char* name) { return only.empty() || std::string(name).find(only) != std::string::npos; };
+
+    Device direct(Path::Direct, "direct"), proxied(Path::Proxy, "proxy"), tapped(Path::Tap, "tap");
+
+    std::printf("%-28s %14s %14s %8s %s\n", "workload", "recording", "direct", "ratio", "target");
+
+    // Pipelined 4-byte reads, 64 outstanding: throughput through the proxy and with the tap.
+    if (wanted("pipelined reads")) {
+        const std::size_t count = n(200000);
+        std::vector<std::uint64_t> addrs(count), out(count);
+        for (std::size_t i = 0; i < count; ++i) addrs[i] = kBase + (i % 256) * 4;
+        auto run = [&](Device& d) {
+            return [&] {
+                const auto t0 = Clock::now();
+                check(d.vm.read_many(addrs, 4, out, 64), "read_many");
+                return seconds_since(t0);
+            };
+        };
+        const auto best = best_of(rounds, {run(direct), run(proxied), run(tapped)});
+        const double c = static_cast<double>(count);
+        std::printf("%-28s %9.0f k/s %9.0f k/s %8.3f %s\n", "proxy pipelined reads", c / best[1] / 1e3,
+                    c / best[0] / 1e3, best[0] / best[1], ">= 0.50");
+        std::printf("%-28s %9.0f k/s %9.0f k/s %8.3f %s\n", "tap pipelined reads", c / best[2] / 1e3,
+                    c / best[0] / 1e3, best[0] / best[2], ">= 0.90");
+    }
+
+    // Sequential 4-byte reads: the round trip the proxy adds (lower is better; ratio recording/direct).
+    if (wanted("sequential reads")) {
+        const std::size_t count = n(20000);
+        auto run = [&](Device& d) {
+            return [&] {
+                const auto t0 = Clock::now();
+                for (std::size_t i = 0; i < count; ++i) check(d.vm.readl(kBase + (i % 64) * 4).status, "readl");
+                return seconds_since(t0) / static_cast<double>(count) * 1e6;
+            };
+        };
+        const auto best = best_of(rounds, {run(direct), run(proxied), run(tapped)});
+        std::printf("%-28s %11.2f us %11.2f us %8.3f +%.2f us round trip\n", "proxy sequential read", best[1],
+                    best[0], best[1] / best[0], best[1] - best[0]);
+        std::printf("%-28s %11.2f us %11.2f us %8.3f +%.2f us round trip\n", "tap sequential read", best[2], best[0],
+                    best[2] / best[0], best[2] - best[0]);
+    }
+
+    // Bytes per MMIO transaction: a driver-style register workload recorded by the tap, no raw frames.
+    if (wanted("bytes per transaction")) {
+        Device rec(Path::Tap, "size");
+        const std::size_t iterations = n(5000);
+        for (std::size_t i = 0; i < iterations; ++i) {
+            // Poll a status register, program two registers, kick, read back a result.
+            check(rec.vm.readl(kBase + 0x00).status, "readl");
+            check(rec.vm.writel(kBase + 0x08, i & 0xffff), "writel");
+            check(rec.vm.writel(kBase + 0x0c, 0x1000 + 16 * i), "writel");
+            check(rec.vm.writel(kBase + 0x04, 1), "writel");
+            check(rec.vm.readl(kBase + 0x10).status, "readl");
+        }
+        check(rec.vm.readl(kBase).status, "readl");  // the device has handled every posted write
+        rec.tap->finish();
+        rec.writer.flush();
+        const std::uint64_t record_bytes = rec.writer.record_bytes();
+        const TraceSize s = measure_file(rec.trace_path, record_bytes);
+        std::printf("%-28s %11.1f B  %14s %8s %s  (%llu transactions, %llu other records)\n",
+                    "bytes per MMIO transaction", s.bytes_per_transaction, "", "", "<= 24",
+                    static_cast<unsigned long long>(s.transactions), static_cast<unsigned long long>(s.others));
+    }
+    return 0;
+}
