@@ -12,6 +12,7 @@
 
 #include "coreio/client.hpp"
 #include "coreio/cosim/bridge.hpp"
+#include "coreio/cosim/checkers.hpp"
 
 namespace coreio::cosim {
 
@@ -42,7 +43,7 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     std::string fst, vcd, start_addr, stop_addr, base = "0";
     std::uint64_t start_cycle = 0, idle_rate = 1000000, idle_per_access = 0, timeout_cycles = 100000;
     std::optional<std::uint64_t> stop_cycle;
-    bool deterministic = false, verbose = false;
+    bool deterministic = false, verbose = false, check = false;
     unsigned rid = 0, mid = 0, sid = 0, addr_bits = defaults.addr_bits, reset_cycles = 4;
     std::string wb_mode = defaults.wishbone_pipelined ? "pipelined" : "classic";
 
@@ -73,6 +74,8 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     app.add_option("--wb-mode", wb_mode, "Wishbone mode")->check(CLI::IsMember({"classic", "pipelined"}))
         ->capture_default_str();
     app.add_flag("--verbose,-v", verbose, "log bus errors and a summary");
+    app.add_flag("--check-protocol", check,
+                 "watch the model's bus ports with the protocol checkers and list violations at exit (slower clock)");
 
     TraceOptions trace;
     std::uint64_t base_addr = 0;
@@ -112,6 +115,19 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     if (verbose) bopt.log = [program](std::string_view m) { std::fprintf(stderr, "%s: %.*s\n", program, int(m.size()), m.data()); };
     Bridge bridge(*model, bopt, [&client, rid](unsigned line, bool level) { client.irq_update(rid, line, level); },
                   &dma);
+    std::unique_ptr<ProtocolChecker> slave_checker, master_checker;
+    if (check) {
+        const Ports& p = model->ports();
+        switch (p.bus) {
+        case BusKind::Apb: slave_checker = std::make_unique<ApbChecker>(bridge.sim(), p.apb); break;
+        case BusKind::AxiLite: slave_checker = std::make_unique<AxiLiteChecker>(bridge.sim(), p.axil); break;
+        case BusKind::Wishbone:
+            slave_checker = std::make_unique<WishboneChecker>(bridge.sim(), p.wb, bopt.slave.wishbone_pipelined);
+            break;
+        case BusKind::None: break;
+        }
+        if (p.has_master) master_checker = std::make_unique<Axi4Checker>(bridge.sim(), p.axi);
+    }
     std::string error;
     if (!bridge.sim().set_trace(trace, error)) {
         std::fprintf(stderr, "%s: %s\n", program, error.c_str());
@@ -134,6 +150,13 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     sopt.idle_rate = deterministic ? 0 : idle_rate;
     rc = serve(client, bridge, sopt, g_stop);
     bridge.sim().stop_trace();
+    std::size_t violations = 0;
+    for (const ProtocolChecker* c : {slave_checker.get(), master_checker.get()}) {
+        if (!c) continue;
+        for (const std::string& v : c->violations()) std::fprintf(stderr, "%s: protocol: %s\n", program, v.c_str());
+        violations += c->violations().size();
+    }
+    if (check) std::fprintf(stderr, "%s: %zu protocol violations\n", program, violations);
     if (verbose)
         std::fprintf(stderr, "%s: %llu cycles, %llu accesses, %llu bus errors\n", program,
                      static_cast<unsigned long long>(bridge.sim().cycles()),

@@ -55,6 +55,11 @@ void Sim::run(std::uint64_t n) {
             else if (trace_armed_ && !trace_.start_addr)
                 chunk = 1;
             const std::uint64_t done = model_.run_fast(chunk, irq_levels_);
+            if (done == 0) {  // no fast path for this model
+                cycle();
+                --n;
+                continue;
+            }
             cycles_ += done;
             n -= done;
             settled_ = false;

@@ -2,6 +2,7 @@
 // ephemeral port) as a guest driver would: program the timer and wait for its
 // IRQ, clear it; DMA copies into guest memory; RESET mid-operation; error
 // responses as bus errors; pair accesses; determinism; the real executable.
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include <gtest/gtest.h>
@@ -242,10 +244,16 @@ TEST(Executable, ServesTheVmAndWritesATrace) {
     const auto trace = std::filesystem::temp_directory_path() / ("coreio-cosim-exe-" + std::to_string(::getpid()) + ".vcd");
     const std::string endpoint = vm.endpoint();
     const std::string path = trace.string();
+    const std::string log = trace.string() + ".log";
     const char* argv[] = {COSIM_TIMER_APB_EXE, endpoint.c_str(), "--trace-vcd", path.c_str(), "--idle-rate", "100000",
-                          nullptr};
+                          "--check-protocol", nullptr};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_addopen(&actions, 2, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     pid_t pid = 0;
-    ASSERT_EQ(posix_spawn(&pid, COSIM_TIMER_APB_EXE, nullptr, nullptr, const_cast<char**>(argv), environ), 0);
+    const int spawned = posix_spawn(&pid, COSIM_TIMER_APB_EXE, &actions, nullptr, const_cast<char**>(argv), environ);
+    posix_spawn_file_actions_destroy(&actions);
+    ASSERT_EQ(spawned, 0);
     const bool claimed = vm.wait_for_claim(0, 10000ms);
     if (claimed) {
         EXPECT_EQ(vm.readl(kBase).value, 0x434f5449u);
@@ -260,7 +268,11 @@ TEST(Executable, ServesTheVmAndWritesATrace) {
     EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
     ASSERT_TRUE(std::filesystem::exists(trace));
     EXPECT_GT(std::filesystem::file_size(trace), 1000u);
+    std::ifstream in(log);
+    const std::string text((std::istreambuf_iterator<char>(in)), {});
+    EXPECT_NE(text.find(": 0 protocol violations"), std::string::npos) << text;
     std::filesystem::remove(trace);
+    std::filesystem::remove(log);
 }
 
 TEST(Executable, BadOptionsAreReported) {

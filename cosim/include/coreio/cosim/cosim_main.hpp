@@ -6,7 +6,7 @@
 //       [--trace-start-cycle N] [--trace-stop-cycle N] [--trace-start-addr A] [--trace-stop-addr A]
 //       [--idle-rate CYCLES_PER_S] [--idle-per-access N] [--deterministic]
 //       [--rid N] [--mid N] [--sid N] [--base A] [--addr-bits N] [--reset-cycles N]
-//       [--timeout-cycles N] [--wb-mode classic|pipelined] [--verbose]
+//       [--timeout-cycles N] [--wb-mode classic|pipelined] [--check-protocol] [--verbose]
 #pragma once
 
 #include "coreio/cosim/model.hpp"
