@@ -192,6 +192,12 @@ void Player::clear_memory() {
     s_->dirty.clear();
 }
 
+void Player::new_device() {
+    std::memset(s_->levels, 0, sizeof s_->levels);
+    std::memset(s_->high_since, 0, sizeof s_->high_since);
+    s_->claimed = 0;
+}
+
 void Player::on_claim(unsigned rid) {
     State& s = *s_;
     s.claimed = static_cast<std::uint8_t>(s.claimed | (1u << rid));
@@ -425,6 +431,7 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
         if (reply != nullptr && is_read_op(op) && !reply->error()) {
             for (const ReadExpectation& x : s.opt.assertions.reads) {
                 if (x.rid != req.rid() || s.offset(req.rid(), req.address()) != x.offset) continue;
+                if (size < 8 && (x.mask >> (8 * size)) != 0) continue;  // a narrower read: not the whole field
                 const std::uint64_t v = le_value(reply->payload(), size);
                 if ((v & x.mask) != x.value) {
                     char b[64];

@@ -42,7 +42,8 @@ enum class CheckMode : std::uint8_t {
     Findings,  // assertions only; DMA is served from guest memory (reproducers)
 };
 
-/// "Reading RID:OFFSET must give (value & MASK) == VALUE."
+/// "Reading RID:OFFSET must give (value & MASK) == VALUE", checked on reads
+/// that start at OFFSET and are wide enough to hold every bit of MASK.
 struct ReadExpectation {
     unsigned rid = 0;
     std::uint64_t offset = 0, mask = 0, value = 0;
@@ -138,6 +139,8 @@ public:
     ReplayReport run(const Scenario& scenario, Link& link);
     /// Zeroes the guest memory bytes written by earlier runs (fills, DMA writes).
     void clear_memory();
+    /// Forgets IRQ levels and claims seen (the link now has a fresh device).
+    void new_device();
     /// The guest memory DMA is served from.
     mockvm::GuestMemory& memory();
 
