@@ -818,6 +818,10 @@ bool Vm::irq_level(unsigned rid, unsigned line) const {
     return (impl_->irq_levels[rid].load(std::memory_order_acquire) >> line) & 1;
 }
 
+std::uint8_t Vm::irq_lines(unsigned rid) const {
+    return rid < kNumRanges ? impl_->irq_levels[rid].load(std::memory_order_acquire) : 0;
+}
+
 bool Vm::wait_irq(unsigned rid, unsigned line, bool level, std::chrono::milliseconds timeout) {
     if (rid >= kNumRanges || line >= kNumIrqLines) return false;
     return impl_->wait_event([&] { return irq_level(rid, line) == level; }, timeout);

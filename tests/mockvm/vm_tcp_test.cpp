@@ -350,6 +350,8 @@ TEST(VmTcp, IrqLevelsEdgesAndWaits) {
     EXPECT_TRUE(vm.wait_irq(1, 7, true, kWait));
     EXPECT_TRUE(vm.irq_level(0, 3));
     EXPECT_EQ(vm.irq_edges(0, 3), 2u);
+    EXPECT_EQ(vm.irq_lines(0), 0x08);
+    EXPECT_EQ(vm.irq_lines(1), 0x80);
     EXPECT_EQ(vm.irq_edges(1, 7), 1u);
     EXPECT_FALSE(vm.irq_level(8, 0));
     EXPECT_FALSE(vm.wait_irq(0, 8, false, 10ms));

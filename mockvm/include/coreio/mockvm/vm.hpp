@@ -145,6 +145,8 @@ public:
 
     /// Current level of IRQ line `line` (0..7) of range rid (0..7).
     bool irq_level(unsigned rid, unsigned line) const;
+    /// All 8 lines of range rid at once: bit i = level of line i.
+    std::uint8_t irq_lines(unsigned rid) const;
     /// Waits until that line is at `level`; false on timeout.
     bool wait_irq(unsigned rid, unsigned line, bool level, std::chrono::milliseconds timeout);
     /// Number of 0 -> 1 transitions seen on that line.
