@@ -385,7 +385,9 @@ std::uint64_t run_execs(const FuzzConfig& config, const DeviceFactory& factory, 
                         std::uint64_t from, std::uint64_t to, Clock::time_point deadline, Shared& shared,
                         std::set<std::string> seen, const std::function<bool(std::uint64_t, const Divergence&)>& found) {
     Scenario sc;
-    Player player(findings_options(o.assertions, o.timeout), config.ranges, config.memory);
+    Assertions a = o.assertions;
+    a.reset_check_from_step = 1;  // the opening reset shows the previous exec's state
+    Player player(findings_options(a, o.timeout), config.ranges, config.memory);
     auto link = std::make_unique<InProcessLink>(factory, player);
     std::uint64_t e = from;
     for (; e < to; ++e) {
@@ -545,6 +547,7 @@ FuzzResult fuzz_in_process(const FuzzConfig& config, const DeviceFactory& factor
                         d.kind = DivergenceKind::Crash;
                         d.field = "signal";
                         d.step = kNoSeq;
+                        d.expected = "the worker to survive";
                         d.got = describe_wait_status(status);
                         d.context = "exec " + std::to_string(e);
                         add_finding(result, seen, e, d, o);
@@ -600,7 +603,9 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
     const auto t0 = Clock::now();
     const auto deadline = t0 + o.time_limit;
     std::set<std::string> seen;
-    Player player(findings_options(o.assertions, o.timeout), config.ranges, config.memory);
+    Assertions a = o.assertions;
+    a.reset_check_from_step = 1;  // the opening reset shows the previous exec's state
+    Player player(findings_options(a, o.timeout), config.ranges, config.memory);
     TcpLink link(player, {});
     const std::string target = "127.0.0.1:" + std::to_string(link.port());
     DeviceProcess proc;

@@ -390,7 +390,7 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
 
     if (step.kind == Step::Kind::Reset) {
         ++rep.counts.resets;
-        if (s.opt.assertions.irq_low_after_reset) {
+        if (s.opt.assertions.irq_low_after_reset && seq >= s.opt.assertions.reset_check_from_step) {
             for (unsigned rid = 0; rid < kNumRanges; ++rid) {
                 for (unsigned line = 0; line < kNumIrqLines; ++line) {
                     if ((s.levels[rid] >> line & 1) == 0 || s.opt.ignore.ignores_irq(rid, line)) continue;

@@ -55,6 +55,9 @@ struct ReadExpectation {
 /// Checks that hold for any device, whatever the recording says.
 struct Assertions {
     bool irq_low_after_reset = true;  // every IRQ line is low once a RESET has been handled
+    /// Resets before this step are not checked (the fuzzer's worker skips an
+    /// exec's opening reset: it shows the previous exec's state, not this one's).
+    std::size_t reset_check_from_step = 0;
     bool no_dma_into_mmio = true;     // DMA never targets one of the scenario's MMIO ranges
     unsigned irq_stuck_steps = 0;     // a line high for more than this many steps (0: off)
     std::vector<ReadExpectation> reads;  // user read expectations

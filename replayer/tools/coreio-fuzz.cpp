@@ -1,0 +1,179 @@
+// coreio-fuzz: deterministic, seeded fuzzing of a device model (in process or
+// over TCP). Findings are minimised and written as reproducer traces that
+// `coreio-replay device` runs alone. See replayer/README.md.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "coreio/replayer/fuzz.hpp"
+#include "models.hpp"
+
+using namespace coreio::replayer;
+using namespace coreio::replayer::tools;
+
+namespace {
+
+int fail(const std::string& msg) {
+    std::fprintf(stderr, "coreio-fuzz: %s\n", msg.c_str());
+    return 2;
+}
+
+std::vector<std::uint64_t> numbers(const std::string& spec, std::size_t n, std::string& err) {
+    std::vector<std::uint64_t> v;
+    std::stringstream ss(spec);
+    std::string part;
+    while (std::getline(ss, part, ':')) {
+        std::uint64_t x = 0;
+        if (!parse_u64(part, x)) {
+            err = "'" + spec + "': '" + part + "' is not a number";
+            return {};
+        }
+        v.push_back(x);
+    }
+    if (v.size() != n) err = "'" + spec + "': expected " + std::to_string(n) + " numbers separated by ':'";
+    return v;
+}
+
+std::string add_range(FuzzConfig& c, const std::string& spec) {
+    std::string err;
+    auto v = numbers(spec, 3, err);
+    if (!err.empty()) return "--range " + err + " (RID:BASE:SIZE)";
+    if (v[0] > 7 || v[2] == 0) return "--range '" + spec + "': RID must be 0..7 and SIZE > 0";
+    c.ranges.push_back({static_cast<std::uint32_t>(v[0]), v[1], v[2], ""});
+    return "";
+}
+std::string add_register(FuzzConfig& c, const std::string& spec) {
+    std::string err;
+    auto v = numbers(spec, 3, err);
+    if (!err.empty()) return "--register " + err + " (RID:OFFSET:WIDTH)";
+    if (v[0] > 7 || (v[2] != 1 && v[2] != 2 && v[2] != 4 && v[2] != 8))
+        return "--register '" + spec + "': RID must be 0..7 and WIDTH 1, 2, 4 or 8";
+    c.registers.push_back({static_cast<unsigned>(v[0]), v[1], static_cast<unsigned>(v[2])});
+    return "";
+}
+std::string add_memory(FuzzConfig& c, const std::string& spec) {
+    std::string err;
+    auto v = numbers(spec, 2, err);
+    if (!err.empty()) return "--memory " + err + " (BASE:SIZE)";
+    if (v[1] == 0 || v[1] > (1ull << 32)) return "--memory '" + spec + "': SIZE must be 1 B..4 GiB";
+    c.memory.push_back({0, 0, v[0], v[1], ""});
+    return "";
+}
+
+/// Config file: "range RID:BASE:SIZE", "register RID:OFFSET:WIDTH", "memory BASE:SIZE", "trace FILE"; '#' comments.
+std::string load_config(const std::string& path, FuzzConfig& c, std::string& trace) {
+    std::ifstream in(path);
+    if (!in) return "cannot read config file " + path;
+    std::string line;
+    for (unsigned n = 1; std::getline(in, line); ++n) {
+        if (auto h = line.find('#'); h != std::string::npos) line.resize(h);
+        std::stringstream ss(line);
+        std::string word, arg;
+        if (!(ss >> word)) continue;
+        ss >> arg;
+        std::string err;
+        if (word == "range") err = add_range(c, arg);
+        else if (word == "register") err = add_register(c, arg);
+        else if (word == "memory") err = add_memory(c, arg);
+        else if (word == "trace") trace = arg;
+        else err = "unknown key '" + word + "' (range, register, memory, trace)";
+        if (!err.empty()) return path + ":" + std::to_string(n) + ": " + err;
+    }
+    return "";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"coreio-fuzz: seeded, reproducible fuzzing of a CoreIO device model"};
+    std::string model, run, config_file, trace, out = ".";
+    bool bug = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false;
+    std::uint64_t seed = 1, execs = 1000000, first = 0;
+    double seconds = 0;
+    unsigned timeout_ms = 2000, max_ops = 32, irq_stuck = 0;
+    std::size_t max_findings = 8;
+    std::vector<std::string> ranges, registers, memory, expect_read;
+    app.add_option("--model", model, "fuzz a built-in example model in process: timer, dmacopy");
+    app.add_flag("--seeded-bug", bug, "with --model: switch the model's seeded bug on");
+    app.add_option("--run", run, "fuzz an out-of-process model over TCP: command started with COREHDL_VM set");
+    app.add_option("--seed", seed, "seed: the same seed gives the same execs on every machine");
+    app.add_option("--execs", execs, "execs to run at most (an exec = reset + up to --max-ops steps)");
+    app.add_option("--first-exec", first, "exec number to start at (e.g. to re-run one exec)");
+    app.add_option("--time", seconds, "stop after this many seconds");
+    app.add_option("--max-ops", max_ops, "steps per exec at most");
+    app.add_option("--range", ranges, "MMIO range RID:BASE:SIZE (repeatable)");
+    app.add_option("--register", registers, "known register RID:OFFSET:WIDTH (repeatable)");
+    app.add_option("--memory", memory, "guest memory for DMA BASE:SIZE (repeatable)");
+    app.add_option("--config", config_file, "config file with range/register/memory/trace lines");
+    app.add_option("--trace", trace, "trace whose requests half of the execs mutate");
+    app.add_option("--out", out, "directory for reproducer traces");
+    app.add_option("--timeout", timeout_ms, "ms before an exec (in process) or a reply (TCP) counts as a hang");
+    app.add_option("--max-findings", max_findings, "stop after this many distinct findings");
+    app.add_flag("--no-fork", no_fork, "in process: run execs in this process (faster start; a crash ends the run)");
+    app.add_flag("--no-minimise", no_min, "write reproducers as found, unshrunk");
+    app.add_option("--expect-read", expect_read, "assertion RID:OFFSET:MASK:VALUE on reads (repeatable)");
+    app.add_option("--irq-stuck-steps", irq_stuck, "an IRQ line high for more steps than this is a finding");
+    app.add_flag("--no-irq-reset-check", no_irq_reset, "do not require IRQ lines low after a reset");
+    app.add_flag("--no-dma-mmio-check", no_dma_mmio, "allow DMA into the MMIO ranges");
+    CLI11_PARSE(app, argc, argv);
+
+    if (model.empty() == run.empty()) return fail("give exactly one of --model NAME or --run COMMAND");
+    FuzzConfig config;
+    Model m;
+    if (!model.empty() && !find_model(model, bug, m)) return fail("unknown --model '" + model + "' (timer, dmacopy)");
+    if (!model.empty()) config = m.config;
+    if (!config_file.empty())
+        if (std::string err = load_config(config_file, config, trace); !err.empty()) return fail(err);
+    for (const auto& s : ranges)
+        if (std::string err = add_range(config, s); !err.empty()) return fail(err);
+    for (const auto& s : registers)
+        if (std::string err = add_register(config, s); !err.empty()) return fail(err);
+    for (const auto& s : memory)
+        if (std::string err = add_memory(config, s); !err.empty()) return fail(err);
+    if (config.ranges.empty()) return fail("no MMIO range: give --range RID:BASE:SIZE (or --model)");
+    config.max_ops = max_ops;
+    if (!trace.empty()) {
+        auto sc = std::make_shared<Scenario>();
+        if (std::string err = load_scenario(trace, *sc); !err.empty()) return fail(err);
+        config.start = sc;
+    }
+
+    FuzzOptions o;
+    o.seed = seed;
+    o.first_exec = first;
+    o.execs = execs;
+    o.time_limit = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
+    o.fork = !no_fork;
+    o.timeout = std::chrono::milliseconds(timeout_ms);
+    o.minimise = !no_min;
+    o.max_findings = max_findings;
+    o.assertions.irq_low_after_reset = !no_irq_reset;
+    o.assertions.no_dma_into_mmio = !no_dma_mmio;
+    o.assertions.irq_stuck_steps = irq_stuck;
+    for (const auto& e : expect_read) {
+        ReadExpectation x;
+        if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return fail(err);
+        o.assertions.reads.push_back(x);
+    }
+    std::error_code ec;
+    std::filesystem::create_directories(out, ec);
+    o.out_dir = out;
+    o.log = [](const std::string& line) { std::fprintf(stderr, "coreio-fuzz: %s\n", line.c_str()); };
+
+    const FuzzResult r = model.empty() ? fuzz_tcp(config, run, o) : fuzz_in_process(config, m.factory, o);
+    if (!r.error.empty()) std::fprintf(stderr, "coreio-fuzz: error: %s\n", r.error.c_str());
+    std::printf("%llu execs (%llu steps) in %.2f s: %.0f execs/s; %zu finding%s; seed %llu\n",
+                static_cast<unsigned long long>(r.stats.execs), static_cast<unsigned long long>(r.stats.steps),
+                r.stats.seconds, r.stats.seconds > 0 ? static_cast<double>(r.stats.execs) / r.stats.seconds : 0.0,
+                r.findings.size(), r.findings.size() == 1 ? "" : "s", static_cast<unsigned long long>(seed));
+    for (const auto& f : r.findings) {
+        std::printf("  %s at exec %llu: %s\n    %zu of %zu steps after minimising%s; reproducer: %s\n", f.signature.c_str(),
+                    static_cast<unsigned long long>(f.exec), f.divergence.describe().c_str(), f.scenario.steps.size(),
+                    f.original_steps, f.reproduced ? "" : " (did NOT reproduce on a fresh device)",
+                    f.reproducer.empty() ? "(none)" : f.reproducer.c_str());
+    }
+    if (!r.error.empty()) return 2;
+    return r.findings.empty() ? 0 : 1;
+}

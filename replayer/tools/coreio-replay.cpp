@@ -1,0 +1,169 @@
+// coreio-replay: replay a trace against a device model (device), or answer a
+// VM from a trace as the device would (stub). See replayer/README.md.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "coreio/replayer/fuzz.hpp"
+#include "coreio/replayer/process.hpp"
+#include "coreio/replayer/replay.hpp"
+#include "stub_cli.hpp"
+#include "coreio/trace/writer.hpp"
+#include "models.hpp"
+
+using namespace coreio::replayer;
+using namespace coreio::replayer::tools;
+
+namespace {
+
+struct DeviceArgs {
+    std::string trace, listen = "127.0.0.1", run, model, record, rules, timing = "fast", check = "auto";
+    std::uint16_t port = 0;
+    bool seeded_bug = false, keep_going = false, no_irq_reset = false, no_dma_mmio = false;
+    double scale = 1.0;
+    unsigned timeout_ms = 5000, irq_stuck = 0;
+    std::uint32_t client = 0;
+    std::vector<std::string> ignore, expect_read;
+};
+
+int fail(const std::string& msg) {
+    std::fprintf(stderr, "coreio-replay: %s\n", msg.c_str());
+    return 2;
+}
+
+int run_device(const DeviceArgs& a) {
+    Scenario sc;
+    if (std::string err = load_scenario(a.trace, sc, a.client); !err.empty()) return fail(err);
+    if (!sc.warning.empty()) std::fprintf(stderr, "coreio-replay: warning: %s\n", sc.warning.c_str());
+    ReplayOptions o;
+    o.keep_going = a.keep_going;
+    o.timeout = std::chrono::milliseconds(a.timeout_ms);
+    for (const auto& i : a.ignore)
+        if (std::string err = o.ignore.add_mmio(i); !err.empty()) return fail(err);
+    if (!a.rules.empty())
+        if (std::string err = o.ignore.load_file(a.rules); !err.empty()) return fail(err);
+    if (a.timing == "fast") o.timing = TimingMode::Fast;
+    else if (a.timing == "recorded") o.timing = TimingMode::Recorded;
+    else if (a.timing == "scaled") o.timing = TimingMode::Scaled;
+    else return fail("--timing must be fast, recorded or scaled, not '" + a.timing + "'");
+    o.time_scale = a.scale;
+    if (a.check == "auto") o.check = CheckMode::Auto;
+    else if (a.check == "replies") o.check = CheckMode::Replies;
+    else if (a.check == "findings") o.check = CheckMode::Findings;
+    else return fail("--check must be auto, replies or findings, not '" + a.check + "'");
+    o.assertions = reproducer_assertions(sc);
+    if (a.no_irq_reset) o.assertions.irq_low_after_reset = false;
+    if (a.no_dma_mmio) o.assertions.no_dma_into_mmio = false;
+    if (a.irq_stuck) o.assertions.irq_stuck_steps = a.irq_stuck;
+    for (const auto& e : a.expect_read) {
+        ReadExpectation x;
+        if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return fail(err);
+        o.assertions.reads.push_back(x);
+    }
+    coreio::trace::TraceWriter writer;
+    if (!a.record.empty()) {
+        coreio::trace::WriterOptions wo;
+        wo.background_flush = false;
+        coreio::trace::TraceHeader h;
+        h.tool = "coreio-replay";
+        h.observer = coreio::trace::Observer::Vm;
+        h.ranges = sc.ranges;
+        h.memory = sc.memory;
+        if (std::string err = writer.open(a.record, h, wo); !err.empty()) return fail(err);
+        o.record = &writer;
+    }
+
+    ReplayReport rep;
+    if (!a.model.empty()) {
+        Model m;
+        if (!find_model(a.model, a.seeded_bug, m)) return fail("unknown --model '" + a.model + "' (timer, dmacopy)");
+        if (o.record != nullptr) {
+            rep = replay_in_process(sc, m.factory, o);  // recording needs this process's writer
+        } else {
+            // In a child process: a model that crashes or hangs is reported, not suffered.
+            const IsolatedResult r = run_isolated(
+                [&] {
+                    ReplayReport x = replay_in_process(sc, m.factory, o);
+                    return std::string(x.passed() ? "P" : "F") + x.summary();
+                },
+                o.timeout + std::chrono::milliseconds(static_cast<long long>(
+                                static_cast<double>(sc.steps.empty() ? 0 : sc.steps.back().time_ns) * 1e-6 * a.scale)));
+            if (r.end == IsolatedResult::End::Returned && !r.output.empty()) {
+                std::fputs(r.output.c_str() + 1, stdout);
+                return r.output[0] == 'P' ? 0 : 1;
+            }
+            std::printf("FAIL: the device model %s during the replay (%s)\n",
+                        r.end == IsolatedResult::End::TimedOut ? "hung" : "crashed", r.status.c_str());
+            return 1;
+        }
+    } else {
+        Player player(o, sc.ranges, sc.memory);
+        TcpLinkOptions lo;
+        lo.listen = a.listen;
+        lo.port = a.port;
+        lo.timeout = o.timeout;
+        std::unique_ptr<TcpLink> link;
+        try {
+            link = std::make_unique<TcpLink>(player, lo);
+        } catch (const std::exception& e) {
+            return fail(e.what());
+        }
+        const std::string endpoint = a.listen + ":" + std::to_string(link->port());
+        std::fprintf(stderr, "coreio-replay: listening on %s for the device model\n", endpoint.c_str());
+        DeviceProcess proc;
+        if (!a.run.empty() && proc.start(a.run, endpoint) != 0) return fail("cannot start '" + a.run + "'");
+        const auto wait = a.run.empty() ? std::chrono::milliseconds(60000) : o.timeout;
+        if (link->accept(wait) != 0)
+            return fail("no device model connected to " + endpoint + (a.run.empty() ? "" : " (" + proc.kill() + ")"));
+        rep = player.run(sc, *link);
+        link->disconnect();
+        if (!a.run.empty()) {
+            const std::string how = proc.wait(std::chrono::milliseconds(1000));
+            for (auto& d : rep.divergences)
+                if ((d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) && !how.empty())
+                    d.got += " (device " + how + ")";
+            proc.kill();
+        }
+    }
+    if (o.record != nullptr)
+        if (std::string err = writer.close(); !err.empty()) std::fprintf(stderr, "coreio-replay: %s\n", err.c_str());
+    std::fputs(rep.summary().c_str(), stdout);
+    return rep.passed() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"coreio-replay: replay a CoreIO trace against a device model, or as the device"};
+    app.require_subcommand(1);
+
+    DeviceArgs d;
+    auto* dev = app.add_subcommand("device", "play the VM side of TRACE to a device model and check its replies");
+    dev->add_option("trace", d.trace, "trace file")->required();
+    dev->add_option("--port", d.port, "TCP port the device model connects to (0: any free one, printed)");
+    dev->add_option("--listen", d.listen, "address to listen on");
+    dev->add_option("--run", d.run, "start this command as the device model (COREHDL_VM is set to the address)");
+    dev->add_option("--model", d.model, "replay in process against a built-in example model: timer, dmacopy");
+    dev->add_flag("--seeded-bug", d.seeded_bug, "with --model: switch the model's seeded bug on");
+    dev->add_option("--ignore", d.ignore, "ignore bits of a register in reads: RID:OFFSET[:MASK] (repeatable)");
+    dev->add_option("--rules", d.rules, "rule file (mmio RID:OFFSET[:MASK] / irq RID[:LINE] / dma ADDR[:SIZE])");
+    dev->add_flag("--keep-going", d.keep_going, "report every divergence, not only the first");
+    dev->add_option("--timing", d.timing, "fast (default), recorded or scaled");
+    dev->add_option("--scale", d.scale, "with --timing scaled: time factor (2 = half speed)");
+    dev->add_option("--check", d.check, "auto (default), replies or findings (reproducers: assertions only)");
+    dev->add_option("--timeout", d.timeout_ms, "ms without a reply before the device counts as hung");
+    dev->add_option("--client", d.client, "which device model of a multi-client trace");
+    dev->add_option("--record", d.record, "also write the replay as a trace");
+    dev->add_option("--expect-read", d.expect_read, "assertion RID:OFFSET:MASK:VALUE on reads (repeatable)");
+    dev->add_option("--irq-stuck-steps", d.irq_stuck, "an IRQ line high for more steps than this is a finding");
+    dev->add_flag("--no-irq-reset-check", d.no_irq_reset, "do not require IRQ lines low after a reset");
+    dev->add_flag("--no-dma-mmio-check", d.no_dma_mmio, "allow DMA into the MMIO ranges");
+
+    StubArgs s;
+    auto* stub = app.add_subcommand("stub", "connect to a VM as the device and answer it from TRACE");
+    add_stub_options(*stub, s);
+
+    CLI11_PARSE(app, argc, argv);
+    if (dev->parsed()) return run_device(d);
+    return run_stub(s);
+}
