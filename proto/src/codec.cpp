@@ -1,6 +1,7 @@
 #include "codec.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 
@@ -50,9 +51,20 @@ struct Out {
     }
 };
 
+// Little-endian value of `size` (<= 8) bytes at `data`, which has 8 readable bytes.
+std::uint64_t small_value(const std::byte* data, unsigned size) {
+    std::uint64_t v = 0;
+    if constexpr (std::endian::native == std::endian::little) {
+        std::memcpy(&v, data, 8);
+        return size >= 8 ? v : v & ((std::uint64_t{1} << (8 * size)) - 1);
+    } else {
+        return data_value({data, size});
+    }
+}
+
 void put_data(Out& o, std::uint32_t value_field, std::uint32_t bytes_field, const std::byte* data, unsigned size) {
     if (size <= 8)
-        o.varint(value_field, data_value({data, size}));
+        o.varint(value_field, small_value(data, size));  // Event data arrays hold >= 16 bytes
     else
         o.bytes(bytes_field, data, size);
 }
@@ -337,13 +349,18 @@ std::size_t encode_record(const Event& ev, DeltaState& st, std::uint8_t* out) {
     o.varint(kDirection, static_cast<std::uint64_t>(ev.towards));
     o.varint(kClient, ev.client);
     if (const std::uint32_t field = event_field(ev.kind)) {
-        // Body first, 2 bytes after the tag (bodies are < 16384 bytes), then the length.
+        // Body first, 1 byte after the tag (bodies are mostly < 128 bytes), then
+        // the length; a longer body moves up by one (bodies are < 16384 bytes).
         o.tag(field, kLen);
-        std::uint8_t* body = o.p + 2;
+        std::uint8_t* body = o.p + 1;
         const std::size_t n = encode_event_body(ev, st, body);
-        const std::size_t k = put_varint(o.p, n);
-        if (k != 2) std::memmove(o.p + k, body, n);
-        o.p += k + n;
+        if (n < 0x80) {
+            *o.p = static_cast<std::uint8_t>(n);
+            o.p += 1 + n;
+        } else {
+            std::memmove(o.p + 2, body, n);
+            o.p += put_varint(o.p, n) + n;
+        }
     }
     o.bytes(kRaw, ev.raw.data(), ev.raw.size());
     o.bytes(kRawReply, ev.raw_reply.data(), ev.raw_reply.size());

@@ -27,9 +27,8 @@ constexpr std::uint64_t kKeyMask0 = ~((std::uint64_t{1} << 30) | 0xff00ull);
 }  // namespace
 
 struct TraceTap::Impl {
-    TraceWriter& writer;
+    TraceWriter& writer;  // its lock guards this state too (one lock per frame)
     TapOptions options;
-    mutable std::mutex mutex;
     std::vector<Entry> ring;  // pending entries, seq % size
     std::uint64_t head = 0;   // seq of the oldest unwritten entry
     std::uint64_t tail = 0;   // seq of the next entry
@@ -79,7 +78,7 @@ struct TraceTap::Impl {
         e.ev.raw = e.raw;
         e.ev.raw_reply = e.raw_reply;
         if (e.ev.kind == EventKind::ProtocolError) e.ev.message = e.message;
-        const std::uint64_t index = writer.append(e.ev);
+        const std::uint64_t index = writer.append_locked(e.ev);
         if (e.ev.kind == EventKind::Mmio) written[seq % written.size()] = {seq, index};
     }
 
@@ -216,12 +215,12 @@ TraceTap::TraceTap(TraceWriter& writer, const TapOptions& options)
 TraceTap::~TraceTap() { finish(); }
 
 void TraceTap::on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl_->writer.mutex());
     impl_->frame(channel, direction, frame);
 }
 
 void TraceTap::on_connection(Channel channel, bool up) {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl_->writer.mutex());
     Impl& m = *impl_;
     if (!up) {
         if (m.inflight && m.at(*m.inflight).ev.channel == channel) m.inflight.reset();
@@ -233,12 +232,12 @@ void TraceTap::on_connection(Channel channel, bool up) {
 }
 
 void TraceTap::finish() {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl_->writer.mutex());
     impl_->finish_where([](const Entry&) { return true; });
 }
 
 std::uint64_t TraceTap::frames() const {
-    std::lock_guard lock(impl_->mutex);
+    std::lock_guard lock(impl_->writer.mutex());
     return impl_->frames;
 }
 

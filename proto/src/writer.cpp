@@ -3,61 +3,159 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <ctime>
 #include <fcntl.h>
-#include <mutex>
 #include <thread>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include "codec.hpp"
 
 namespace coreio::trace {
+namespace {
 
+// CLOCK_MONOTONIC in ns (what steady_clock reads, minus its layers: ~20 ns via the vDSO).
+std::uint64_t monotonic_ns() {
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    return static_cast<std::uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
+// Writes all of [p, p+n) to fd. Returns the bytes written and, on failure, sets `error`.
+std::size_t write_all(int fd, const std::uint8_t* p, std::size_t n, std::string& error) {
+    std::size_t done = 0;
+    while (done < n) {
+        const ssize_t k = ::write(fd, p + done, n - done);
+        if (k < 0) {
+            if (errno == EINTR) continue;
+            error = std::string("write failed: ") + std::strerror(errno);
+            break;
+        }
+        done += static_cast<std::size_t>(k);
+    }
+    return done;
+}
+
+}  // namespace
+
+// Two batches: appends encode into `batch`; a full one is swapped with `spare`
+// and written by the flush thread outside the lock while appends go on.
 struct TraceWriter::Impl {
-    using Clock = std::chrono::steady_clock;
-
     mutable std::mutex mutex;
-    std::condition_variable wake;  // stops the flush thread
+    std::condition_variable wake;     // to the flush thread: a batch to write, or stop
+    std::condition_variable written;  // from the flush thread: `spare` is free again
     std::thread flusher;
     bool stopping = false;
+    bool writing = false;             // the flush thread owns `spare` (writing it unlocked)
 
     int fd = -1;
     WriterOptions options;
-    Clock::time_point start;
-    Clock::time_point last_write;  // when the batch was last written (or the file opened)
-    std::vector<std::uint8_t> batch;  // encoded records not yet written
+    std::uint64_t interval_ns = 0;    // options.flush_interval
+    std::uint64_t start_ns = 0;       // monotonic time of the trace start
+    std::uint64_t oldest_ns = 0;      // monotonic time of the first record in `batch`
+    std::vector<std::uint8_t> batch;  // encoded records not yet handed to the file
     std::size_t used = 0;             // bytes of `batch` in use
+    std::vector<std::uint8_t> spare;  // the batch being written by the flush thread
+    std::size_t spare_used = 0;       // its bytes
     detail::DeltaState state;
     std::uint64_t records = 0;
-    std::uint64_t bytes = 0;
+    std::uint64_t bytes = 0;          // bytes written to the file
     std::uint64_t record_bytes = 0;
     std::string error;
 
-    // Writes all of [p, p+n) (whole records); records the first error.
-    void write_all(const std::uint8_t* p, std::size_t n) {
-        while (n > 0 && error.empty()) {
-            const ssize_t k = ::write(fd, p, n);
-            if (k < 0) {
-                if (errno == EINTR) continue;
-                error = std::string("write failed: ") + std::strerror(errno);
-                return;
-            }
-            p += k;
-            n -= static_cast<std::size_t>(k);
-            bytes += static_cast<std::uint64_t>(k);
-        }
-    }
-    void flush_locked() {
-        if (used > 0 && fd >= 0) write_all(batch.data(), used);
+    // Writes `batch` in the calling thread (the lock held) once the flush thread is idle.
+    void flush_locked(std::unique_lock<std::mutex>& lock) {
+        while (writing) written.wait(lock);
+        if (used > 0 && fd >= 0 && error.empty()) bytes += write_all(fd, batch.data(), used, error);
         used = 0;
-        last_write = Clock::now();
     }
+
+    // Gives `batch` to the flush thread when it is idle (else to this thread).
+    void hand_off(std::unique_lock<std::mutex>& lock) {
+        while (writing) written.wait(lock);
+        if (used == 0) return;
+        if (!flusher.joinable()) return flush_locked(lock);
+        std::swap(batch, spare);
+        spare_used = used;
+        used = 0;
+        writing = true;
+        wake.notify_one();
+    }
+
     void flush_loop() {
         std::unique_lock lock(mutex);
-        while (!stopping) {
-            wake.wait_for(lock, options.flush_interval);
-            if (used > 0 && Clock::now() - last_write >= options.flush_interval) flush_locked();
+        for (;;) {
+            if (writing) {
+                const int f = fd;
+                const std::size_t n = spare_used;
+                std::string err;
+                lock.unlock();
+                const std::size_t k = write_all(f, spare.data(), n, err);
+                lock.lock();
+                bytes += k;
+                if (error.empty()) error = std::move(err);
+                spare_used = 0;
+                writing = false;
+                written.notify_all();
+                continue;
+            }
+            if (stopping) return;
+            if (used > 0) {
+                const std::uint64_t age = monotonic_ns() - oldest_ns;
+                if (age >= interval_ns) {
+                    hand_off(lock);
+                    continue;
+                }
+                wake.wait_for(lock, std::chrono::nanoseconds(interval_ns - age));
+            } else {
+                wake.wait_for(lock, options.flush_interval);
+            }
         }
+    }
+
+    std::uint64_t append(const Event& ev) {
+        const std::uint64_t index = records;
+        if (fd < 0 || !error.empty()) return index;
+        const std::size_t need = 1 + 3 + detail::max_record_body(ev);
+        if (used + need > batch.size()) {
+            std::unique_lock lock(mutex, std::adopt_lock);
+            while (used > 0 && used + need > batch.size() && error.empty()) hand_off(lock);
+            lock.release();
+            if (fd < 0 || !error.empty()) return index;
+            if (used + need > batch.size()) batch.resize(used + need);  // only for huge raw frames
+        }
+        if (used == 0) oldest_ns = monotonic_ns();
+        // Tag, one length byte (records without raw frames are < 128 bytes), body;
+        // a longer body moves up to make room for its longer length.
+        std::uint8_t* at = batch.data() + used;
+        std::size_t n = detail::encode_record(ev, state, at + 2);
+        at[0] = detail::kRecordTag;
+        if (n < 0x80) {
+            at[1] = static_cast<std::uint8_t>(n);
+            n += 2;
+        } else {
+            std::uint8_t len[10];
+            const std::size_t k = detail::put_varint(len, n);
+            std::memmove(at + 1 + k, at + 2, n);
+            std::memcpy(at + 1, len, k);
+            n += 1 + k;
+        }
+        used += n;
+        record_bytes += n;
+        ++records;
+        if (used >= options.batch_bytes) {
+            if (!writing) {
+                std::unique_lock lock(mutex, std::adopt_lock);
+                hand_off(lock);
+                lock.release();
+            }
+        } else if (!options.background_flush && monotonic_ns() - oldest_ns >= interval_ns) {
+            std::unique_lock lock(mutex, std::adopt_lock);
+            flush_locked(lock);
+            lock.release();
+        }
+        return index;
     }
 };
 
@@ -73,13 +171,20 @@ std::string TraceWriter::open(const std::string& path, const TraceHeader& header
     m.fd = fd;
     m.options = options;
     if (m.options.batch_bytes < 4096) m.options.batch_bytes = 4096;
-    m.batch.assign(m.options.batch_bytes + detail::kMaxHeaderBytes / 16, 0);
-    m.used = 0;
+    m.interval_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(m.options.flush_interval).count());
+    // Room past batch_bytes: with the flush thread still writing the previous
+    // batch, appends go on into this one for as long again before they wait.
+    const std::size_t room = (m.options.background_flush ? 2 * m.options.batch_bytes : m.options.batch_bytes) +
+                             detail::kMaxHeaderBytes / 16;
+    m.batch.assign(room, 0);
+    m.spare.assign(m.options.background_flush ? room : 0, 0);
+    m.used = m.spare_used = 0;
+    m.writing = false;
     m.state = {};
     m.records = m.bytes = m.record_bytes = 0;
     m.error.clear();
     m.stopping = false;
-    m.start = Impl::Clock::now();
+    m.start_ns = monotonic_ns();
 
     TraceHeader h = header;
     h.schema_version = kSchemaVersion;
@@ -94,8 +199,7 @@ std::string TraceWriter::open(const std::string& path, const TraceHeader& header
     head.push_back(detail::kHeaderTag);
     head.insert(head.end(), tmp, tmp + detail::put_varint(tmp, body.size()));
     head.insert(head.end(), body.begin(), body.end());
-    m.write_all(head.data(), head.size());
-    m.last_write = Impl::Clock::now();
+    m.bytes += write_all(m.fd, head.data(), head.size(), m.error);
     if (!m.error.empty()) {
         ::close(m.fd);
         m.fd = -1;
@@ -110,40 +214,20 @@ bool TraceWriter::is_open() const {
     return impl_->fd >= 0;
 }
 
-std::uint64_t TraceWriter::now_ns() const {
-    return static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(Impl::Clock::now() - impl_->start).count());
-}
+std::uint64_t TraceWriter::now_ns() const { return monotonic_ns() - impl_->start_ns; }
 
 std::uint64_t TraceWriter::append(const Event& ev) {
-    Impl& m = *impl_;
-    std::lock_guard lock(m.mutex);
-    const std::uint64_t index = m.records;
-    if (m.fd < 0 || !m.error.empty()) return index;
-    const std::size_t need = 1 + 3 + detail::max_record_body(ev);
-    if (m.used + need > m.batch.size()) {
-        m.flush_locked();
-        if (need > m.batch.size()) m.batch.resize(need);  // only for huge raw frames
-    }
-    // Body 4 bytes in (tag + up to 3 length bytes: records are < 2 MiB), then move it back.
-    std::uint8_t* at = m.batch.data() + m.used;
-    const std::size_t n = detail::encode_record(ev, m.state, at + 4);
-    at[0] = detail::kRecordTag;
-    const std::size_t k = detail::put_varint(at + 1, n);
-    if (k != 3) std::memmove(at + 1 + k, at + 4, n);
-    m.used += 1 + k + n;
-    m.record_bytes += 1 + k + n;
-    ++m.records;
-    // With the flush thread, time is its business (no clock read per record here).
-    if (m.used >= m.options.batch_bytes ||
-        (!m.options.background_flush && Impl::Clock::now() - m.last_write >= m.options.flush_interval))
-        m.flush_locked();
-    return index;
+    std::lock_guard lock(impl_->mutex);
+    return impl_->append(ev);
 }
 
+std::mutex& TraceWriter::mutex() const { return impl_->mutex; }
+
+std::uint64_t TraceWriter::append_locked(const Event& ev) { return impl_->append(ev); }
+
 void TraceWriter::flush() {
-    std::lock_guard lock(impl_->mutex);
-    impl_->flush_locked();
+    std::unique_lock lock(impl_->mutex);
+    impl_->flush_locked(lock);
 }
 
 std::string TraceWriter::close() {
@@ -153,10 +237,10 @@ std::string TraceWriter::close() {
         m.stopping = true;
     }
     m.wake.notify_all();
-    if (m.flusher.joinable()) m.flusher.join();
-    std::lock_guard lock(m.mutex);
+    if (m.flusher.joinable()) m.flusher.join();  // after writing what it was given
+    std::unique_lock lock(m.mutex);
     if (m.fd >= 0) {
-        m.flush_locked();
+        m.flush_locked(lock);
         if (::close(m.fd) != 0 && m.error.empty()) m.error = std::string("close failed: ") + std::strerror(errno);
         m.fd = -1;
     }
@@ -169,7 +253,7 @@ std::uint64_t TraceWriter::records() const {
 }
 std::uint64_t TraceWriter::bytes() const {
     std::lock_guard lock(impl_->mutex);
-    return impl_->bytes + impl_->used;
+    return impl_->bytes + impl_->spare_used + impl_->used;
 }
 std::uint64_t TraceWriter::record_bytes() const {
     std::lock_guard lock(impl_->mutex);

@@ -3,10 +3,11 @@
 // reader cannot tell from a complete one.
 //
 // Durability guarantee: records are encoded into an in-memory batch; the batch
-// goes to the file with one write() when it holds `batch_bytes`, when the
-// background thread finds it older than `flush_interval` (without that thread:
-// when a record is appended more than `flush_interval` after the last write),
-// on flush() and on close(). Every write() carries whole records only, so after kill -9 the file
+// goes to the file with one write() when it holds `batch_bytes`, when its
+// first record is older than `flush_interval` (found by the background thread;
+// without that thread, by the next append), on flush() and on close(). With
+// the background thread that write() happens on it, off the appending thread,
+// while appends go on into a second batch. Every write() carries whole records only, so after kill -9 the file
 // holds every record appended up to about `flush_interval` before the kill and
 // ends at a record boundary (after a power loss or a full disk, the reader
 // reports a truncated tail instead). No fsync: data is safe from the process
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "coreio/trace/event.hpp"
@@ -69,6 +71,13 @@ public:
     std::string error() const;
 
 private:
+    friend class TraceTap;
+    /// The lock append() takes; TraceTap keeps its own state under it too, so
+    /// that a frame costs one lock.
+    std::mutex& mutex() const;
+    /// append() for a caller holding mutex().
+    std::uint64_t append_locked(const Event& ev);
+
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };
