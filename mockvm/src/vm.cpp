@@ -144,19 +144,30 @@ struct Vm::Impl final : VmSessionEvents {
     void log(const std::string& line) const {
         if (cfg.log) cfg.log(line);
     }
+    /// Tells waiting driver calls that state changed. The futex syscall is made
+    /// only when someone waits: IRQ frames arrive by the million and mostly
+    /// nobody is waiting. seq_cst on both counters means a waiter that
+    /// registered after the load below sees the new sequence number instead.
     void bump() {
-        event_seq.fetch_add(1, std::memory_order_release);
-        futex_wake_all(event_seq);
+        event_seq.fetch_add(1, std::memory_order_seq_cst);
+        if (event_waiters.load(std::memory_order_seq_cst) > 0) futex_wake_all(event_seq);
     }
     template <class Pred>
     bool wait_event(Pred pred, std::chrono::milliseconds timeout) {
         const auto deadline = Clock::now() + timeout;
+        event_waiters.fetch_add(1, std::memory_order_seq_cst);
+        bool ok = false;
         for (;;) {
-            const std::uint32_t seq = event_seq.load(std::memory_order_acquire);
-            if (pred()) return true;
-            if (Clock::now() >= deadline) return false;
+            const std::uint32_t seq = event_seq.load(std::memory_order_seq_cst);
+            if (pred()) {
+                ok = true;
+                break;
+            }
+            if (Clock::now() >= deadline) break;
             futex_wait(event_seq, seq, deadline);
         }
+        event_waiters.fetch_sub(1, std::memory_order_seq_cst);
+        return ok;
     }
 
     // I/O thread
@@ -199,6 +210,7 @@ struct Vm::Impl final : VmSessionEvents {
     VmCounters closed_totals;                       // counters of clients already gone
 
     std::atomic<std::uint32_t> event_seq{0};        // bumped on connect/claim/IRQ/disconnect; futex word
+    std::atomic<int> event_waiters{0};              // driver calls inside wait_event(); bump() wakes only if > 0
     std::array<std::atomic<std::uint8_t>, kNumRanges> irq_levels{};  // bit per line
     std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> edges{};
 
