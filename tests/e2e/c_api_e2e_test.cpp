@@ -358,6 +358,9 @@ TEST_F(CApiE2E, DisconnectReconnectRegisterSameRange) {
     ASSERT_EQ(vm->writel(kBase + 0x20, 0x1234, true), 0);
     EXPECT_EQ(coreio_register(0, &kSingleFuncs, &rf), -EBUSY);  // already registered in this connection
     device->stop();
+    // The VM notices the close asynchronously; wait so the next claim is the new client's.
+    for (int i = 0; i < 500 && vm->claimed(0); ++i) std::this_thread::sleep_for(10ms);
+    ASSERT_FALSE(vm->claimed(0));
     for (int round = 0; round < 3; ++round) {
         const std::string target = vm->endpoint();
         ASSERT_EQ(coreio_connect(target.c_str()), 0);
@@ -368,7 +371,9 @@ TEST_F(CApiE2E, DisconnectReconnectRegisterSameRange) {
             }
         });
         ASSERT_TRUE(vm->wait_for_claim(0, 5s));
-        EXPECT_EQ(vm->readl(kBase + 0x20).value, 0x1234u);  // same device state, new connection
+        const auto r = vm->readl(kBase + 0x20);
+        EXPECT_EQ(r.status, 0);
+        EXPECT_EQ(r.value, 0x1234u);  // same device state, new connection
         stop = true;
         loop.join();
         coreio_disconnect();
