@@ -29,29 +29,50 @@ constexpr std::uint64_t kKeyMask0 = ~((std::uint64_t{1} << 30) | 0xff00ull);
 struct TraceTap::Impl {
     TraceWriter& writer;  // its lock guards this state too (one lock per frame)
     TapOptions options;
-    std::vector<Entry> ring;  // pending entries, seq % size
+    // Pending entries at seq & mask. It starts small (the entries a pipelined
+    // client keeps in flight stay in cache) and doubles when full, up to
+    // max_pending; allocation happens only then.
+    std::vector<Entry> ring;
+    std::uint64_t mask = 0;   // ring.size() - 1 (a power of two)
     std::uint64_t head = 0;   // seq of the oldest unwritten entry
     std::uint64_t tail = 0;   // seq of the next entry
-    std::vector<std::pair<std::uint64_t, std::uint64_t>> written;  // seq % size -> (seq, record index) of MMIO
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> written;  // seq & written_mask -> (seq, record index) of MMIO
+    std::uint64_t written_mask = 0;
     std::optional<std::uint64_t> inflight;  // seq of the MMIO request being handled
     std::uint64_t frames = 0;
 
+    static std::size_t pow2_at_least(std::size_t n) {
+        std::size_t p = 1;
+        while (p < n) p *= 2;
+        return p;
+    }
+
     Impl(TraceWriter& w, const TapOptions& o) : writer(w), options(o) {
         if (options.max_pending < 16) options.max_pending = 16;
-        ring.resize(options.max_pending);
-        written.assign(options.max_pending, {~std::uint64_t{0}, 0});
+        grow(std::min<std::size_t>(64, pow2_at_least(options.max_pending)));
+        written.assign(pow2_at_least(options.max_pending), {~std::uint64_t{0}, 0});
+        written_mask = written.size() - 1;
+    }
+
+    // Resizes the ring to `size` entries (a power of two holding every pending one).
+    void grow(std::size_t size) {
+        std::vector<Entry> bigger(size);
         if (options.raw_frames)
-            for (Entry& e : ring) {
+            for (Entry& e : bigger) {
                 e.raw.reserve(kBlockSize);
                 e.raw_reply.reserve(kBlockSize);
             }
+        for (std::uint64_t s = head; s < tail; ++s) std::swap(bigger[s & (size - 1)], at(s));
+        ring.swap(bigger);
+        mask = size - 1;
     }
 
-    Entry& at(std::uint64_t seq) { return ring[seq % ring.size()]; }
+    Entry& at(std::uint64_t seq) { return ring[seq & mask]; }
 
-    // A fresh entry at the tail (writing the oldest first when the queue is full).
+    // A fresh entry at the tail (writing the oldest first when max_pending wait already).
     Entry& push(Channel channel, Towards towards, EventKind kind, std::uint64_t now) {
-        if (tail - head == ring.size()) {
+        if (tail - head == ring.size() && ring.size() < options.max_pending) grow(ring.size() * 2);
+        if (tail - head == options.max_pending) {
             at(head).done = true;  // never answered in time: NO_REPLY
             drain();
         }
@@ -72,14 +93,14 @@ struct TraceTap::Impl {
     void write(std::uint64_t seq) {
         Entry& e = at(seq);
         if (e.cause_seq != ~std::uint64_t{0}) {
-            const auto& w = written[e.cause_seq % written.size()];
+            const auto& w = written[e.cause_seq & written_mask];
             if (w.first == e.cause_seq) e.ev.cause = w.second;
         }
         e.ev.raw = e.raw;
         e.ev.raw_reply = e.raw_reply;
         if (e.ev.kind == EventKind::ProtocolError) e.ev.message = e.message;
         const std::uint64_t index = writer.append_locked(e.ev);
-        if (e.ev.kind == EventKind::Mmio) written[seq % written.size()] = {seq, index};
+        if (e.ev.kind == EventKind::Mmio) written[seq & written_mask] = {seq, index};
     }
 
     // Writes entries from the head while they are done.
@@ -105,7 +126,7 @@ struct TraceTap::Impl {
 
     void frame(Channel channel, Direction direction, std::span<const std::byte> bytes) {
         ++frames;
-        const std::uint64_t now = writer.now_ns();
+        const std::uint64_t now = writer.now_locked();
         const bool sent = direction == Direction::Sent;
         const Towards towards = (options.observer == Observer::Vm) == sent ? Towards::Client : Towards::Vm;
         if (bytes.size() < kBlockSize) {
@@ -226,7 +247,7 @@ void TraceTap::on_connection(Channel channel, bool up) {
         if (m.inflight && m.at(*m.inflight).ev.channel == channel) m.inflight.reset();
         m.finish_where([channel](const Entry& e) { return e.ev.channel == channel; });
     }
-    Entry& e = m.push(channel, Towards::Client, EventKind::Connection, m.writer.now_ns());
+    Entry& e = m.push(channel, Towards::Client, EventKind::Connection, m.writer.now_locked());
     e.ev.up = up;
     m.drain();
 }

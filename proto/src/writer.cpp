@@ -9,6 +9,10 @@
 #include <unistd.h>
 #include <utility>
 #include <vector>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <x86intrin.h>
+#endif
 
 #include "codec.hpp"
 
@@ -37,6 +41,74 @@ std::size_t write_all(int fd, const std::uint8_t* p, std::size_t n, std::string&
     return done;
 }
 
+// The time for tapped frames, cheaper than clock_gettime (~20 ns against ~50 ns
+// on a VM): the invariant TSC, rescaled to CLOCK_MONOTONIC about every
+// millisecond. Only used under the writer's lock. Readings never go back, and
+// stay within a few ns of CLOCK_MONOTONIC (the rate is measured over the last
+// interval); without an invariant TSC, or after the thread moved to a CPU whose
+// TSC disagrees, it reads CLOCK_MONOTONIC itself.
+class TapClock {
+public:
+    TapClock() : tsc_(invariant_tsc()) {}
+
+    /// CLOCK_MONOTONIC now, ns.
+    std::uint64_t now() {
+#if defined(__x86_64__)
+        if (mult_ != 0) {
+            const std::uint64_t d = __rdtsc() - ref_tsc_;
+            if (d < limit_) return keep(ref_ns_ + ((d * mult_) >> 32));
+        }
+#endif
+        return resync();
+    }
+
+private:
+    static constexpr std::uint64_t kIntervalNs = 1'000'000;  // longest stretch on one rate
+    static constexpr std::uint64_t kMinBaselineNs = 200'000;  // shortest stretch a rate is measured on
+
+    static bool invariant_tsc() {
+#if defined(__x86_64__)
+        unsigned a = 0, b = 0, c = 0, d = 0;
+        if (__get_cpuid_max(0x80000000u, nullptr) < 0x80000007u) return false;
+        __cpuid(0x80000007u, a, b, c, d);
+        return (d >> 8) & 1;  // TSC runs at a constant rate in every power state
+#else
+        return false;
+#endif
+    }
+
+    std::uint64_t keep(std::uint64_t t) { return last_ = t > last_ ? t : last_; }
+
+    // Reads CLOCK_MONOTONIC; with a long enough baseline, measures the TSC rate anew.
+    std::uint64_t resync() {
+        const std::uint64_t m = monotonic_ns();
+#if defined(__x86_64__)
+        if (tsc_) {
+            const std::uint64_t c = __rdtsc();
+            if (ref_tsc_ == 0 || c <= ref_tsc_ || m <= ref_ns_) {
+                mult_ = 0;  // first reading, or a TSC going back (another CPU): start over
+                ref_tsc_ = c;
+                ref_ns_ = m;
+            } else if (m - ref_ns_ >= kMinBaselineNs) {
+                const std::uint64_t ticks = c - ref_tsc_;
+                mult_ = static_cast<std::uint64_t>(static_cast<double>(m - ref_ns_) / static_cast<double>(ticks) * 4294967296.0);
+                limit_ = mult_ == 0 ? 0 : (kIntervalNs << 32) / mult_;
+                ref_tsc_ = c;
+                ref_ns_ = m;
+            }
+        }
+#endif
+        return keep(m);
+    }
+
+    bool tsc_;
+    std::uint64_t mult_ = 0;     // ns per TSC tick, 32.32 fixed point; 0 = not measured
+    std::uint64_t limit_ = 0;    // ticks after ref_tsc_ that mult_ may be used for
+    std::uint64_t ref_tsc_ = 0;  // TSC at ref_ns_
+    std::uint64_t ref_ns_ = 0;   // last CLOCK_MONOTONIC reading used as reference
+    std::uint64_t last_ = 0;     // last reading returned
+};
+
 }  // namespace
 
 // Two batches: appends encode into `batch`; a full one is swapped with `spare`
@@ -53,6 +125,7 @@ struct TraceWriter::Impl {
     WriterOptions options;
     std::uint64_t interval_ns = 0;    // options.flush_interval
     std::uint64_t start_ns = 0;       // monotonic time of the trace start
+    TapClock tap_clock;               // now_locked()'s clock
     std::uint64_t oldest_ns = 0;      // monotonic time of the first record in `batch`
     std::vector<std::uint8_t> batch;  // encoded records not yet handed to the file
     std::size_t used = 0;             // bytes of `batch` in use
@@ -222,6 +295,11 @@ std::uint64_t TraceWriter::append(const Event& ev) {
 }
 
 std::mutex& TraceWriter::mutex() const { return impl_->mutex; }
+
+std::uint64_t TraceWriter::now_locked() {
+    const std::uint64_t t = impl_->tap_clock.now();
+    return t > impl_->start_ns ? t - impl_->start_ns : 0;
+}
 
 std::uint64_t TraceWriter::append_locked(const Event& ev) { return impl_->append(ev); }
 

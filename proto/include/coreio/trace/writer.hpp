@@ -77,6 +77,9 @@ private:
     std::mutex& mutex() const;
     /// append() for a caller holding mutex().
     std::uint64_t append_locked(const Event& ev);
+    /// now_ns() for a caller holding mutex(), on a cheaper clock (the TSC kept
+    /// in step with the steady clock).
+    std::uint64_t now_locked();
 
     struct Impl;
     std::unique_ptr<Impl> impl_;
