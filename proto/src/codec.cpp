@@ -33,6 +33,23 @@ std::int32_t unzigzag32(std::uint32_t v) {
     return static_cast<std::int32_t>(v >> 1) ^ -static_cast<std::int32_t>(v & 1);
 }
 
+// The one-byte key of a field numbered < 16.
+constexpr std::uint8_t key_byte(std::uint32_t field, WireType t) {
+    return static_cast<std::uint8_t>((field << 3) | t);
+}
+
+// A varint field with a one-byte key, absent when zero (proto3); returns the new end.
+inline std::uint8_t* put_field(std::uint8_t* p, std::uint8_t key, std::uint64_t v) {
+    if (v == 0) return p;
+    *p++ = key;
+    while (v >= 0x80) {
+        *p++ = static_cast<std::uint8_t>(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = static_cast<std::uint8_t>(v);
+    return p;
+}
+
 // Small encoder over a caller's buffer.
 struct Out {
     std::uint8_t* p;
@@ -74,24 +91,32 @@ std::size_t encode_event_body(const Event& ev, DeltaState& st, std::uint8_t* out
     switch (ev.kind) {
     case EventKind::Mmio:
     case EventKind::Dma: {
+        // The hot path (every tapped transaction): straight-line, one byte per tag.
         const bool mmio = ev.kind == EventKind::Mmio;
         std::uint64_t& prev_address = mmio ? st.mmio_address : st.dma_address;
         std::uint32_t& prev_tag = mmio ? st.mmio_tag : st.dma_tag;
         const auto op = static_cast<unsigned>(ev.op);
-        o.varint(kOpSize, (op & 7u) | (static_cast<unsigned>(ev.size) << 3));
-        o.varint(kId, ev.id);
-        o.varint(kAddressDelta, zigzag(static_cast<std::int64_t>(ev.address - prev_address)));
-        o.varint(kTagStep, zigzag32(static_cast<std::int32_t>(ev.tag - (prev_tag + 1))));
-        o.varint(kFlags, ev.flags);
-        o.varint(kSid, ev.sid);
-        const unsigned size = std::min<unsigned>(ev.size, is_pair_op(ev.op) ? kMaxPairElement : kMaxAccessSize);
+        const bool pair = is_pair_op(ev.op);
+        std::uint8_t* p = o.p;
+        p = put_field(p, key_byte(kOpSize, kVarint), (op & 7u) | (static_cast<unsigned>(ev.size) << 3));
+        p = put_field(p, key_byte(kId, kVarint), ev.id);
+        p = put_field(p, key_byte(kAddressDelta, kVarint), zigzag(static_cast<std::int64_t>(ev.address - prev_address)));
+        p = put_field(p, key_byte(kTagStep, kVarint), zigzag32(static_cast<std::int32_t>(ev.tag - (prev_tag + 1))));
+        p = put_field(p, key_byte(kFlags, kVarint), ev.flags);
+        p = put_field(p, key_byte(kSid, kVarint), ev.sid);
+        o.p = p;
+        const unsigned size = std::min<unsigned>(ev.size, pair ? kMaxPairElement : kMaxAccessSize);
         put_data(o, kData, kDataBytes, ev.data.data(), size);
-        if (is_pair_op(ev.op)) put_data(o, kData2, kData2Bytes, ev.data2.data(), size);
-        o.varint(kMaskXor, ev.mask ^ default_mask(ev.op, ev.size));
-        o.varint(kError, ev.error ? 1 : 0);
-        o.varint(kReplyAfter, ev.reply_after_ns);
-        o.varint(kStatus, static_cast<std::uint64_t>(ev.status));
-        if (!mmio && ev.cause != kNoCause && ev.cause < st.index) o.varint(kCauseBack, st.index - ev.cause);
+        if (pair) put_data(o, kData2, kData2Bytes, ev.data2.data(), size);
+        p = o.p;
+        const std::uint32_t mask = is_read_op(ev.op) ? 0 : write_mask(ev.op, ev.size);  // default_mask()
+        p = put_field(p, key_byte(kMaskXor, kVarint), ev.mask ^ mask);
+        p = put_field(p, key_byte(kError, kVarint), ev.error ? 1 : 0);
+        p = put_field(p, key_byte(kReplyAfter, kVarint), ev.reply_after_ns);
+        p = put_field(p, key_byte(kStatus, kVarint), static_cast<std::uint64_t>(ev.status));
+        if (!mmio && ev.cause != kNoCause && ev.cause < st.index)
+            p = put_field(p, key_byte(kCauseBack, kVarint), st.index - ev.cause);
+        o.p = p;
         prev_address = ev.address;
         prev_tag = ev.tag;
         break;
@@ -344,10 +369,11 @@ std::size_t max_record_body(const Event& ev) {
 
 std::size_t encode_record(const Event& ev, DeltaState& st, std::uint8_t* out) {
     Out o{out};
-    o.varint(kDt, zigzag(static_cast<std::int64_t>(ev.time_ns - st.time_ns)));
-    o.varint(kChannel, static_cast<std::uint64_t>(ev.channel));
-    o.varint(kDirection, static_cast<std::uint64_t>(ev.towards));
-    o.varint(kClient, ev.client);
+    std::uint8_t* p = out;
+    p = put_field(p, key_byte(kDt, kVarint), zigzag(static_cast<std::int64_t>(ev.time_ns - st.time_ns)));
+    p = put_field(p, key_byte(kChannel, kVarint), static_cast<std::uint64_t>(ev.channel));
+    p = put_field(p, key_byte(kDirection, kVarint), static_cast<std::uint64_t>(ev.towards));
+    o.p = put_field(p, key_byte(kClient, kVarint), ev.client);
     if (const std::uint32_t field = event_field(ev.kind)) {
         // Body first, 1 byte after the tag (bodies are mostly < 128 bytes), then
         // the length; a longer body moves up by one (bodies are < 16384 bytes).
