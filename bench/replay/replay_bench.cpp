@@ -1,0 +1,121 @@
+// coreio-bench-replay: how fast the replayer plays transactions to a device
+// model (in process over a ClientSession; over TCP on 127.0.0.1 to a
+// coreio::Client serving the model in another thread) with every reply
+// checked, and how many fuzz execs per second the seeded fuzzer runs on the
+// timer register file (an exec = reset + up to 32 operations).
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <thread>
+
+#include "coreio/replayer/fuzz.hpp"
+#include "coreio/replayer/replay.hpp"
+#include "timer_regfile.hpp"
+
+using namespace coreio;
+using namespace coreio::replayer;
+
+namespace {
+
+constexpr std::uint64_t kBase = 0x10000000;
+
+/// `n` transactions on the scratch registers: reads only, or alternating posted
+/// writes and reads; every read carries its expected reply.
+Scenario make_scenario(std::size_t n, bool writes) {
+    Scenario sc;
+    sc.ranges = {{0, kBase, 0x1000, "timer"}};
+    sc.claims = {{0, 0}};
+    sc.steps.reserve(n);
+    std::uint32_t regs[8] = {};
+    for (std::size_t i = 0; i < n; ++i) {
+        const unsigned r = static_cast<unsigned>(i % 8);
+        const std::uint64_t addr = kBase + 0x20 + 4 * r;
+        Step s;
+        if (writes && i % 2 == 0) {
+            regs[r] = static_cast<std::uint32_t>(i * 2654435761u);
+            s = Step::access(Op::Write, 0, addr, 4, regs[r]);
+        } else {
+            s = Step::access(Op::Read, 0, addr, 4);
+            s.expect_reply = true;
+            s.expected = s.frame;
+            std::memcpy(s.expected.payload(), &regs[r], 4);
+        }
+        s.frame.set_tag(static_cast<std::uint32_t>(i));
+        s.expected.set_tag(static_cast<std::uint32_t>(i));
+        s.record = i;
+        sc.steps.push_back(s);
+    }
+    return sc;
+}
+
+double in_process(const Scenario& sc) {
+    ReplayReport rep = replay_in_process(sc, examples::timer_regfile_factory(), {});
+    if (!rep.passed()) std::fprintf(stderr, "%s", rep.summary().c_str());
+    return static_cast<double>(rep.counts.accesses) / rep.seconds;
+}
+
+double over_tcp(const Scenario& sc) {
+    ReplayOptions o;
+    Player player(o, sc.ranges, sc.memory);
+    TcpLinkOptions lo;
+    lo.window = 512;
+    TcpLink link(player, lo);
+    std::atomic<bool> stop{false};
+    std::thread dev([&] {
+        Client c;
+        if (c.connect("127.0.0.1:" + std::to_string(link.port())) != 0) return;
+        ClientHost host(c);
+        auto d = examples::timer_regfile_factory()(host);
+        for (auto& r : d->ranges()) c.register_range(r.rid, *r.handler);
+        while (!stop && c.run_for(100000) >= 0) {
+        }
+    });
+    if (link.accept(std::chrono::seconds(10)) != 0) {
+        stop = true;
+        dev.join();
+        return 0;
+    }
+    ReplayReport rep = player.run(sc, link);
+    if (!rep.passed()) std::fprintf(stderr, "%s", rep.summary().c_str());
+    stop = true;
+    link.disconnect();
+    dev.join();
+    return static_cast<double>(rep.counts.accesses) / rep.seconds;
+}
+
+double fuzz_rate(bool fork, std::uint64_t execs) {
+    FuzzConfig c;
+    c.ranges = {{0, kBase, 0x1000, "timer"}};
+    for (std::uint64_t off = 0; off < examples::TimerRegfile::kSize; off += 4) c.registers.push_back({0, off, 4});
+    FuzzOptions o;
+    o.seed = 1;
+    o.execs = execs;
+    o.fork = fork;
+    o.minimise = false;
+    FuzzResult r = fuzz_in_process(c, examples::timer_regfile_factory(), o);
+    return static_cast<double>(r.stats.execs) / r.stats.seconds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const std::size_t n = argc > 1 ? static_cast<std::size_t>(std::strtoull(argv[1], nullptr, 10)) : 1000000;
+    const Scenario reads = make_scenario(n, false), mixed = make_scenario(n, true);
+    std::printf("replay, %zu transactions, every read reply checked (best of 3):\n", n);
+    double best[4] = {};
+    for (int rep = 0; rep < 3; ++rep) {
+        best[0] = std::max(best[0], in_process(reads));
+        best[1] = std::max(best[1], in_process(mixed));
+        best[2] = std::max(best[2], over_tcp(reads));
+        best[3] = std::max(best[3], over_tcp(mixed));
+    }
+    std::printf("  in process, reads:             %10.0f transactions/s (target >= 1 M/s)\n", best[0]);
+    std::printf("  in process, writes + reads:    %10.0f transactions/s\n", best[1]);
+    std::printf("  TCP 127.0.0.1, reads:          %10.0f transactions/s (target >= 500 k/s)\n", best[2]);
+    std::printf("  TCP 127.0.0.1, writes + reads: %10.0f transactions/s (posted writes carry a PING fence)\n", best[3]);
+    std::printf("fuzz, timer register file, exec = reset + up to 32 operations (one core):\n");
+    std::printf("  in process:                    %10.0f execs/s (target >= 50 k/s)\n", fuzz_rate(false, 300000));
+    std::printf("  forked worker (crash-safe):    %10.0f execs/s\n", fuzz_rate(true, 300000));
+    return 0;
+}
