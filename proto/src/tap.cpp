@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include "fast_mutex.hpp"
+
 namespace coreio::trace {
 namespace {
 

@@ -2,6 +2,7 @@
 
 #include <cerrno>
 #include <condition_variable>
+#include <mutex>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #endif
 
 #include "codec.hpp"
+#include "fast_mutex.hpp"
 
 namespace coreio::trace {
 namespace {
@@ -114,9 +116,9 @@ private:
 // Two batches: appends encode into `batch`; a full one is swapped with `spare`
 // and written by the flush thread outside the lock while appends go on.
 struct TraceWriter::Impl {
-    mutable std::mutex mutex;
-    std::condition_variable wake;     // to the flush thread: a batch to write, or stop
-    std::condition_variable written;  // from the flush thread: `spare` is free again
+    mutable detail::FastMutex mutex;
+    std::condition_variable_any wake;     // to the flush thread: a batch to write, or stop
+    std::condition_variable_any written;  // from the flush thread: `spare` is free again
     std::thread flusher;
     bool stopping = false;
     bool writing = false;             // the flush thread owns `spare` (writing it unlocked)
@@ -138,14 +140,14 @@ struct TraceWriter::Impl {
     std::string error;
 
     // Writes `batch` in the calling thread (the lock held) once the flush thread is idle.
-    void flush_locked(std::unique_lock<std::mutex>& lock) {
+    void flush_locked(std::unique_lock<detail::FastMutex>& lock) {
         while (writing) written.wait(lock);
         if (used > 0 && fd >= 0 && error.empty()) bytes += write_all(fd, batch.data(), used, error);
         used = 0;
     }
 
     // Gives `batch` to the flush thread when it is idle (else to this thread).
-    void hand_off(std::unique_lock<std::mutex>& lock) {
+    void hand_off(std::unique_lock<detail::FastMutex>& lock) {
         while (writing) written.wait(lock);
         if (used == 0) return;
         if (!flusher.joinable()) return flush_locked(lock);
@@ -294,7 +296,7 @@ std::uint64_t TraceWriter::append(const Event& ev) {
     return impl_->append(ev);
 }
 
-std::mutex& TraceWriter::mutex() const { return impl_->mutex; }
+detail::FastMutex& TraceWriter::mutex() const { return impl_->mutex; }
 
 std::uint64_t TraceWriter::now_locked() {
     const std::uint64_t t = impl_->tap_clock.now();

@@ -18,12 +18,14 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include "coreio/trace/event.hpp"
 
 namespace coreio::trace {
+namespace detail {
+class FastMutex;
+}
 
 struct WriterOptions {
     /// Write the batch when it holds this many bytes.
@@ -74,7 +76,7 @@ private:
     friend class TraceTap;
     /// The lock append() takes; TraceTap keeps its own state under it too, so
     /// that a frame costs one lock.
-    std::mutex& mutex() const;
+    detail::FastMutex& mutex() const;
     /// append() for a caller holding mutex().
     std::uint64_t append_locked(const Event& ev);
     /// now_ns() for a caller holding mutex(), on a cheaper clock (the TSC kept
