@@ -44,11 +44,12 @@ std::size_t write_all(int fd, const std::uint8_t* p, std::size_t n, std::string&
 }
 
 // The time for tapped frames, cheaper than clock_gettime (~20 ns against ~50 ns
-// on a VM): the invariant TSC, rescaled to CLOCK_MONOTONIC about every
-// millisecond. Only used under the writer's lock. Readings never go back, and
-// stay within a few ns of CLOCK_MONOTONIC (the rate is measured over the last
-// interval); without an invariant TSC, or after the thread moved to a CPU whose
-// TSC disagrees, it reads CLOCK_MONOTONIC itself.
+// on a VM): the invariant TSC, rescaled to CLOCK_MONOTONIC every millisecond.
+// Only used under the writer's lock. Readings never go back and stay within a
+// few ns of CLOCK_MONOTONIC: each rate is measured over the last millisecond
+// from (CLOCK_MONOTONIC, TSC) pairs read back to back (a pair interrupted by
+// preemption is read again). Without an invariant TSC, or while the thread
+// sees a TSC going back (another CPU), it reads CLOCK_MONOTONIC itself.
 class TapClock {
 public:
     TapClock() : tsc_(invariant_tsc()) {}
@@ -65,8 +66,7 @@ public:
     }
 
 private:
-    static constexpr std::uint64_t kIntervalNs = 1'000'000;  // longest stretch on one rate
-    static constexpr std::uint64_t kMinBaselineNs = 200'000;  // shortest stretch a rate is measured on
+    static constexpr std::uint64_t kIntervalNs = 1'000'000;  // a rate is measured over, and used for, this long
 
     static bool invariant_tsc() {
 #if defined(__x86_64__)
@@ -81,33 +81,50 @@ private:
 
     std::uint64_t keep(std::uint64_t t) { return last_ = t > last_ ? t : last_; }
 
-    // Reads CLOCK_MONOTONIC; with a long enough baseline, measures the TSC rate anew.
-    std::uint64_t resync() {
-        const std::uint64_t m = monotonic_ns();
 #if defined(__x86_64__)
-        if (tsc_) {
-            const std::uint64_t c = __rdtsc();
-            if (ref_tsc_ == 0 || c <= ref_tsc_ || m <= ref_ns_) {
-                mult_ = 0;  // first reading, or a TSC going back (another CPU): start over
-                ref_tsc_ = c;
-                ref_ns_ = m;
-            } else if (m - ref_ns_ >= kMinBaselineNs) {
-                const std::uint64_t ticks = c - ref_tsc_;
-                mult_ = static_cast<std::uint64_t>(static_cast<double>(m - ref_ns_) / static_cast<double>(ticks) * 4294967296.0);
-                limit_ = mult_ == 0 ? 0 : (kIntervalNs << 32) / mult_;
-                ref_tsc_ = c;
-                ref_ns_ = m;
+    // CLOCK_MONOTONIC and the TSC at (about) the same instant; false when
+    // every try was interrupted.
+    static bool read_pair(std::uint64_t& m, std::uint64_t& c) {
+        for (int i = 0; i < 4; ++i) {
+            const std::uint64_t a = monotonic_ns();
+            c = __rdtsc();
+            const std::uint64_t b = monotonic_ns();
+            if (b - a <= 2000) {
+                m = a + (b - a) / 2;
+                return true;
             }
         }
+        return false;
+    }
 #endif
+
+    // Reads CLOCK_MONOTONIC; a millisecond after the reference, measures the TSC rate anew.
+    std::uint64_t resync() {
+#if defined(__x86_64__)
+        std::uint64_t m = 0, c = 0;
+        if (!tsc_ || !read_pair(m, c)) return keep(monotonic_ns());
+        if (ref_tsc_ == 0 || c <= ref_tsc_ || m <= ref_ns_) {
+            mult_ = 0;  // first reading, or a TSC going back (another CPU): start over
+            ref_tsc_ = c;
+            ref_ns_ = m;
+        } else if (m - ref_ns_ >= kIntervalNs) {
+            mult_ = static_cast<std::uint64_t>(static_cast<double>(m - ref_ns_) / static_cast<double>(c - ref_tsc_) *
+                                               4294967296.0);
+            limit_ = mult_ == 0 ? 0 : (kIntervalNs << 32) / mult_;
+            ref_tsc_ = c;
+            ref_ns_ = m;
+        }
         return keep(m);
+#else
+        return keep(monotonic_ns());
+#endif
     }
 
     bool tsc_;
     std::uint64_t mult_ = 0;     // ns per TSC tick, 32.32 fixed point; 0 = not measured
     std::uint64_t limit_ = 0;    // ticks after ref_tsc_ that mult_ may be used for
     std::uint64_t ref_tsc_ = 0;  // TSC at ref_ns_
-    std::uint64_t ref_ns_ = 0;   // last CLOCK_MONOTONIC reading used as reference
+    std::uint64_t ref_ns_ = 0;   // CLOCK_MONOTONIC reading the TSC is counted from
     std::uint64_t last_ = 0;     // last reading returned
 };
 
