@@ -8,6 +8,8 @@
 #include "coreio/mockvm/demo.hpp"
 #include "coreio/mockvm/parse.hpp"
 #include "coreio/mockvm/script.hpp"
+#include "coreio/trace/tap.hpp"
+#include "coreio/trace/writer.hpp"
 
 namespace coreio::mockvm::cli {
 
@@ -44,6 +46,10 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
     app.add_option("--wait-ms", o.wait_ms, "how long to wait for a client to claim range 0 (0: forever)")
         ->capture_default_str();
     app.add_flag("-v,--verbose", verbose, "log client connections, claims and disconnections");
+    auto* record = app.add_option("--record", o.record, "record every frame of every client to a trace file")
+                       ->type_name("FILE");
+    app.add_flag("--record-raw", o.record_raw, "keep whole wire frames in the trace (byte-exact, larger)")
+        ->needs(record);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -83,6 +89,65 @@ bool wait_for_range0(Vm& vm, const Options& o, std::ostream& err) {
     return false;
 }
 
+/// The trace a --record run writes: the header names this VM's ranges and memory.
+/// Frames of every client go through one tap, so records carry client index 0.
+struct Recording {
+    trace::TraceWriter writer;
+    std::optional<trace::TraceTap> tap;
+
+    /// Opens `path`; returns an empty string or the error naming the path.
+    std::string open(const Options& o) {
+        trace::TraceHeader h;
+        h.tool = "coreio-mockvm";
+        h.tool_version = "0.1.0";
+        h.target = o.config.listen;
+        h.observer = trace::Observer::Vm;
+        h.raw_frames = o.record_raw;
+        for (std::size_t i = 0; i < o.config.ranges.size(); ++i)
+            h.ranges.push_back({static_cast<std::uint32_t>(i), o.config.ranges[i].base, o.config.ranges[i].size, {}});
+        for (const auto& m : o.config.memory) h.memory.push_back({0, 0, m.base, m.size, {}});
+        if (std::string e = writer.open(o.record, h); !e.empty()) return e;
+        tap.emplace(writer, trace::TapOptions{.observer = trace::Observer::Vm, .raw_frames = o.record_raw});
+        return {};
+    }
+    /// Writes what is still pending and closes the file; returns the error, if any.
+    std::string close() {
+        if (!writer.is_open()) return {};
+        if (tap) tap->finish();
+        return writer.close();
+    }
+};
+
+/// Runs what the command line asked for on a started VM; returns the exit code.
+int run_mode(Vm& vm, const Options& o, const std::optional<Script>& script, const sigset_t& stop_signals,
+             std::ostream& out, std::ostream& err) {
+    switch (o.mode) {
+    case Options::Mode::Serve: {
+        int sig = 0;
+        sigwait(&stop_signals, &sig);
+        return kExitOk;
+    }
+    case Options::Mode::Demo:
+        if (!wait_for_range0(vm, o, err)) return kExitFailed;
+        return run_demo(vm, out) ? kExitOk : kExitFailed;
+    case Options::Mode::Script: {
+        if (!wait_for_range0(vm, o, err)) return kExitFailed;
+        const ScriptResult r = run_script(vm, *script, out);
+        if (!r.error.empty()) {
+            err << "coreio-mockvm: " << r.error << std::endl;
+            return kExitFailed;
+        }
+        if (r.failures > 0) {
+            err << "coreio-mockvm: " << script->name << ": " << r.failures << " expectation(s) failed" << std::endl;
+            return kExitFailed;
+        }
+        out << script->name << ": " << r.executed << " command(s), every expectation held" << std::endl;
+        return kExitOk;
+    }
+    }
+    return kExitOk;
+}
+
 }  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -109,40 +174,31 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     }
     VmConfig config = o->config;
     config.log = [&err](std::string_view line) { err << "coreio-mockvm: " << line << std::endl; };
-    std::optional<Vm> vm;
-    try {
-        vm.emplace(config);
-    } catch (const std::exception& e) {
-        err << "coreio-mockvm: " << e.what() << std::endl;
-        return kExitUsage;
-    }
-    out << "listening on " << vm->endpoint() << std::endl;
-
-    switch (o->mode) {
-    case Options::Mode::Serve: {
-        int sig = 0;
-        sigwait(&stop_signals, &sig);
-        return kExitOk;
-    }
-    case Options::Mode::Demo:
-        if (!wait_for_range0(*vm, *o, err)) return kExitFailed;
-        return run_demo(*vm, out) ? kExitOk : kExitFailed;
-    case Options::Mode::Script: {
-        if (!wait_for_range0(*vm, *o, err)) return kExitFailed;
-        const ScriptResult r = run_script(*vm, *script, out);
-        if (!r.error.empty()) {
-            err << "coreio-mockvm: " << r.error << std::endl;
-            return kExitFailed;
+    Recording recording;
+    if (!o->record.empty()) {
+        if (const std::string e = recording.open(*o); !e.empty()) {
+            err << "coreio-mockvm: --record: " << e << std::endl;
+            return kExitUsage;
         }
-        if (r.failures > 0) {
-            err << "coreio-mockvm: " << script->name << ": " << r.failures << " expectation(s) failed" << std::endl;
-            return kExitFailed;
+        config.tap = &*recording.tap;
+    }
+    int code_run = kExitOk;
+    {
+        std::optional<Vm> vm;  // destroyed before the recording closes: no frame is lost
+        try {
+            vm.emplace(config);
+        } catch (const std::exception& e) {
+            err << "coreio-mockvm: " << e.what() << std::endl;
+            return kExitUsage;
         }
-        out << script->name << ": " << r.executed << " command(s), every expectation held" << std::endl;
-        return kExitOk;
+        out << "listening on " << vm->endpoint() << std::endl;
+        code_run = run_mode(*vm, *o, script, stop_signals, out, err);
     }
+    if (const std::string e = recording.close(); !e.empty()) {
+        err << "coreio-mockvm: --record: " << e << std::endl;
+        return kExitFailed;
     }
-    return kExitOk;
+    return code_run;
 }
 
 }  // namespace coreio::mockvm::cli

@@ -17,6 +17,8 @@ struct Options {
     VmConfig config;                  // --listen, --port, --range, --memory, --timeout-ms, --verbose
     std::string script;               // --script FILE
     std::uint64_t wait_ms = 60000;    // --wait-ms: how long to wait for range 0 to be claimed (0: forever)
+    std::string record;               // --record FILE: trace every frame of every client
+    bool record_raw = false;          // --record-raw: keep whole wire frames in the trace
 };
 
 /// Exit codes: the run succeeded / an expectation or the demo failed /
