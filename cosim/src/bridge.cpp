@@ -50,10 +50,16 @@ int Bridge::read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags)
 }
 
 int Bridge::write(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags) {
+    return write_masked(addr, len, buf, flags, 0);
+}
+
+int Bridge::write_masked(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags,
+                         std::uint32_t byte_mask) {
     sim_.note_access(addr);
     if (!slave_) return finish(BusStatus::DecodeError, addr, "write");
-    const BusStatus s = bus_write(*slave_, bus_addr(addr), len, static_cast<const std::uint8_t*>(buf),
-                                  ~std::uint64_t{0}, prot_from_flags(flags));
+    const std::uint64_t mask = byte_mask == 0 ? ~std::uint64_t{0} : byte_mask;
+    const BusStatus s = bus_write(*slave_, bus_addr(addr), len, static_cast<const std::uint8_t*>(buf), mask,
+                                  prot_from_flags(flags));
     return finish(s, addr, "write");
 }
 

@@ -215,7 +215,7 @@ void ClientSession::on_mmio(Frame f) {
         switch (op) {
         case Op::Read: rc = h->read(addr, size, f.payload(), flags); break;
         case Op::Write:
-        case Op::WriteAck: rc = h->write(addr, size, f.payload(), flags); break;
+        case Op::WriteAck: rc = h->write_masked(addr, size, f.payload(), flags, f.byte_mask()); break;
         case Op::ReadPair: rc = h->read_pair(addr, size, f.payload(), f.pair_second(), flags); break;
         case Op::WritePair:
         case Op::WriteAckPair: rc = h->write_pair(addr, size, f.payload(), f.pair_second(), flags); break;

@@ -285,3 +285,21 @@ TEST(Executable, BadOptionsAreReported) {
         EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) != 0) << bad;
     }
 }
+
+// The wire's byte mask becomes the bus strobes: only enabled bytes change.
+TEST_P(TimerE2e, WriteByteMaskBecomesStrobes) {
+    auto model = GetParam().make(std::nullopt);
+    BridgeOptions o;
+    o.base = kBase;
+    o.slave.wishbone_pipelined = GetParam().pipelined;
+    Bridge bridge(*model, o, [](unsigned, bool) {}, nullptr);
+    const std::uint32_t all = 0x11223344, partial = 0xaabbccdd;
+    ASSERT_EQ(bridge.write_masked(kBase + kScratch0, 4, &all, 0, 0xf), 0);
+    ASSERT_EQ(bridge.write_masked(kBase + kScratch0, 4, &partial, 0, 0x5), 0);  // bytes 0 and 2
+    std::uint32_t got = 0;
+    ASSERT_EQ(bridge.read(kBase + kScratch0, 4, &got, 0), 0);
+    EXPECT_EQ(got, 0x11bb33ddu);
+    ASSERT_EQ(bridge.write_masked(kBase + kScratch0, 4, &partial, 0, 0), 0);  // mask 0: whole access
+    ASSERT_EQ(bridge.read(kBase + kScratch0, 4, &got, 0), 0);
+    EXPECT_EQ(got, partial);
+}

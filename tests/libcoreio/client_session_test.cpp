@@ -184,6 +184,39 @@ TEST(ClientSession, PostedWriteHasNoReplyAckedWriteHas) {
     EXPECT_EQ(d.calls[1].len, 32u);
 }
 
+/// Records the byte mask of every single write.
+class MaskDevice : public Device {
+public:
+    std::vector<std::uint32_t> masks;
+    int write_masked(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags,
+                     std::uint32_t byte_mask) override {
+        masks.push_back(byte_mask);
+        return write(addr, len, buf, flags);
+    }
+};
+
+TEST(ClientSession, WritesCarryTheWireByteMaskToTheHandler) {
+    Fixture fx;
+    MaskDevice d;
+    fx.s.claim(0, d);
+    fx.out(Channel::Main);
+    Frame w = Frame::mmio_request(Op::Write, 0, 0x3000, 4, 0, 1);
+    EXPECT_EQ(w.byte_mask(), 0xfu);  // the builder enables the access's bytes
+    w.set_byte_mask(0x5);            // a partial write: bytes 0 and 2
+    fx.feed(Channel::Main, w);
+    fx.feed(Channel::Main, Frame::mmio_request(Op::WriteAck, 0, 0x3008, 8, 0, 2));
+    ASSERT_EQ(d.masks.size(), 2u);
+    EXPECT_EQ(d.masks[0], 0x5u);
+    EXPECT_EQ(d.masks[1], 0xffu);
+    // A handler that does not override write_masked() still gets the write.
+    Device plain;
+    Fixture fx2;
+    fx2.s.claim(0, plain);
+    fx2.feed(Channel::Main, w);
+    ASSERT_EQ(plain.calls.size(), 1u);
+    EXPECT_EQ(plain.calls[0].len, 4u);
+}
+
 TEST(ClientSession, UnclaimedAndHighRidEchoedUnchanged) {
     Fixture fx;
     Device d;

@@ -45,6 +45,14 @@ public:
     virtual ~MmioHandler() = default;
     virtual int read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) = 0;
     virtual int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags) = 0;
+    /// A single write with the wire's byte-enable mask (bit i = data byte i is
+    /// valid). The library calls this one; the default ignores the mask and
+    /// calls write(). Override it where partial writes matter (bus strobes).
+    virtual int write_masked(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags,
+                             std::uint32_t byte_mask) {
+        (void)byte_mask;
+        return write(addr, len, buf, flags);
+    }
     /// Pair accesses; the defaults call read/write at addr and at addr + len.
     virtual int read_pair(std::uint64_t addr, std::size_t len, void* buf1, void* buf2, unsigned flags);
     virtual int write_pair(std::uint64_t addr, std::size_t len, const void* buf1, const void* buf2,

@@ -60,7 +60,12 @@ public:
     Bridge& operator=(const Bridge&) = delete;
 
     int read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) override;
+    /// A write with every byte enabled.
     int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags) override;
+    /// A write whose bus strobes follow the wire's byte mask. A mask of 0 (a VM
+    /// that does not fill it in) enables every byte of the access.
+    int write_masked(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags,
+                     std::uint32_t byte_mask) override;
     /// RESET from the VM: model reset held for reset_cycles.
     void reset() override;
 
