@@ -126,9 +126,8 @@ struct TraceTap::Impl {
         dst.assign(frame.begin(), frame.end());
     }
 
-    void frame(Channel channel, Direction direction, std::span<const std::byte> bytes) {
+    void frame(Channel channel, Direction direction, std::span<const std::byte> bytes, std::uint64_t now) {
         ++frames;
-        const std::uint64_t now = writer.now_locked();
         const bool sent = direction == Direction::Sent;
         const Towards towards = (options.observer == Observer::Vm) == sent ? Towards::Client : Towards::Vm;
         if (bytes.size() < kBlockSize) {
@@ -239,7 +238,13 @@ TraceTap::~TraceTap() { finish(); }
 
 void TraceTap::on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) {
     std::lock_guard lock(impl_->writer.mutex());
-    impl_->frame(channel, direction, frame);
+    impl_->frame(channel, direction, frame, impl_->writer.now_locked());
+}
+
+void TraceTap::on_frames(Channel channel, Direction direction, std::span<const Frame> frames) {
+    std::lock_guard lock(impl_->writer.mutex());
+    const std::uint64_t now = impl_->writer.now_locked();
+    for (const Frame& f : frames) impl_->frame(channel, direction, f.bytes(), now);
 }
 
 void TraceTap::on_connection(Channel channel, bool up) {

@@ -53,9 +53,13 @@ struct Link : std::enable_shared_from_this<Link> {
     // One buffer and frame splitter per direction: [0] device -> VM, [1] VM -> device.
     std::array<std::vector<std::byte>, 2> buf{std::vector<std::byte>(kBufferBytes), std::vector<std::byte>(kBufferBytes)};
     std::array<FrameReader, 2> frames;
+    // The frames one read completed, handed to the tap together (one lock, one clock reading).
+    std::array<std::vector<Frame>, 2> batch;
 
     Link(tcp::socket d, asio::io_context& io, Channel ch, ClientRec* c)
-        : down(std::move(d)), up(io), channel(ch), client(c) {}
+        : down(std::move(d)), up(io), channel(ch), client(c) {
+        for (auto& b : batch) b.reserve(kBufferBytes / kBlockSize + 1);  // a read's worth: no allocation later
+    }
 };
 
 struct ClientRec {
@@ -152,10 +156,13 @@ struct RecordingProxy::Impl : std::enable_shared_from_this<Impl> {
                 const Direction d = dir == 0 ? Direction::Sent : Direction::Received;
                 trace::TraceTap& tap = *link->client->tap;
                 const Channel ch = link->channel;
+                std::vector<Frame>& batch = link->batch[dir];
+                batch.clear();
                 link->frames[dir].feed(
                     std::span<const std::byte>(link->buf[dir].data(), n),
-                    [&](const Frame& f) { tap.on_frame(ch, d, f.bytes()); },
+                    [&](const Frame& f) { batch.push_back(f); },
                     [](FrameError, const Frame&) {});
+                if (!batch.empty()) tap.on_frames(ch, d, batch);
                 tcp::socket& to = dir == 0 ? link->up : link->down;
                 asio::async_write(to, asio::buffer(link->buf[dir].data(), n),
                                   [self, link, dir](const asio::error_code& wec, std::size_t) {

@@ -42,6 +42,9 @@ public:
 
     /// Records one whole frame (64 bytes or more) crossing `channel`.
     void on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) override;
+    /// Records frames that crossed `channel` together (e.g. what one read
+    /// returned): one lock and one clock reading for all, the same time for each.
+    void on_frames(Channel channel, Direction direction, std::span<const Frame> frames);
     /// Records a connection opening or closing; transactions waiting on a
     /// closed connection are written as NO_REPLY.
     void on_connection(Channel channel, bool up) override;
