@@ -5,7 +5,13 @@
 // RecordingProxy, one directly with the in-library tap (ClientOptions::tap =
 // a TraceTap writing a temp file). Each workload runs on all three in turn,
 // several rounds; the best round of each is kept and the ratios printed. The
-// machine is shared and noisy: read the ratios, not the times.
+// machine is shared and noisy: read the ratios, not the times. Pipelined
+// workloads also print the process CPU time per read of each path (steadier
+// than the wall clock under other people's load); --control adds a second
+// direct device, whose ratio against the first shows how large the noise is.
+//
+// "tap cost per transaction" feeds frames straight to a TraceTap: the tap's
+// own cost, without sockets.
 //
 // Then a register-access workload (driver-style reads and posted writes) is
 // recorded by the tap without raw frames and its bytes per MMIO transaction
