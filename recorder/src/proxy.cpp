@@ -69,7 +69,9 @@ struct ClientRec {
 
 }  // namespace
 
-struct RecordingProxy::Impl : std::enable_shared_from_this<Impl> {
+// Handlers capture a plain pointer: the io_context lives inside Impl and its
+// pending handlers die with it, so they must not own it (that was a cycle).
+struct RecordingProxy::Impl {
     asio::io_context io;
     tcp::acceptor acceptor{io};
     tcp::resolver::results_type target;
@@ -93,7 +95,7 @@ struct RecordingProxy::Impl : std::enable_shared_from_this<Impl> {
     }
 
     void accept() {
-        acceptor.async_accept([self = shared_from_this()](const asio::error_code& ec, tcp::socket s) {
+        acceptor.async_accept([self = this](const asio::error_code& ec, tcp::socket s) {
             if (ec) {
                 if (ec != asio::error::operation_aborted) self->log("accept failed: " + ec.message());
                 if (ec == asio::error::operation_aborted || !self->acceptor.is_open()) return;
@@ -126,7 +128,7 @@ struct RecordingProxy::Impl : std::enable_shared_from_this<Impl> {
         waiting.erase(waiting.begin());
         rec->links[static_cast<int>(ch)] = link;
         asio::async_connect(link->up, target,
-                            [self = shared_from_this(), link, index](const asio::error_code& ec, const tcp::endpoint&) {
+                            [self = this, link, index](const asio::error_code& ec, const tcp::endpoint&) {
                                 self->connecting = false;
                                 if (ec) {
                                     self->log("client " + std::to_string(index) + ": cannot connect to " +
@@ -148,7 +150,7 @@ struct RecordingProxy::Impl : std::enable_shared_from_this<Impl> {
     void pump(const std::shared_ptr<Link>& link, int dir) {
         tcp::socket& from = dir == 0 ? link->down : link->up;
         from.async_read_some(
-            asio::buffer(link->buf[dir]), [self = shared_from_this(), link, dir](const asio::error_code& ec, std::size_t n) {
+            asio::buffer(link->buf[dir]), [self = this, link, dir](const asio::error_code& ec, std::size_t n) {
                 if (ec || link->closed) {
                     self->close(link);
                     return;
@@ -272,7 +274,7 @@ void RecordingProxy::run_in_thread() {
 
 void RecordingProxy::stop() {
     std::call_once(impl_->stopped, [this] {
-        auto self = impl_;
+        Impl* self = impl_.get();
         asio::post(self->io, [self] { self->shutdown(); });
         if (!self->running && !self->thread.joinable()) self->io.run();  // nobody runs the loop: do it here
     });
