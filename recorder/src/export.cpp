@@ -146,7 +146,8 @@ std::string export_vcd(trace::TraceReader& reader, std::FILE* out) {
     std::uint64_t n = 0;
     while ((st = reader.next(ev)) == ReadStatus::Record) {
         progress.update(reader.position(), reader.size(), ++n);
-        const std::string client = "c" + std::to_string(ev.client);
+        std::string client = "c";
+        client += std::to_string(ev.client);
         switch (ev.kind) {
         case EventKind::Mmio:
         case EventKind::Dma: {
