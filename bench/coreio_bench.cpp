@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bare_responder.hpp"
+#include "register_file.hpp"
 #include "coreio/client.hpp"
 #include "coreio/mockvm/vm.hpp"
 
@@ -32,36 +33,6 @@ constexpr std::uint64_t kBase = 0xfef00000;
 constexpr std::uint64_t kMem = 0x80000000;
 constexpr std::size_t kDmaBytes = 16u << 20;
 
-// The libcoreio device: the same register file and kick register as the bare one.
-class RegFile final : public coreio::MmioHandler {
-public:
-    explicit RegFile(coreio::Client& client) : client_(client) {}
-    int read(std::uint64_t addr, std::size_t len, void* buf, unsigned) override {
-        const std::uint64_t off = addr - kBase;
-        if (off + len > regs_.size()) return 1;
-        std::memcpy(buf, regs_.data() + off, len);
-        return 0;
-    }
-    int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned) override {
-        const std::uint64_t off = addr - kBase;
-        if (off + len > regs_.size()) return 1;
-        std::memcpy(regs_.data() + off, buf, len);
-        if (off == kKickOffset) {
-            std::uint32_t n = 0;
-            std::memcpy(&n, buf, sizeof n);
-            for (std::uint32_t i = 0; i < n; ++i) {
-                client_.irq_update(0, 0, true);
-                client_.irq_update(0, 0, false);
-            }
-        }
-        return 0;
-    }
-
-private:
-    coreio::Client& client_;
-    std::vector<std::byte> regs_ = std::vector<std::byte>(4096);
-};
-
 coreio::mockvm::VmConfig vm_config() {
     coreio::mockvm::VmConfig c;
     c.ranges = {{kBase, 0x1000}};
@@ -75,7 +46,13 @@ struct Setup {
     coreio::mockvm::Vm vm_ours{vm_config()};
     coreio::mockvm::Vm vm_bare{vm_config()};
     coreio::Client client;
-    RegFile regfile{client};
+    // The same register file and kick register as the bare responder.
+    coreio::bench::RegisterFile regfile{kBase, kKickOffset, [this](std::uint32_t n) {
+                                            for (std::uint32_t i = 0; i < n; ++i) {
+                                                client.irq_update(0, 0, true);
+                                                client.irq_update(0, 0, false);
+                                            }
+                                        }};
     std::atomic<bool> stop{false};
     std::thread loop;
     std::unique_ptr<BareResponder> bare;

@@ -39,6 +39,7 @@
 #include "coreio/trace/reader.hpp"
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
+#include "../register_file.hpp"
 
 namespace {
 
@@ -46,27 +47,7 @@ using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 constexpr std::uint64_t kBase = 0xfef00000;
-constexpr std::size_t kRegBytes = 4096;
-
-// A plain register file: reads return what was written.
-class RegFile final : public coreio::MmioHandler {
-public:
-    int read(std::uint64_t addr, std::size_t len, void* buf, unsigned) override {
-        const std::uint64_t off = addr - kBase;
-        if (off + len > regs_.size()) return 1;
-        std::memcpy(buf, regs_.data() + off, len);
-        return 0;
-    }
-    int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned) override {
-        const std::uint64_t off = addr - kBase;
-        if (off + len > regs_.size()) return 1;
-        std::memcpy(regs_.data() + off, buf, len);
-        return 0;
-    }
-
-private:
-    std::vector<std::byte> regs_ = std::vector<std::byte>(kRegBytes);
-};
+constexpr std::size_t kRegBytes = coreio::bench::RegisterFile::kBytes;
 
 coreio::mockvm::VmConfig vm_config() {
     coreio::mockvm::VmConfig c;
@@ -91,7 +72,7 @@ struct Device {
     coreio::trace::TraceWriter writer;
     std::unique_ptr<coreio::trace::TraceTap> tap;
     std::unique_ptr<coreio::Client> client;
-    RegFile regs;
+    coreio::bench::RegisterFile regs{kBase};
     std::atomic<bool> stop{false};
     std::thread loop;
     std::string trace_path;
