@@ -165,9 +165,7 @@ void ClientSession::on_frame(Channel ch, const Frame& f) {
             report(ch, FrameError::UnexpectedOp, f);
             return;
         }
-        Frame r = f;
-        r.set_extra_blocks(0);
-        send(ch, r);
+        echo(ch, f);
         return;
     }
     if (is_access_op(op)) {
@@ -179,9 +177,7 @@ void ClientSession::on_frame(Channel ch, const Frame& f) {
             return;
         }
         if (ch == Channel::Dma) {  // ranges are claimed on main: unclaimed here, echo
-            Frame r = f;
-            r.set_extra_blocks(0);
-            send(ch, r);
+            echo(ch, f);
             return;
         }
         on_mmio(f);
@@ -281,6 +277,11 @@ void ClientSession::send(Channel ch, const Frame& f) {
     if (closed_) return;
     std::memcpy(out_[idx(ch)]->append(kBlockSize), f.data(), kBlockSize);
     if (options_.tap) options_.tap->on_frame(ch, Direction::Sent, f.bytes());
+}
+
+void ClientSession::echo(Channel ch, Frame f) {
+    f.set_extra_blocks(0);
+    send(ch, f);
 }
 
 void ClientSession::refill_window() {

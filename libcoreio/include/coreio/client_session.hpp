@@ -129,6 +129,8 @@ private:
     void on_dma_reply(const Frame& f);
     void deliver_reset();
     void send(Channel ch, const Frame& f);
+    /// Sends `f` back as received, but 64 bytes long (all a client ever sends).
+    void echo(Channel ch, Frame f);
     void refill_window();
     void finish(std::uint32_t index, int result);
     void fail_all_dma(int result);
