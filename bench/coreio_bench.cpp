@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bare_responder.hpp"
+#include "best_of.hpp"
 #include "register_file.hpp"
 #include "coreio/client.hpp"
 #include "coreio/mockvm/vm.hpp"
@@ -90,12 +91,8 @@ void check(int r, const char* what) {
 // Runs ours() and bare() alternately `rounds` times; returns the best seconds of each.
 std::pair<double, double> best_of(int rounds, const std::function<double()>& ours,
                                   const std::function<double()>& bare) {
-    double o = 1e99, b = 1e99;
-    for (int i = 0; i < rounds; ++i) {
-        o = std::min(o, ours());
-        b = std::min(b, bare());
-    }
-    return {o, b};
+    const auto best = coreio::bench::best_of(rounds, {ours, bare});
+    return {best[0], best[1]};
 }
 
 }  // namespace

@@ -39,9 +39,12 @@
 #include "coreio/trace/reader.hpp"
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
+#include "../best_of.hpp"
 #include "../register_file.hpp"
 
 namespace {
+
+using coreio::bench::best_of;
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
@@ -138,13 +141,6 @@ double cpu_seconds() {
     return sec(u.ru_utime) + sec(u.ru_stime);
 }
 
-// Runs each of `runs` in turn, `rounds` times; returns the best seconds of each.
-std::vector<double> best_of(int rounds, const std::vector<std::function<double()>>& runs) {
-    std::vector<double> best(runs.size(), 1e99);
-    for (int i = 0; i < rounds; ++i)
-        for (std::size_t k = 0; k < runs.size(); ++k) best[k] = std::min(best[k], runs[k]());
-    return best;
-}
 
 // Bytes per MMIO transaction of a trace file (records only), read back with the reader.
 struct TraceSize {
