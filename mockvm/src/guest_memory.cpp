@@ -146,4 +146,13 @@ std::span<std::byte> GuestMemory::view(std::uint64_t addr, std::uint64_t size) {
     return {r.bytes.get() + (addr - r.base), static_cast<std::size_t>(size)};
 }
 
+bool GuestMemory::dma_read(const Frame& request, std::span<std::byte> out) {
+    return request.mid() == 0 && request.sid() == 0 && read(request.address(), out);
+}
+
+bool GuestMemory::dma_write(const Frame& request) {
+    return request.mid() == 0 && request.sid() == 0 &&
+           write_masked(request.address(), request.payload(), request.size(), request.byte_mask());
+}
+
 }  // namespace coreio::mockvm

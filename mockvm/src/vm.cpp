@@ -17,7 +17,7 @@
 #include <thread>
 #include <unistd.h>
 
-#include "coreio/mockvm/vm_session.hpp"
+#include "coreio/vm_session.hpp"
 
 namespace coreio::mockvm {
 
@@ -92,12 +92,12 @@ void wait_done(Waiter& w, std::uint32_t seen, Clock::time_point deadline) {
     w.sleeping.store(false, std::memory_order_relaxed);
 }
 
-// One outstanding VM request.
+// One outstanding VM request; its index is the cookie the client's session
+// matches the reply under (VmSession keeps tag, w1 and w2).
 struct Slot {
-    std::uint32_t tag = 0;
+    std::uint32_t tag = 0;       // generation << kSlotBits | index
     bool busy = false;
     unsigned conn_id = 0;        // the client it was sent to
-    std::uint64_t w1 = 0, w2 = 0;  // the reply must echo these
     Waiter* waiter = nullptr;
     std::byte* out1 = nullptr;   // where read data goes (null for writes and pings)
     std::byte* out2 = nullptr;   // pair element 2
@@ -120,8 +120,8 @@ struct Conn {
     tcp::socket main;
     tcp::socket dma;
     bool has_dma = false;  // I/O thread only
-    // Guards the session's main channel (receive and send) and `closed`; held by
-    // driver threads while they send on the main socket.
+    // Guards the session's main channel (receive, request, cancel) and `closed`;
+    // held by driver threads while they send on the main socket.
     std::mutex mu;
     bool closed = false;   // written by the I/O thread under mu
     std::unique_ptr<VmSession> session;
@@ -130,16 +130,19 @@ struct Conn {
     std::vector<std::byte> dma_wbuf;  // replies being written
     bool dma_writing = false;         // I/O thread only
     bool dma_read_paused = false;     // I/O thread only
+    std::vector<std::string> log_lines;  // I/O thread only: session lines, logged once no lock is held
 };
 
+// Lock order: Conn::mu, then state_mu or slots_mu (never both), then the
+// LockedTap's mutex. The user's log callback is never called with any held.
 struct Vm::Impl final : VmSessionEvents {
     explicit Impl(VmConfig c);
     ~Impl() override;
 
-    // VmSessionEvents (I/O thread)
+    // VmSessionEvents (I/O thread, under the client's Conn::mu for main-channel frames)
     void on_claim(VmSession& s, unsigned rid) override;
-    void on_irq(VmSession& s, unsigned rid, unsigned line, bool level) override;
-    void on_reply(VmSession& s, const Frame& reply) override;
+    void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
+    void on_reply(VmSession& s, std::uint64_t cookie, const Frame& reply) override;
 
     void log(const std::string& line) const {
         if (cfg.log) cfg.log(line);
@@ -188,10 +191,13 @@ struct Vm::Impl final : VmSessionEvents {
         std::lock_guard lock(state_mu);
         return clients;
     }
-    int send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline);
+    /// Queues VM requests (cookies[i] = slot of frames[i]; empty: nothing waits) and sends them.
+    int send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
+                    Clock::time_point deadline);
+    void flush_log(Conn& c);
     template <class Make>
     int transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make);
-    void cancel(Waiter& w, int err);
+    void cancel(Conn& c, Waiter& w, int err);
     int posted(const std::shared_ptr<Conn>& c, Frame f);
 
     VmConfig cfg;
@@ -228,7 +234,6 @@ struct Vm::Impl final : VmSessionEvents {
         for (auto* w : to_wake) futex_wake_all(*w);
         to_wake.clear();
     }
-    std::atomic<std::uint64_t> unmatched_replies{0};
     std::atomic<std::uint64_t> unclaimed_accesses{0};
 };
 
@@ -310,7 +315,11 @@ void Vm::Impl::on_accept(tcp::socket s) {
     }
     auto c = std::make_shared<Conn>(io, next_id++);
     c->main = std::move(s);
-    c->session = std::make_unique<VmSession>(memory, *this, cfg.log, tap ? &*tap : nullptr, c->id);
+    VmSessionOptions so;
+    so.log = [raw = c.get()](std::string_view line) { raw->log_lines.emplace_back(line); };
+    so.tap = tap ? &*tap : nullptr;
+    so.id = c->id;
+    c->session = std::make_unique<VmSession>(memory, *this, std::move(so));
     {
         std::lock_guard lock(state_mu);
         clients.push_back(c);
@@ -341,6 +350,7 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
             }
         }
         wake_completed();
+        flush_log(*c);
         if (!ok) {
             close_client(c, "main connection can no longer be split into frames");
             return;
@@ -356,6 +366,7 @@ void Vm::Impl::read_dma(const std::shared_ptr<Conn>& c) {
             return;
         }
         const bool ok = c->session->receive(Channel::Dma, std::span<const std::byte>(c->dma_rbuf.data(), n));
+        flush_log(*c);
         flush_dma(c);
         if (!ok) {
             close_client(c, "DMA connection can no longer be split into frames");
@@ -404,7 +415,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             owner[rid].reset();
             irq_levels[rid].store(0, std::memory_order_relaxed);  // a departed device drives no line
         }
-        const SessionCounters& sc = c->session->counters();
+        const VmSessionCounters& sc = c->session->counters();
         closed_totals.frames_in += sc.frames_in.load(std::memory_order_relaxed);
         closed_totals.frames_out += sc.frames_out.load(std::memory_order_relaxed);
         closed_totals.dma_chunks += sc.dma_chunks.load(std::memory_order_relaxed);
@@ -444,64 +455,74 @@ std::shared_ptr<Conn> find_conn(const std::vector<std::shared_ptr<Conn>>& client
 }
 }  // namespace
 
+void Vm::Impl::flush_log(Conn& c) {
+    for (const std::string& line : c.log_lines) log(line);
+    c.log_lines.clear();
+}
+
 void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
+    std::shared_ptr<Conn> c;
+    std::string refused;
     {
         std::lock_guard lock(state_mu);
-        auto c = find_conn(clients, s.id());
+        c = find_conn(clients, s.id());
         if (!c) return;
         if (rid >= cfg.ranges.size()) {
-            log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) + ", but only " +
-                std::to_string(cfg.ranges.size()) + " range(s) are configured; accesses never reach it");
+            c->log_lines.push_back("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) +
+                                   ", but only " + std::to_string(cfg.ranges.size()) +
+                                   " range(s) are configured; accesses never reach it");
         }
         if (owner[rid] && owner[rid] != c) {
-            log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) +
-                ", already held by client " + std::to_string(owner[rid]->id) + "; claim ignored");
-            return;
+            refused = "client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) +
+                      ", already held by client " + std::to_string(owner[rid]->id) + "; claim ignored";
+        } else {
+            owner[rid] = c;
         }
-        owner[rid] = c;
     }
-    if (cfg.verbose) log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid));
+    if (!refused.empty()) {
+        c->log_lines.push_back(std::move(refused));
+        return;
+    }
+    if (cfg.verbose) c->log_lines.push_back("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid));
     bump();
 }
 
-void Vm::Impl::on_irq(VmSession& s, unsigned rid, unsigned line, bool level) {
+void Vm::Impl::on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) {
     (void)s;
     const auto bit = static_cast<std::uint8_t>(1u << line);
-    const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
-    if (level && !(old & bit)) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
+    if (level)
+        irq_levels[rid].fetch_or(bit);
+    else
+        irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
+    if (rising) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     bump();
 }
 
-void Vm::Impl::on_reply(VmSession& s, const Frame& f) {
-    {
-        std::lock_guard lock(slots_mu);
-        const std::uint32_t i = f.tag() & (kSlots - 1);
-        Slot& slot = slots[i];
-        if (slot.busy && slot.tag == f.tag() && slot.conn_id == s.id() && slot.w1 == f.word(1) &&
-            slot.w2 == f.word(2)) {
-            if (f.error()) {
-                int expected = 0;
-                slot.waiter->error.compare_exchange_strong(expected, -EIO);
-            } else if (slot.out1 != nullptr) {
-                std::memcpy(slot.out1, f.payload(), slot.size);
-                if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
-            }
-            slot.busy = false;
-            free_slots.push_back(i);
-            // Woken later, once the I/O thread holds no lock the waiter wants next.
-            if (complete_one(*slot.waiter)) to_wake.push_back(&slot.waiter->done);
-            return;
-        }
+void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
+    std::lock_guard lock(slots_mu);
+    const auto i = static_cast<std::uint32_t>(cookie);
+    Slot& slot = slots[i];
+    // The session matched tag, w1 and w2; a slot is freed only after its
+    // session entry is cancelled, so it is still this request's.
+    if (!slot.busy || slot.conn_id != s.id()) return;
+    if (f.error()) {
+        int expected = 0;
+        slot.waiter->error.compare_exchange_strong(expected, -EIO);
+    } else if (slot.out1 != nullptr) {
+        std::memcpy(slot.out1, f.payload(), slot.size);
+        if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
     }
-    unmatched_replies.fetch_add(1, std::memory_order_relaxed);
-    log("client " + std::to_string(s.id()) + " main: reply matches no outstanding request (late after a timeout, "
-        "or tag/w1/w2 not echoed); dropped: " + describe(f));
+    slot.busy = false;
+    free_slots.push_back(i);
+    // Woken later, once the I/O thread holds no lock the waiter wants next.
+    if (complete_one(*slot.waiter)) to_wake.push_back(&slot.waiter->done);
 }
 
-int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline) {
+int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
+                          Clock::time_point deadline) {
     std::unique_lock lock(c.mu);
     if (c.closed) return -ECONNRESET;
-    c.session->send(Channel::Main, frames);
+    for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
     const int fd = c.main.native_handle();
     for (;;) {
         auto out = c.session->outbound(Channel::Main);
@@ -527,11 +548,13 @@ int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, Clock::time_po
     }
 }
 
-void Vm::Impl::cancel(Waiter& w, int err) {
+void Vm::Impl::cancel(Conn& c, Waiter& w, int err) {
+    std::lock_guard conn_lock(c.mu);  // a reply in receive() now can no longer match these slots
     std::lock_guard lock(slots_mu);
     for (std::uint32_t i = 0; i < kSlots; ++i) {
         Slot& s = slots[i];
         if (!s.busy || s.waiter != &w) continue;
+        c.session->cancel(i);
         s.busy = false;
         free_slots.push_back(i);
     }
@@ -544,6 +567,7 @@ void Vm::Impl::cancel(Waiter& w, int err) {
 template <class Make>
 int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make) {
     thread_local std::vector<Frame> batch;
+    thread_local std::vector<std::uint32_t> cookies;
     if (window == 0) window = 1;
     if (window > kSlots / 2) window = kSlots / 2;
     Waiter w;
@@ -568,6 +592,7 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
         if (!failed && issued < n && issued - done < window) {
             std::size_t want = std::min<std::size_t>(window - (issued - done), n - issued);
             batch.clear();
+            cookies.clear();
             {
                 std::lock_guard lock(slots_mu);
                 want = std::min(want, free_slots.size());
@@ -583,19 +608,18 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
                     r.frame.set_tag(s.tag);
                     s.busy = true;
                     s.conn_id = c->id;
-                    s.w1 = r.frame.word(1);
-                    s.w2 = r.frame.word(2);
                     s.waiter = &w;
                     s.out1 = r.out1;
                     s.out2 = r.out2;
                     s.size = r.frame.size();
                     batch.push_back(r.frame);
+                    cookies.push_back(i);
                 }
             }
             if (!batch.empty()) {
-                const int rc = send_frames(*c, batch, deadline);
+                const int rc = send_frames(*c, batch, cookies, deadline);
                 if (rc < 0) {
-                    cancel(w, rc);
+                    cancel(*c, w, rc);
                     return w.error.load();
                 }
                 issued += batch.size();
@@ -604,7 +628,7 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
             // Every slot is taken by other callers: wait for any progress below.
         }
         if (Clock::now() >= deadline) {
-            cancel(w, -ETIMEDOUT);
+            cancel(*c, w, -ETIMEDOUT);
             return w.error.load();
         }
         wait_done(w, done, issued == done ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1))
@@ -615,7 +639,7 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
 
 int Vm::Impl::posted(const std::shared_ptr<Conn>& c, Frame f) {
     f.set_tag(kPostedTagBit | (posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
-    return send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + cfg.timeout);
+    return send_frames(*c, std::span<const Frame>(&f, 1), {}, Clock::now() + cfg.timeout);
 }
 
 // ---- Vm ----
@@ -801,7 +825,7 @@ int Vm::write_many(std::span<const std::uint64_t> addrs, unsigned size, std::spa
             f.set_tag(kPostedTagBit | (impl_->posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
             batch.push_back(f);
         }
-        const int rc = impl_->send_frames(*c, batch, Clock::now() + impl_->cfg.timeout);
+        const int rc = impl_->send_frames(*c, batch, {}, Clock::now() + impl_->cfg.timeout);
         if (rc < 0) return rc;
     }
     return 0;
@@ -821,7 +845,7 @@ int Vm::ping() {
 void Vm::reset() {
     for (const auto& c : impl_->clients_snapshot()) {
         const Frame f = Frame::reset();
-        impl_->send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + impl_->cfg.timeout);
+        impl_->send_frames(*c, std::span<const Frame>(&f, 1), {}, Clock::now() + impl_->cfg.timeout);
     }
 }
 
@@ -858,14 +882,13 @@ VmCounters Vm::counters() const {
     std::lock_guard lock(impl_->state_mu);
     VmCounters t = impl_->closed_totals;
     for (const auto& c : impl_->clients) {
-        const SessionCounters& sc = c->session->counters();
+        const VmSessionCounters& sc = c->session->counters();
         t.frames_in += sc.frames_in.load(std::memory_order_relaxed);
         t.frames_out += sc.frames_out.load(std::memory_order_relaxed);
         t.dma_chunks += sc.dma_chunks.load(std::memory_order_relaxed);
         t.dma_faults += sc.dma_faults.load(std::memory_order_relaxed);
         t.protocol_errors += sc.protocol_errors.load(std::memory_order_relaxed);
     }
-    t.protocol_errors += impl_->unmatched_replies.load(std::memory_order_relaxed);
     t.unclaimed_accesses = impl_->unclaimed_accesses.load(std::memory_order_relaxed);
     return t;
 }

@@ -201,6 +201,69 @@ static_assert(sizeof(Frame) == kBlockSize);
 static_assert(Frame::pair_second_offset(16) + 16 <= kDataBytes);
 static_assert(Frame::pair_second_offset(7) == 8 && Frame::pair_second_offset(8) == 16);
 
+// ---- What a frame is, and which frame answers which (one rule for every end) ----
+
+/// The exchange a frame belongs to, decided by its opcode and w0[31] (which
+/// end started the exchange). A request and its reply have the same exchange.
+enum class Exchange : std::uint8_t {
+    Mmio,     // VM -> client access (READ..WRITEAP, w0[31] clear) and its reply
+    Dma,      // client -> VM chunk (READ or WRITEA, w0[31] set) and its reply
+    Ping,     // PING from either end and its echo
+    Reset,    // VM -> client RESET (no reply)
+    Claim,    // client -> VM RGN_CLAIM (no reply)
+    Irq,      // client -> VM IRQ_UPDATE (no reply)
+    Invalid,  // an opcode this direction bit does not allow (e.g. CLAIM with w0[31] clear)
+};
+
+/// The exchange of a frame (opcode not checked for being known: unknown ones are Invalid).
+constexpr Exchange exchange_of(Op op, bool from_client) {
+    switch (op) {
+    case Op::Ping: return Exchange::Ping;
+    case Op::Read:
+    case Op::WriteAck: return from_client ? Exchange::Dma : Exchange::Mmio;
+    case Op::Write:
+    case Op::ReadPair:
+    case Op::WritePair:
+    case Op::WriteAckPair: return from_client ? Exchange::Invalid : Exchange::Mmio;
+    case Op::Reset: return from_client ? Exchange::Invalid : Exchange::Reset;
+    case Op::Claim: return from_client ? Exchange::Claim : Exchange::Invalid;
+    case Op::IrqUpdate: return from_client ? Exchange::Irq : Exchange::Invalid;
+    }
+    return Exchange::Invalid;
+}
+inline Exchange exchange_of(const Frame& f) { return exchange_of(static_cast<Op>(f.opcode()), f.from_client()); }
+
+/// True when the end that starts this exchange waits for the frame to come
+/// back: reads, acknowledged writes, DMA chunks, PINGs. Posted writes, RESET,
+/// claims and IRQ updates are one-way.
+constexpr bool expects_reply(Op op, bool from_client) {
+    switch (exchange_of(op, from_client)) {
+    case Exchange::Mmio: return access_wants_reply(op);
+    case Exchange::Dma:
+    case Exchange::Ping: return true;
+    default: return false;
+    }
+}
+inline bool expects_reply(const Frame& f) { return expects_reply(static_cast<Op>(f.opcode()), f.from_client()); }
+
+/// True when `f` was sent by the end that started its exchange (a request or
+/// a one-way frame), false when it is the answer; `sender_is_client` says who
+/// sent it.
+constexpr bool is_request_from(bool from_client_bit, bool sender_is_client) { return from_client_bit == sender_is_client; }
+
+/// The fields a reply echoes from its request: w0 without the error bit (the
+/// answer's verdict) and the length byte (a receiver consumes extra blocks),
+/// w1 (opcode, size, flags, mask) and w2 (address). Tables of pending requests
+/// are keyed by it.
+struct ReplyKey {
+    std::uint64_t w0 = 0, w1 = 0, w2 = 0;
+    friend bool operator==(const ReplyKey&, const ReplyKey&) = default;
+};
+inline constexpr std::uint64_t kReplyKeyMask0 = ~((std::uint64_t{1} << 30) | 0xff00ull);
+inline ReplyKey reply_key(const Frame& f) { return {f.word(0) & kReplyKeyMask0, f.word(1), f.word(2)}; }
+/// True when `reply` answers `request` (PROTOCOL.md: replies echo tag, w1 and w2).
+inline bool is_reply_to(const Frame& request, const Frame& reply) { return reply_key(request) == reply_key(reply); }
+
 /// Byte-enable mask of a write of `size` bytes (pair ops: both elements' bytes).
 COREIO_EXPORT std::uint32_t write_mask(Op op, unsigned size);
 

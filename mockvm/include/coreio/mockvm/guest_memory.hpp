@@ -9,6 +9,8 @@
 #include <span>
 #include <vector>
 
+#include "coreio/vm_session.hpp"
+
 namespace coreio::mockvm {
 
 /// One region of guest memory: [base, base + size).
@@ -22,7 +24,9 @@ struct MemoryRegionConfig {
 /// faults (returns false) and nothing is written. Accesses may cross from one
 /// region into an adjacent one. Thread-safe: byte accesses take an internal
 /// lock, so DMA serving and a driver thread may use it at once.
-class GuestMemory {
+/// As a DmaMemory it serves mid 0 / sid 0 (direct guest-physical access; the
+/// mock VM has no IOMMU): any other IOMMU id faults.
+class GuestMemory final : public DmaMemory {
 public:
     GuestMemory() = default;
     GuestMemory(const GuestMemory&) = delete;
@@ -49,6 +53,10 @@ public:
     bool write_masked(std::uint64_t addr, const std::byte* data, unsigned size, std::uint32_t mask);
     /// Sets size bytes at addr to value; false (untouched) on a fault.
     bool fill(std::uint64_t addr, std::uint64_t size, std::byte value);
+
+    // DmaMemory
+    bool dma_read(const Frame& request, std::span<std::byte> out) override;
+    bool dma_write(const Frame& request) override;
 
     /// Direct view of [addr, addr + size) when it lies inside one region, else
     /// an empty span. Not synchronised with DMA: use it to set up or inspect

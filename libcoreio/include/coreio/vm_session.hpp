@@ -1,0 +1,181 @@
+// coreio::VmSession: the VM's side of one connected CoreIO client, sans-I/O.
+// Bytes from the client's main and DMA connections go in through receive();
+// frames for the client come out of per-channel outbound buffers that the
+// transport drains. Inside: frame splitting and validation, the table of VM
+// requests waiting for their replies (matched by is_reply_to: tag, w1, w2),
+// claims, IRQ line levels and edge counts, and DMA served from a DmaMemory.
+// It never touches a socket, a clock or a lock, so the mock VM, the
+// replayer's links and tests all drive this one engine.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "coreio/client.hpp"
+#include "coreio/export.hpp"
+#include "coreio/frame.hpp"
+
+namespace coreio {
+
+/// Guest memory as the VM session serves DMA from it.
+class COREIO_EXPORT DmaMemory {
+public:
+    virtual ~DmaMemory() = default;
+    /// A DMA read chunk (request.size() bytes at request.address(); IOMMU ids
+    /// in request.mid()/sid()): fill `out` and return true, or false for a fault.
+    virtual bool dma_read(const Frame& request, std::span<std::byte> out) = 0;
+    /// A DMA write chunk: request.size() bytes of request.payload(), byte i
+    /// written only where bit i of request.byte_mask() is set. False: a fault.
+    virtual bool dma_write(const Frame& request) = 0;
+};
+
+class VmSession;
+
+/// What a session reports to its owner. Called from inside receive(), on the
+/// thread feeding the channel the frame came in on.
+class COREIO_EXPORT VmSessionEvents {
+public:
+    virtual ~VmSessionEvents() = default;
+    /// The client claimed range rid (0..7) with RGN_CLAIM.
+    virtual void on_claim(VmSession& session, unsigned rid) { (void)session, (void)rid; }
+    /// The client set IRQ line `line` of range rid to `level`; `rising` when it went 0 -> 1.
+    virtual void on_irq(VmSession& session, unsigned rid, unsigned line, bool level, bool rising) {
+        (void)session, (void)rid, (void)line, (void)level, (void)rising;
+    }
+    /// The reply to the request sent with request(frame, cookie) arrived.
+    virtual void on_reply(VmSession& session, std::uint64_t cookie, const Frame& reply) = 0;
+    /// A DMA chunk was served (after DmaMemory ran; `reply` is what goes back).
+    virtual void on_dma(VmSession& session, const Frame& request, const Frame& reply) {
+        (void)session, (void)request, (void)reply;
+    }
+    /// A malformed or unexpected frame, or a reply that answers no pending
+    /// request; `what` names the field and value. The frame was dropped.
+    virtual void on_protocol_error(VmSession& session, Channel channel, std::string_view what, const Frame& frame) {
+        (void)session, (void)channel, (void)what, (void)frame;
+    }
+};
+
+/// Counters of one session; readable from any thread.
+struct VmSessionCounters {
+    std::atomic<std::uint64_t> frames_in{0};        // valid and malformed frames received, both channels
+    std::atomic<std::uint64_t> frames_out{0};       // frames queued for sending, both channels
+    std::atomic<std::uint64_t> dma_chunks{0};       // DMA requests served (reads and writes)
+    std::atomic<std::uint64_t> dma_faults{0};       // DMA requests answered with the error bit
+    std::atomic<std::uint64_t> protocol_errors{0};  // malformed or unexpected frames, unmatched replies
+    std::atomic<std::uint64_t> echoed_posted{0};    // posted writes the client echoed (unclaimed on its side)
+};
+
+struct VmSessionOptions {
+    /// One line per protocol error, "client ID CHANNEL: what; frame dropped: ...";
+    /// may be empty. Called from inside receive(): a caller holding a lock
+    /// there should collect the lines and log them after unlocking.
+    LogFunction log;
+    /// Sees every frame received and queued (may be null).
+    FrameTap* tap = nullptr;
+    /// Names the client in log lines.
+    unsigned id = 0;
+    /// Longest frame the stream may declare, in 64-byte blocks (1..256); a
+    /// longer one makes the stream unusable (receive() returns false).
+    std::size_t max_stream_blocks = kMaxBlocks;
+    /// Longest frame accepted as valid; longer ones (within the stream limit)
+    /// are consumed and reported as protocol errors. A client's frames are one
+    /// block, so a strict checker (the replayer) sets 1.
+    std::size_t max_frame_blocks = kMaxBlocks;
+};
+
+/// One client's protocol state on the VM side. Channels are independent: the
+/// transport may feed Main and Dma from different threads as long as each
+/// channel is fed (and its outbound drained) by one thread at a time, and
+/// request()/cancel() are serialised with the Main channel.
+class COREIO_EXPORT VmSession {
+public:
+    VmSession(DmaMemory& memory, VmSessionEvents& events, VmSessionOptions options = {});
+    VmSession(const VmSession&) = delete;
+    VmSession& operator=(const VmSession&) = delete;
+
+    /// Feeds bytes the client sent on `channel`, split at any point. Frames are
+    /// validated; malformed ones are reported and dropped (a DMA request with a
+    /// bad size is answered with the error bit, so the client does not wait
+    /// forever). Returns false when the stream can no longer be split into
+    /// frames (declared length over the stream limit): close the client.
+    bool receive(Channel channel, std::span<const std::byte> bytes);
+
+    /// Queues a VM request (MMIO access, PING, RESET) on the main channel.
+    /// If it expects a reply it waits in the pending table under `cookie`
+    /// until on_reply() or cancel().
+    void request(const Frame& frame, std::uint64_t cookie = 0);
+    /// Forgets the pending request sent with `cookie` (its caller gave up);
+    /// a reply arriving later is an unmatched reply. False if none was pending.
+    bool cancel(std::uint64_t cookie);
+    /// Forgets every pending request (the connection is gone).
+    void cancel_all();
+    /// True while the request sent with `cookie` waits for its reply.
+    bool pending(std::uint64_t cookie) const;
+    /// Requests waiting for their replies.
+    std::size_t pending_count() const { return pending_.size() - pending_head_ - pending_dead_; }
+
+    /// Queues frames to send to the client on `channel` as they are.
+    void send(Channel channel, const Frame& frame);
+
+    /// Bytes waiting to be sent on `channel`; valid until the next call on it.
+    std::span<const std::byte> outbound(Channel channel) const;
+    /// Drops the first n outbound bytes of `channel` (they were sent).
+    void consume(Channel channel, std::size_t n);
+    /// Moves all outbound bytes of `channel` into `into` (its old contents are
+    /// dropped, its capacity reused), so a transport can write them while new
+    /// frames queue up, without copying or allocating in the steady state.
+    void take_outbound(Channel channel, std::vector<std::byte>& into);
+    /// Drops everything not yet sent and any partial frame received (new connection).
+    void reset_streams();
+
+    /// Ranges this client claimed, bit rid set per claim.
+    std::uint8_t claimed_mask() const { return claimed_.load(std::memory_order_relaxed); }
+    /// Current level of IRQ line `line` of range rid as this client last set it.
+    bool irq_level(unsigned rid, unsigned line) const;
+    /// All 8 lines of range rid: bit i = level of line i.
+    std::uint8_t irq_lines(unsigned rid) const;
+    /// 0 -> 1 transitions this client made on that line.
+    std::uint64_t irq_edges(unsigned rid, unsigned line) const;
+    unsigned id() const { return options_.id; }
+    const VmSessionCounters& counters() const { return counters_; }
+
+private:
+    struct Pending {
+        ReplyKey key;
+        std::uint64_t cookie = 0;
+        bool live = false;
+    };
+    void on_frame(Channel channel, const Frame& f);
+    void on_client_frame(const Frame& f);
+    void on_reply_frame(const Frame& f);
+    void on_irq_update(const Frame& f);
+    void on_dma_frame(const Frame& f);
+    void serve_dma(Frame f);
+    void protocol_error(Channel channel, std::string_view what, const Frame& f);
+    void tap_frame(Channel channel, Direction direction, const Frame& f);
+    void pop_dead();
+    static unsigned index(Channel c) { return c == Channel::Main ? 0u : 1u; }
+
+    DmaMemory& memory_;
+    VmSessionEvents& events_;
+    VmSessionOptions options_;
+    std::array<FrameReader, 2> readers_;               // per channel: splits the byte stream
+    std::array<std::vector<std::byte>, 2> out_;        // per channel: bytes to send
+    std::array<std::size_t, 2> out_head_{0, 0};        // per channel: bytes of out_ already sent
+    // Requests waiting for replies, oldest first from pending_head_; replies
+    // usually come in order, so the match is almost always the first live one.
+    std::vector<Pending> pending_;
+    std::size_t pending_head_ = 0;
+    std::size_t pending_dead_ = 0;                      // entries after the head no longer live
+    std::atomic<std::uint8_t> claimed_{0};             // bit per claimed rid
+    std::array<std::atomic<std::uint8_t>, kNumRanges> irq_{};  // per rid: bit per line at level 1
+    std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> edges_{};
+    VmSessionCounters counters_;
+};
+
+}  // namespace coreio

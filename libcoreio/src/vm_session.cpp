@@ -1,0 +1,281 @@
+#include "coreio/vm_session.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <string>
+
+namespace coreio {
+
+namespace {
+const char* channel_name(Channel c) { return c == Channel::Main ? "main" : "dma"; }
+constexpr std::size_t clamp_blocks(std::size_t n) { return std::clamp<std::size_t>(n, 1, kMaxBlocks); }
+}  // namespace
+
+VmSession::VmSession(DmaMemory& memory, VmSessionEvents& events, VmSessionOptions options)
+    : memory_(memory),
+      events_(events),
+      options_(std::move(options)),
+      readers_{FrameReader(clamp_blocks(options_.max_stream_blocks)),
+               FrameReader(clamp_blocks(options_.max_stream_blocks))} {
+    options_.max_frame_blocks = std::min(clamp_blocks(options_.max_frame_blocks), readers_[0].max_blocks());
+}
+
+bool VmSession::irq_level(unsigned rid, unsigned line) const {
+    if (rid >= kNumRanges || line >= kNumIrqLines) return false;
+    return (irq_[rid].load(std::memory_order_relaxed) >> line) & 1;
+}
+
+std::uint8_t VmSession::irq_lines(unsigned rid) const {
+    return rid < kNumRanges ? irq_[rid].load(std::memory_order_relaxed) : 0;
+}
+
+std::uint64_t VmSession::irq_edges(unsigned rid, unsigned line) const {
+    if (rid >= kNumRanges || line >= kNumIrqLines) return 0;
+    return edges_[rid][line].load(std::memory_order_relaxed);
+}
+
+void VmSession::tap_frame(Channel channel, Direction direction, const Frame& f) {
+    if (options_.tap != nullptr) options_.tap->on_frame(channel, direction, f.bytes());
+}
+
+void VmSession::protocol_error(Channel channel, std::string_view what, const Frame& f) {
+    counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    events_.on_protocol_error(*this, channel, what, f);
+    if (!options_.log) return;
+    char head[64];
+    std::snprintf(head, sizeof head, "client %u %s: ", options_.id, channel_name(channel));
+    std::string line(head);
+    line += what;
+    line += "; frame dropped: ";
+    line += describe(f);
+    options_.log(line);
+}
+
+bool VmSession::receive(Channel channel, std::span<const std::byte> bytes) {
+    std::uint64_t frames = 0;
+    FrameReader& reader = readers_[index(channel)];
+    const bool ok = reader.feed(
+        bytes,
+        [&](const Frame& f) {
+            ++frames;
+            on_frame(channel, f);
+        },
+        [&](FrameError e, const Frame& f) {
+            ++frames;
+            protocol_error(channel,
+                           describe_error(e, f, reader.max_blocks()) + " (stream can no longer be split into frames)",
+                           f);
+        });
+    counters_.frames_in.fetch_add(frames, std::memory_order_relaxed);
+    return ok;
+}
+
+void VmSession::on_frame(Channel channel, const Frame& f) {
+    tap_frame(channel, Direction::Received, f);
+    if (channel == Channel::Dma) {
+        on_dma_frame(f);
+        return;
+    }
+    const FrameError e = f.validate(options_.max_frame_blocks);
+    if (e != FrameError::Ok) {
+        protocol_error(channel, describe_error(e, f, options_.max_frame_blocks), f);
+        return;
+    }
+    if (f.from_client())
+        on_client_frame(f);
+    else
+        on_reply_frame(f);
+}
+
+// A frame the client started on the main connection.
+void VmSession::on_client_frame(const Frame& f) {
+    switch (exchange_of(f)) {
+    case Exchange::Claim:
+        claimed_.fetch_or(static_cast<std::uint8_t>(1u << f.rid()), std::memory_order_relaxed);
+        events_.on_claim(*this, f.rid());
+        return;
+    case Exchange::Irq:
+        on_irq_update(f);
+        return;
+    case Exchange::Ping: {
+        // Not required by the protocol, but harmless: answer a client's ping.
+        Frame reply = f;
+        reply.set_extra_blocks(0);
+        send(Channel::Main, reply);
+        return;
+    }
+    default:
+        protocol_error(Channel::Main,
+                       describe_error(FrameError::UnexpectedOp, f) +
+                           " (client-originated accesses belong on the DMA connection)",
+                       f);
+        return;
+    }
+}
+
+void VmSession::on_irq_update(const Frame& f) {
+    const unsigned rid = f.rid();
+    const auto line = static_cast<unsigned>(f.irq_line());
+    const bool level = f.irq_level() != 0;
+    const auto bit = static_cast<std::uint8_t>(1u << line);
+    const std::uint8_t old = level ? irq_[rid].fetch_or(bit, std::memory_order_relaxed)
+                                   : irq_[rid].fetch_and(static_cast<std::uint8_t>(~bit), std::memory_order_relaxed);
+    const bool rising = level && (old & bit) == 0;
+    if (rising) edges_[rid][line].fetch_add(1, std::memory_order_relaxed);
+    events_.on_irq(*this, rid, line, level, rising);
+}
+
+// w0[31] clear on main: the client's answer to one of our requests.
+void VmSession::on_reply_frame(const Frame& f) {
+    if (!expects_reply(f)) {
+        if (exchange_of(f) == Exchange::Mmio) {
+            // A client echoes posted writes for ranges it has not claimed; nothing waits for them.
+            counters_.echoed_posted.fetch_add(1, std::memory_order_relaxed);
+            return;
+        }
+        protocol_error(Channel::Main, describe_error(FrameError::UnexpectedOp, f), f);
+        return;
+    }
+    const ReplyKey key = reply_key(f);
+    for (std::size_t i = pending_head_; i < pending_.size(); ++i) {
+        Pending& p = pending_[i];
+        if (!p.live || !(p.key == key)) continue;
+        p.live = false;
+        ++pending_dead_;
+        const std::uint64_t cookie = p.cookie;
+        pop_dead();
+        events_.on_reply(*this, cookie, f);
+        return;
+    }
+    protocol_error(Channel::Main,
+                   "reply matches no outstanding request (late after a timeout, or tag/w1/w2 not echoed)", f);
+}
+
+void VmSession::on_dma_frame(const Frame& f) {
+    const FrameError e = f.validate(options_.max_frame_blocks);
+    const bool dma = exchange_of(f) == Exchange::Dma;
+    if (e != FrameError::Ok) {
+        protocol_error(Channel::Dma, describe_error(e, f, options_.max_frame_blocks), f);
+        if (dma) {
+            // Answer with a fault so a client waiting for this chunk fails instead of hanging.
+            Frame reply = f;
+            reply.set_extra_blocks(0);
+            reply.set_error(true);
+            counters_.dma_faults.fetch_add(1, std::memory_order_relaxed);
+            send(Channel::Dma, reply);
+        }
+        return;
+    }
+    if (!dma) {
+        protocol_error(Channel::Dma,
+                       describe_error(FrameError::UnexpectedOp, f) +
+                           " (the DMA connection carries only READ and WRITEA requests with w0[31] set)",
+                       f);
+        return;
+    }
+    serve_dma(f);
+}
+
+void VmSession::serve_dma(Frame f) {
+    const Frame request = f;
+    f.set_extra_blocks(0);
+    const bool ok = f.op() == Op::Read ? memory_.dma_read(request, std::span<std::byte>(f.payload(), f.size()))
+                                       : memory_.dma_write(request);
+    if (!ok) {
+        f.set_error(true);
+        counters_.dma_faults.fetch_add(1, std::memory_order_relaxed);
+    }
+    counters_.dma_chunks.fetch_add(1, std::memory_order_relaxed);
+    events_.on_dma(*this, request, f);
+    send(Channel::Dma, f);
+}
+
+// ---- requests and their replies ---------------------------------------------------
+
+void VmSession::request(const Frame& frame, std::uint64_t cookie) {
+    if (expects_reply(frame)) {
+        if (pending_head_ > 0 && pending_head_ == pending_.size()) {  // empty: reuse the storage
+            pending_.clear();
+            pending_head_ = 0;
+        } else if (pending_head_ > 1024 && pending_head_ * 2 > pending_.size()) {
+            pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
+            pending_head_ = 0;
+        }
+        pending_.push_back(Pending{reply_key(frame), cookie, true});
+    }
+    send(Channel::Main, frame);
+}
+
+void VmSession::pop_dead() {
+    while (pending_head_ < pending_.size() && !pending_[pending_head_].live) {
+        ++pending_head_;
+        --pending_dead_;
+    }
+}
+
+bool VmSession::cancel(std::uint64_t cookie) {
+    for (std::size_t i = pending_head_; i < pending_.size(); ++i) {
+        Pending& p = pending_[i];
+        if (!p.live || p.cookie != cookie) continue;
+        p.live = false;
+        ++pending_dead_;
+        pop_dead();
+        return true;
+    }
+    return false;
+}
+
+void VmSession::cancel_all() {
+    pending_.clear();
+    pending_head_ = 0;
+    pending_dead_ = 0;
+}
+
+bool VmSession::pending(std::uint64_t cookie) const {
+    for (std::size_t i = pending_head_; i < pending_.size(); ++i)
+        if (pending_[i].live && pending_[i].cookie == cookie) return true;
+    return false;
+}
+
+// ---- outbound bytes -----------------------------------------------------------------
+
+void VmSession::send(Channel channel, const Frame& frame) {
+    tap_frame(channel, Direction::Sent, frame);
+    auto& out = out_[index(channel)];
+    out.insert(out.end(), frame.data(), frame.data() + kBlockSize);
+    counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::span<const std::byte> VmSession::outbound(Channel channel) const {
+    const auto i = index(channel);
+    return std::span<const std::byte>(out_[i]).subspan(out_head_[i]);
+}
+
+void VmSession::consume(Channel channel, std::size_t n) {
+    const auto i = index(channel);
+    out_head_[i] += n;
+    if (out_head_[i] >= out_[i].size()) {
+        out_[i].clear();
+        out_head_[i] = 0;
+    }
+}
+
+void VmSession::take_outbound(Channel channel, std::vector<std::byte>& into) {
+    const auto i = index(channel);
+    if (out_head_[i] > 0) {
+        out_[i].erase(out_[i].begin(), out_[i].begin() + static_cast<std::ptrdiff_t>(out_head_[i]));
+        out_head_[i] = 0;
+    }
+    into.clear();
+    into.swap(out_[i]);
+}
+
+void VmSession::reset_streams() {
+    for (unsigned i = 0; i < 2; ++i) {
+        readers_[i].reset();
+        out_[i].clear();
+        out_head_[i] = 0;
+    }
+}
+
+}  // namespace coreio
