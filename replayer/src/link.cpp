@@ -15,15 +15,20 @@ namespace coreio::replayer {
 
 namespace {
 
-bool needs_fence(const Frame& f) { return f.op() == Op::Reset || !access_wants_reply(f.op()); }
-
-std::string what_frame(const Frame& f) { return describe(f); }
+VmSessionOptions strict_options() {
+    VmSessionOptions o;
+    o.max_frame_blocks = 1;  // a client's frames are one block; longer ones are violations
+    return o;
+}
 
 }  // namespace
 
 // ---- LinkCore ----------------------------------------------------------------
 
-bool LinkCore::push(std::uint64_t seq, const Frame& request) {
+LinkCore::LinkCore(LinkObserver& observer, bool fence_posted)
+    : observer_(observer), fence_posted_(fence_posted), session_(*this, *this, strict_options()) {}
+
+void LinkCore::push(std::uint64_t seq, const Frame& request) {
     if (head_ > 0 && head_ == fifo_.size()) {  // empty: reuse the storage from the start
         fifo_.clear();
         head_ = 0;
@@ -31,100 +36,87 @@ bool LinkCore::push(std::uint64_t seq, const Frame& request) {
         fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(head_));
         head_ = 0;
     }
-    fifo_.push_back(Pending{seq, request});
+    fifo_.push_back(Pending{seq, request, false, false, Frame{}});
     last_seq_ = seq;
-    return needs_fence(request);
+    session_.request(request, seq);
+    if (fence_posted_ && !expects_reply(request)) {
+        Frame f = Frame::ping(false);
+        f.set_tag(kFenceTag | (fences_++ & 0xffffff));
+        session_.request(f, seq);
+    }
 }
 
-Frame LinkCore::fence() const {
-    Frame f = Frame::ping(false);
-    f.set_tag(kFenceTag | (fences_ & 0xffffff));
-    return f;
+void LinkCore::clear() {
+    fifo_.clear();
+    head_ = 0;
+    session_.cancel_all();
+    session_.reset_streams();
 }
 
-void LinkCore::complete_front(const Frame* reply) {
-    const Pending p = fifo_[head_++];
-    observer_.on_complete(p.seq, p.request, reply);
+void LinkCore::complete_ready() {
+    while (head_ < fifo_.size() && fifo_[head_].done) {
+        const Pending p = fifo_[head_++];
+        observer_.on_complete(p.seq, p.request, p.has_reply ? &p.reply : nullptr);
+    }
 }
 
 void LinkCore::finish_front() {
     if (head_ >= fifo_.size()) return;
-    const Frame& req = fifo_[head_].request;
-    if (!needs_fence(req)) {
-        observer_.on_violation(fifo_[head_].seq, "no reply to " + what_frame(req));
+    Pending& p = fifo_[head_];
+    if (!p.done) {
+        if (expects_reply(p.request)) {
+            observer_.on_violation(p.seq, "no reply to " + describe(p.request));
+            session_.cancel(p.seq);
+        }
+        p.done = true;
     }
-    complete_front(nullptr);
+    complete_ready();
 }
 
-void LinkCore::on_main_frame(const Frame& f) {
-    const FrameError e = f.validate(1);
-    if (e != FrameError::Ok) {
-        observer_.on_violation(cause(), "main connection: " + describe_error(e, f, 1));
-        return;
-    }
-    const Op op = f.op();
-    if (f.from_client()) {
-        switch (op) {
-        case Op::IrqUpdate:
-            observer_.on_irq(cause(), f.rid(), static_cast<unsigned>(f.irq_line()), f.irq_level() != 0);
-            return;
-        case Op::Claim:
-            claimed_ = static_cast<std::uint8_t>(claimed_ | (1u << f.rid()));
-            observer_.on_claim(f.rid());
-            return;
-        default:
-            observer_.on_violation(cause(), "main connection: unexpected client frame " + what_frame(f));
-            return;
+void LinkCore::on_reply(VmSession&, std::uint64_t cookie, const Frame& reply) {
+    for (std::size_t i = head_; i < fifo_.size(); ++i) {
+        Pending& p = fifo_[i];
+        if (p.seq != cookie || p.done) continue;
+        p.done = true;
+        if (expects_reply(p.request)) {  // else the reply is the fence's echo
+            p.has_reply = true;
+            p.reply = reply;
         }
+        break;
     }
-    if (op == Op::Ping) {
-        if ((f.tag() & 0xff000000u) == kFenceTag && head_ < fifo_.size() && needs_fence(fifo_[head_].request)) {
-            ++fences_;
-            complete_front(nullptr);
-        } else {
-            observer_.on_violation(cause(), "main connection: PING echo that answers nothing " + what_frame(f));
-        }
-        return;
-    }
-    if (op == Op::Write || op == Op::WritePair) return;  // a posted write echoed: range not claimed
-    if (access_wants_reply(op)) {
-        if (head_ >= fifo_.size() || needs_fence(fifo_[head_].request)) {
-            observer_.on_violation(cause(), "main connection: reply that answers nothing " + what_frame(f));
-            return;
-        }
-        const Frame& req = fifo_[head_].request;
-        Frame masked = f;
-        masked.set_error(false);
-        if (masked.word(0) != req.word(0) || f.word(1) != req.word(1) || f.address() != req.address()) {
-            observer_.on_violation(cause(), "main connection: reply " + what_frame(f) +
-                                                " does not match the request in flight " + what_frame(req));
-        }
-        complete_front(&f);
-        return;
-    }
-    observer_.on_violation(cause(), "main connection: unexpected frame " + what_frame(f));
+    complete_ready();
 }
 
-bool LinkCore::on_dma_frame(const Frame& f, Frame& reply) {
-    const FrameError e = f.validate(1);
-    if (e != FrameError::Ok) {
-        observer_.on_violation(cause(), "DMA connection: " + describe_error(e, f, 1));
-        return false;
-    }
-    if (!f.from_client() || (f.op() != Op::Read && f.op() != Op::WriteAck)) {
-        observer_.on_violation(cause(), "DMA connection: unexpected frame " + what_frame(f));
-        return false;
-    }
-    reply = f;
+void LinkCore::on_claim(VmSession&, unsigned rid) { observer_.on_claim(rid); }
+
+void LinkCore::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool) {
+    observer_.on_irq(cause(), rid, line, level);
+}
+
+void LinkCore::on_protocol_error(VmSession&, Channel channel, std::string_view what, const Frame&) {
+    observer_.on_violation(cause(), std::string(channel == Channel::Main ? "main connection: " : "DMA connection: ") +
+                                        std::string(what));
+}
+
+Frame LinkCore::dma_reply(const Frame& request) {
+    Frame reply = request;
     reply.set_extra_blocks(0);
-    observer_.on_dma(cause(), f, reply);
-    return true;
+    observer_.on_dma(cause(), request, reply);
+    return reply;
 }
+
+bool LinkCore::dma_read(const Frame& request, std::span<std::byte> out) {
+    const Frame reply = dma_reply(request);
+    std::memcpy(out.data(), reply.payload(), out.size());
+    return !reply.error();
+}
+
+bool LinkCore::dma_write(const Frame& request) { return !dma_reply(request).error(); }
 
 // ---- InProcessLink -------------------------------------------------------------
 
 InProcessLink::InProcessLink(const DeviceFactory& factory, LinkObserver& observer)
-    : core_(observer),
+    : core_(observer, false),
       session_(SessionOptions{[this](std::string_view line) { core_.observer().on_device_log(core_.cause(), line); },
                               kMaxBlocks, nullptr}) {
     device_ = factory(*this);
@@ -138,7 +130,9 @@ InProcessLink::~InProcessLink() = default;
 
 int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
     core_.push(seq, request);
-    session_.receive(Channel::Main, request.bytes());
+    // Moved out first: the device's handlers may run DMA, which uses the VM session's other channel.
+    core_.session().take_outbound(Channel::Main, to_device_);
+    session_.receive(Channel::Main, to_device_);
     pump_dma();
     pump_main();
     core_.finish_front();  // a no-op when the reply already completed it
@@ -148,23 +142,17 @@ int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
 void InProcessLink::pump_main() {
     const std::span<const std::byte> out = session_.pending(Channel::Main);
     if (out.empty()) return;
-    const std::size_t n = out.size() - out.size() % kBlockSize;  // a client's frames are one block
-    for (std::size_t off = 0; off < n; off += kBlockSize) core_.on_main_frame(Frame::from_bytes(out.data() + off));
-    session_.consume(Channel::Main, n);
+    core_.session().receive(Channel::Main, out);
+    session_.consume(Channel::Main, out.size());
 }
 
 void InProcessLink::pump_dma() {
     for (;;) {
         const std::span<const std::byte> out = session_.pending(Channel::Dma);
-        if (out.size() < kBlockSize) return;
-        const std::size_t n = out.size() - out.size() % kBlockSize;
-        dma_replies_.clear();
-        Frame reply;
-        for (std::size_t off = 0; off < n; off += kBlockSize) {
-            if (core_.on_dma_frame(Frame::from_bytes(out.data() + off), reply))
-                dma_replies_.insert(dma_replies_.end(), reply.data(), reply.data() + kBlockSize);
-        }
-        session_.consume(Channel::Dma, n);
+        if (out.empty()) return;
+        core_.session().receive(Channel::Dma, out);
+        session_.consume(Channel::Dma, out.size());
+        core_.session().take_outbound(Channel::Dma, dma_replies_);
         if (!dma_replies_.empty()) session_.receive(Channel::Dma, dma_replies_);
     }
 }
@@ -195,7 +183,8 @@ int InProcessLink::dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std
 
 // ---- TcpLink -------------------------------------------------------------------
 
-TcpLink::TcpLink(LinkObserver& observer, TcpLinkOptions options) : core_(observer), options_(std::move(options)) {
+TcpLink::TcpLink(LinkObserver& observer, TcpLinkOptions options)
+    : core_(observer, true), options_(std::move(options)) {
     in_.resize(64 * 1024);
     listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (listen_fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
@@ -232,11 +221,6 @@ void TcpLink::close_fds() {
 
 void TcpLink::disconnect() {
     close_fds();
-    for (int i = 0; i < 2; ++i) {
-        reader_[i].reset();
-        out_[i].clear();
-        out_head_[i] = 0;
-    }
     core_.clear();
 }
 
@@ -278,12 +262,7 @@ int TcpLink::accept(std::chrono::milliseconds timeout) {
 
 int TcpLink::submit(std::uint64_t seq, const Frame& request) {
     if (!connected()) return -ECONNRESET;
-    const bool fence = core_.push(seq, request);
-    out_[0].insert(out_[0].end(), request.data(), request.data() + kBlockSize);
-    if (fence) {
-        const Frame f = core_.fence();
-        out_[0].insert(out_[0].end(), f.data(), f.data() + kBlockSize);
-    }
+    core_.push(seq, request);
     if (core_.outstanding() < options_.window) return 0;
     // Window full: send, then wait until half of it has come back.
     const auto deadline = std::chrono::steady_clock::now() + options_.timeout;
@@ -297,7 +276,8 @@ int TcpLink::submit(std::uint64_t seq, const Frame& request) {
 
 int TcpLink::drain(std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    while (core_.outstanding() > 0 || out_head_[0] < out_[0].size() || out_head_[1] < out_[1].size()) {
+    VmSession& vm = core_.session();
+    while (core_.outstanding() > 0 || !vm.outbound(Channel::Main).empty() || !vm.outbound(Channel::Dma).empty()) {
         if (!connected()) return -ECONNRESET;
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return -ETIMEDOUT;
@@ -324,27 +304,24 @@ int TcpLink::wait_claims(std::uint8_t mask, std::chrono::milliseconds timeout) {
 
 int TcpLink::flush_out() {
     const int fds[2] = {main_fd_, dma_fd_};
+    const Channel channels[2] = {Channel::Main, Channel::Dma};
+    VmSession& vm = core_.session();
     for (int i = 0; i < 2; ++i) {
-        while (out_head_[i] < out_[i].size()) {
-            const ssize_t n = ::send(fds[i], out_[i].data() + out_head_[i], out_[i].size() - out_head_[i], MSG_NOSIGNAL);
+        for (auto out = vm.outbound(channels[i]); !out.empty(); out = vm.outbound(channels[i])) {
+            const ssize_t n = ::send(fds[i], out.data(), out.size(), MSG_NOSIGNAL);
             if (n < 0) {
                 if (errno == EINTR) continue;
                 if (errno == EAGAIN || errno == EWOULDBLOCK) break;
                 return -ECONNRESET;
             }
-            out_head_[i] += static_cast<std::size_t>(n);
-        }
-        if (out_head_[i] == out_[i].size()) {
-            out_[i].clear();
-            out_head_[i] = 0;
+            vm.consume(channels[i], static_cast<std::size_t>(n));
         }
     }
     return 0;
 }
 
 int TcpLink::read_channel(Channel ch) {
-    const int i = ch == Channel::Main ? 0 : 1;
-    const int fd = i == 0 ? main_fd_ : dma_fd_;
+    const int fd = ch == Channel::Main ? main_fd_ : dma_fd_;
     for (;;) {
         const ssize_t n = ::recv(fd, in_.data(), in_.size(), 0);
         if (n == 0) return -ECONNRESET;
@@ -353,27 +330,8 @@ int TcpLink::read_channel(Channel ch) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
             return -ECONNRESET;
         }
-        bool ok = true;
-        const std::span<const std::byte> bytes(in_.data(), static_cast<std::size_t>(n));
-        if (ch == Channel::Main) {
-            ok = reader_[0].feed(bytes, [&](const Frame& f) { core_.on_main_frame(f); },
-                                 [&](FrameError e, const Frame& f) {
-                                     core_.observer().on_violation(core_.cause(), "main connection: " +
-                                                                                      describe_error(e, f));
-                                 });
-        } else {
-            Frame reply;
-            ok = reader_[1].feed(bytes,
-                                 [&](const Frame& f) {
-                                     if (core_.on_dma_frame(f, reply))
-                                         out_[1].insert(out_[1].end(), reply.data(), reply.data() + kBlockSize);
-                                 },
-                                 [&](FrameError e, const Frame& f) {
-                                     core_.observer().on_violation(core_.cause(),
-                                                                   "DMA connection: " + describe_error(e, f));
-                                 });
-        }
-        if (!ok) return -EPROTO;
+        if (!core_.session().receive(ch, std::span<const std::byte>(in_.data(), static_cast<std::size_t>(n))))
+            return -EPROTO;
         if (static_cast<std::size_t>(n) < in_.size()) return 0;
     }
 }
@@ -385,8 +343,8 @@ int TcpLink::poll_once(int timeout_ms) {
         return rc;
     }
     pollfd p[2] = {{main_fd_, POLLIN, 0}, {dma_fd_, POLLIN, 0}};
-    if (out_head_[0] < out_[0].size()) p[0].events |= POLLOUT;
-    if (out_head_[1] < out_[1].size()) p[1].events |= POLLOUT;
+    if (!core_.session().outbound(Channel::Main).empty()) p[0].events |= POLLOUT;
+    if (!core_.session().outbound(Channel::Dma).empty()) p[1].events |= POLLOUT;
     const int n = ::poll(p, 2, timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     if (n == 0) return 0;

@@ -3,7 +3,8 @@
 // learn in order when each completed, which IRQ changes and DMA chunks each
 // one caused, and whether the device broke the protocol.
 //
-// Two transports share the protocol logic (LinkCore):
+// Two transports share the protocol logic (LinkCore over coreio::VmSession,
+// the engine the mock VM runs too):
 //  - InProcessLink: a coreio::ClientSession and the device model in this
 //    process, bytes moved by function calls (no sockets, no threads): replay
 //    and fuzzing at full speed, and causes known exactly.
@@ -23,6 +24,7 @@
 
 #include "coreio/client_session.hpp"
 #include "coreio/frame.hpp"
+#include "coreio/vm_session.hpp"
 #include "coreio/replayer/device.hpp"
 
 namespace coreio::replayer {
@@ -75,48 +77,58 @@ public:
     virtual std::uint64_t current() const = 0;
 };
 
-/// The protocol logic of the VM end, shared by the transports: matches
-/// replies and fence echoes to requests in order, tracks claims and IRQ
-/// levels, answers DMA through the observer, reports violations.
-class LinkCore {
+/// The VM end of a link: one coreio::VmSession (framing, validation, reply
+/// matching, claims, IRQ levels, DMA serving) plus what a replay needs on
+/// top: requests numbered by the caller and completed in that order, the
+/// request in flight as the cause of what the device does, and the fence
+/// PINGs that mark where a posted write or reset was handled over TCP.
+class LinkCore final : private VmSessionEvents, private DmaMemory {
 public:
-    /// Tag bit marking the PING frames used as fences.
+    /// Tag bits marking the PING frames used as fences.
     static constexpr std::uint32_t kFenceTag = 0xFE000000u;
 
-    explicit LinkCore(LinkObserver& observer) : observer_(observer) {}
-    /// Records request `seq` as in flight. Returns true when it needs a fence
-    /// PING after it (posted writes and resets, over TCP).
-    bool push(std::uint64_t seq, const Frame& request);
-    /// The fence PING that follows the request last pushed.
-    Frame fence() const;
-    /// Handles one frame the device sent on the main connection.
-    void on_main_frame(const Frame& f);
-    /// Handles one DMA frame; returns true and fills `reply` when it must be answered.
-    bool on_dma_frame(const Frame& f, Frame& reply);
+    /// `fence_posted`: follow posted writes and resets by a fence PING (TCP).
+    LinkCore(LinkObserver& observer, bool fence_posted);
+    /// Queues request `seq` (and its fence) on the session's main channel.
+    void push(std::uint64_t seq, const Frame& request);
     /// In process: the oldest request has been fully handled; completes it if
     /// it expects no reply (or reports the missing reply).
     void finish_front();
     /// The request being handled now (the cause of what the device does).
     std::uint64_t cause() const { return head_ < fifo_.size() ? fifo_[head_].seq : last_seq_; }
     std::size_t outstanding() const { return fifo_.size() - head_; }
-    std::uint8_t claimed() const { return claimed_; }
+    std::uint8_t claimed() const { return session_.claimed_mask(); }
     LinkObserver& observer() { return observer_; }
-    /// Forgets requests in flight (the connection is gone).
-    void clear() { fifo_.clear(), head_ = 0; }
+    VmSession& session() { return session_; }
+    /// Forgets requests in flight and bytes not yet moved (the connection is gone).
+    void clear();
 
 private:
     struct Pending {
         std::uint64_t seq;  // caller's number
         Frame request;      // as sent
+        bool done = false;  // answered (or fenced); waits for older ones
+        bool has_reply = false;
+        Frame reply;
     };
-    void complete_front(const Frame* reply);
+    // VmSessionEvents
+    void on_claim(VmSession& s, unsigned rid) override;
+    void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
+    void on_reply(VmSession& s, std::uint64_t cookie, const Frame& reply) override;
+    void on_protocol_error(VmSession& s, Channel channel, std::string_view what, const Frame& frame) override;
+    // DmaMemory: asks the observer
+    bool dma_read(const Frame& request, std::span<std::byte> out) override;
+    bool dma_write(const Frame& request) override;
+    Frame dma_reply(const Frame& request);
+    void complete_ready();
 
     LinkObserver& observer_;
+    bool fence_posted_;
+    VmSession session_;
     std::vector<Pending> fifo_;        // requests in flight, oldest at head_
     std::size_t head_ = 0;             // first live entry of fifo_
     std::uint64_t last_seq_ = kNoSeq;  // newest request pushed
     std::uint32_t fences_ = 0;         // fence PINGs issued (their tags count up)
-    std::uint8_t claimed_ = 0;         // bit per claimed rid
 };
 
 /// A device model in this process, driven through a ClientSession with no
@@ -152,7 +164,8 @@ private:
     LinkCore core_;
     ClientSession session_;
     std::unique_ptr<Device> device_;
-    std::vector<std::byte> dma_replies_;  // reused batch of DMA replies
+    std::vector<std::byte> to_device_;    // reused: requests moved from the VM session to the device's
+    std::vector<std::byte> dma_replies_;  // reused: DMA replies moved the same way
 };
 
 struct TcpLinkOptions {
@@ -204,9 +217,6 @@ private:
     int listen_fd_ = -1;
     std::uint16_t port_ = 0;
     int main_fd_ = -1, dma_fd_ = -1;
-    FrameReader reader_[2];
-    std::vector<std::byte> out_[2];      // bytes to send per channel
-    std::size_t out_head_[2] = {0, 0};   // bytes of out_ already sent
     std::vector<std::byte> in_;          // receive buffer
 };
 
