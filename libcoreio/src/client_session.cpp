@@ -110,6 +110,7 @@ struct ClientSession::Slot {
     Op op = Op::Read;
     std::uint8_t mid = 0, sid = 0;
     bool used = false;
+    ReplyKey key;                   // what the chunk's reply must echo (is_reply_to)
 };
 
 struct ClientSession::Ready {
@@ -253,8 +254,7 @@ void ClientSession::on_dma_reply(const Frame& f) {
     const std::uint32_t tag = f.tag();
     const std::uint32_t si = tag & kSlotMask;
     Slot& s = slots_[si];
-    if (!s.used || s.gen != (tag >> kSlotBits) || s.op != f.op() || s.addr != f.address() || s.size != f.size() ||
-        s.mid != f.mid() || s.sid != f.sid()) {
+    if (!s.used || !(s.key == reply_key(f))) {
         char buf[200];
         std::snprintf(buf, sizeof buf,
                       "DMA reply matches no request in flight (tag 0x%08x (w0[63:32]), %s addr 0x%llx size %u)", tag,
@@ -305,6 +305,7 @@ void ClientSession::refill_window() {
         Frame fr = Frame::dma_request(t.op, t.mid, t.sid, a, static_cast<unsigned>(chunk), t.flags,
                                       (s.gen << kSlotBits) | si);
         if (t.op == Op::WriteAck) std::memcpy(fr.payload(), t.buf + t.sent, chunk);
+        s.key = reply_key(fr);
         send(Channel::Dma, fr);
         t.sent += chunk;
         ++t.in_flight;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "coreio/trace/frame_event.hpp"
 #include "fast_mutex.hpp"
 
 namespace coreio::trace {
@@ -16,15 +17,12 @@ namespace {
 struct Entry {
     Event ev;
     bool done = false;            // may be written
-    std::uint64_t key[3] = {};    // w0 (error and length bits cleared), w1, w2 of the request
+    ReplyKey key;                 // what the reply must echo (is_reply_to)
     std::uint64_t cause_seq = ~std::uint64_t{0};  // DMA: seq of the MMIO entry in flight
     std::vector<std::byte> raw;   // request / only frame, when kept
     std::vector<std::byte> raw_reply;
     std::string message;          // ProtocolError text
 };
-
-// w0 without the bits a reply may change (error) or that only frame the bytes (length).
-constexpr std::uint64_t kKeyMask0 = ~((std::uint64_t{1} << 30) | 0xff00ull);
 
 }  // namespace
 
@@ -71,25 +69,30 @@ struct TraceTap::Impl {
 
     Entry& at(std::uint64_t seq) { return ring[seq & mask]; }
 
-    // A fresh entry at the tail (writing the oldest first when max_pending wait already).
-    Entry& push(Channel channel, Towards towards, EventKind kind, std::uint64_t now) {
+    // A fresh entry at the tail holding `ev` (writing the oldest first when
+    // max_pending wait already); time, client, channel and direction are the tap's.
+    Entry& push(Event ev, Channel channel, Towards towards, std::uint64_t now) {
         if (tail - head == ring.size() && ring.size() < options.max_pending) grow(ring.size() * 2);
         if (tail - head == options.max_pending) {
             at(head).done = true;  // never answered in time: NO_REPLY
             drain();
         }
         Entry& e = at(tail++);
-        e.ev = Event{};
+        e.ev = ev;
         e.ev.time_ns = now;
         e.ev.client = options.client;
         e.ev.channel = channel;
         e.ev.towards = towards;
-        e.ev.kind = kind;
         e.done = true;
         e.cause_seq = ~std::uint64_t{0};
         e.raw.clear();
         e.raw_reply.clear();
         return e;
+    }
+    Entry& push(Channel channel, Towards towards, EventKind kind, std::uint64_t now) {
+        Event ev;
+        ev.kind = kind;
+        return push(ev, channel, towards, now);
     }
 
     void write(std::uint64_t seq) {
@@ -116,16 +119,11 @@ struct TraceTap::Impl {
         drain();
     }
 
-    static void copy_data(Event& ev, const Frame& f) {
-        const unsigned n = ev.size;
-        std::memcpy(ev.data.data(), f.payload(), n);
-        if (is_pair_op(ev.op)) std::memcpy(ev.data2.data(), f.pair_second(), n);
-    }
-
     void keep(std::vector<std::byte>& dst, std::span<const std::byte> frame) {
         dst.assign(frame.begin(), frame.end());
     }
 
+    // Classifies one frame (exchange_of, is_request_from) and hands it on.
     void frame(Channel channel, Direction direction, std::span<const std::byte> bytes, std::uint64_t now) {
         ++frames;
         const bool sent = direction == Direction::Sent;
@@ -139,95 +137,60 @@ struct TraceTap::Impl {
             return;
         }
         const Frame f = Frame::from_bytes(bytes.data());
-        const FrameError err = f.validate();
+        FrameError err = f.validate();
+        if (err == FrameError::Ok && exchange_of(f) == Exchange::Invalid) err = FrameError::UnexpectedOp;
         if (err != FrameError::Ok) {
-            Entry& e = push(channel, towards, EventKind::ProtocolError, now);
-            e.ev.code = static_cast<std::uint8_t>(err);
-            e.message = describe_error(err, f);
-            keep(e.raw, bytes);
-            drain();
-            return;
-        }
-        const Op op = f.op();
-        if (!is_access_op(op)) {
-            EventKind kind = EventKind::Ping;
-            if (op == Op::Reset) kind = EventKind::Reset;
-            if (op == Op::Claim) kind = EventKind::Claim;
-            if (op == Op::IrqUpdate) kind = EventKind::Irq;
-            Entry& e = push(channel, towards, kind, now);
-            e.ev.id = static_cast<std::uint8_t>(f.rid());
-            e.ev.tag = f.tag();
-            e.ev.line = static_cast<std::uint8_t>(f.irq_line());
-            e.ev.level = static_cast<std::uint8_t>(f.irq_level());
-            if (kind != EventKind::Ping) e.ev.tag = 0;
-            if (kind != EventKind::Irq) e.ev.line = e.ev.level = 0;
-            if (kind == EventKind::Ping || kind == EventKind::Reset) e.ev.id = 0;
+            protocol_error(channel, towards, f, err, bytes, now);
+        } else if (exchange_of(f) != Exchange::Mmio && exchange_of(f) != Exchange::Dma) {
+            Entry& e = push(control_event(f), channel, towards, now);
             if (options.raw_frames) keep(e.raw, bytes);
-            drain();
-            return;
+        } else if (is_request_from(f.from_client(), towards == Towards::Vm)) {
+            request(channel, towards, f, bytes, now);
+        } else {
+            reply(channel, towards, f, bytes, now);
         }
-        const bool dma = f.from_client();
-        const Towards request_way = dma ? Towards::Vm : Towards::Client;
-        const std::uint64_t key[3] = {f.word(0) & kKeyMask0, f.word(1), f.word(2)};
-        if (towards == request_way) {
-            Entry& e = push(channel, towards, dma ? EventKind::Dma : EventKind::Mmio, now);
-            const std::uint64_t seq = tail - 1;
-            Event& ev = e.ev;
-            ev.id = static_cast<std::uint8_t>(f.rid());
-            ev.op = op;
-            ev.size = static_cast<std::uint8_t>(f.size());
-            ev.sid = static_cast<std::uint8_t>(f.sid());
-            ev.flags = static_cast<std::uint8_t>(f.flags());
-            ev.tag = f.tag();
-            ev.mask = f.byte_mask();
-            ev.address = f.address();
-            if (!is_read_op(op)) copy_data(ev, f);
-            std::copy(std::begin(key), std::end(key), e.key);
-            if (dma || access_wants_reply(op)) {
-                e.done = false;
-                ev.status = Status::NoReply;  // until the reply comes
-            }
-            if (dma) {
-                if (inflight) e.cause_seq = *inflight;
-            } else {
-                inflight = seq;
-            }
-            if (options.raw_frames) keep(e.raw, bytes);
-            drain();
-            return;
+        drain();
+    }
+
+    void protocol_error(Channel channel, Towards towards, const Frame& f, FrameError err,
+                        std::span<const std::byte> bytes, std::uint64_t now) {
+        Entry& e = push(channel, towards, EventKind::ProtocolError, now);
+        e.ev.code = static_cast<std::uint8_t>(err);
+        e.message = describe_error(err, f);
+        keep(e.raw, bytes);
+    }
+
+    // An MMIO access or DMA chunk from the end that starts it.
+    void request(Channel channel, Towards towards, const Frame& f, std::span<const std::byte> bytes,
+                 std::uint64_t now) {
+        Entry& e = push(transaction_event(f), channel, towards, now);
+        const std::uint64_t seq = tail - 1;
+        e.key = reply_key(f);
+        e.done = e.ev.status != Status::NoReply;  // waits for its reply
+        if (e.ev.kind == EventKind::Dma) {
+            if (inflight) e.cause_seq = *inflight;
+        } else {
+            inflight = seq;
         }
-        // A reply: find its request among the waiting entries of this channel.
-        const EventKind kind = dma ? EventKind::Dma : EventKind::Mmio;
+        if (options.raw_frames) keep(e.raw, bytes);
+    }
+
+    // A reply: completes its request among the waiting entries of this channel.
+    void reply(Channel channel, Towards towards, const Frame& f, std::span<const std::byte> bytes, std::uint64_t now) {
+        const EventKind kind = exchange_of(f) == Exchange::Dma ? EventKind::Dma : EventKind::Mmio;
+        const ReplyKey key = reply_key(f);
         for (std::uint64_t s = head; s < tail; ++s) {
             Entry& e = at(s);
-            if (e.done || e.ev.kind != kind || e.ev.channel != channel || e.key[0] != key[0] || e.key[1] != key[1] ||
-                e.key[2] != key[2])
-                continue;
-            if (is_read_op(op)) copy_data(e.ev, f);
-            e.ev.error = f.error();
-            e.ev.status = Status::Complete;
+            if (e.done || e.ev.kind != kind || e.ev.channel != channel || !(e.key == key)) continue;
+            apply_reply(e.ev, f);
             e.ev.reply_after_ns = now - std::min(now, e.ev.time_ns);
             if (options.raw_frames) keep(e.raw_reply, bytes);
             e.done = true;
             if (inflight == s) inflight.reset();
-            drain();
             return;
         }
-        Entry& e = push(channel, towards, kind, now);  // the request was not seen
-        Event& ev = e.ev;
-        ev.id = static_cast<std::uint8_t>(f.rid());
-        ev.op = op;
-        ev.size = static_cast<std::uint8_t>(f.size());
-        ev.sid = static_cast<std::uint8_t>(f.sid());
-        ev.flags = static_cast<std::uint8_t>(f.flags());
-        ev.tag = f.tag();
-        ev.mask = f.byte_mask();
-        ev.address = f.address();
-        ev.error = f.error();
-        ev.status = Status::ReplyOnly;
-        copy_data(ev, f);
+        Entry& e = push(reply_only_event(f), channel, towards, now);  // the request was not seen
         if (options.raw_frames) keep(e.raw_reply, bytes);
-        drain();
     }
 };
 

@@ -257,21 +257,8 @@ void Player::on_dma(std::uint64_t cause, const Frame& req, Frame& reply) {
     const unsigned size = req.size();
     const std::uint64_t addr = req.address();
     auto record_dma = [&] {
-        trace::Event ev;
-        ev.kind = trace::EventKind::Dma;
-        ev.channel = Channel::Dma;
-        ev.towards = trace::Towards::Vm;
-        ev.id = static_cast<std::uint8_t>(req.mid());
-        ev.op = op;
-        ev.size = static_cast<std::uint8_t>(size);
-        ev.sid = static_cast<std::uint8_t>(req.sid());
-        ev.flags = static_cast<std::uint8_t>(req.flags());
-        ev.tag = req.tag();
-        ev.mask = req.byte_mask();
-        ev.address = addr;
-        ev.error = reply.error();
+        trace::Event ev = event_from_access(req, &reply);
         ev.reply_after_ns = 10;
-        std::memcpy(ev.data.data(), (op == Op::Read ? reply : req).payload(), std::min<unsigned>(size, kMaxAccessSize));
         s.hold(ev, cause);
     };
     const std::string ctx = describe(req);

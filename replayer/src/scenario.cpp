@@ -8,6 +8,7 @@
 #include "coreio/replayer/rules.hpp"
 #include "coreio/trace/reader.hpp"
 #include "coreio/trace/writer.hpp"
+#include "coreio/trace/frame_event.hpp"
 #include "scenario_internal.hpp"
 
 namespace coreio::replayer {
@@ -74,35 +75,9 @@ std::uint64_t Scenario::offset_in_range(unsigned rid, std::uint64_t address) con
     return base < 0 ? (address & 0xfff) : address - static_cast<std::uint64_t>(base);
 }
 
-Frame request_from_event(const trace::Event& ev) {
-    Frame f = Frame::mmio_request(ev.op, ev.id, ev.address, ev.size, ev.flags, ev.tag);
-    if (!is_read_op(ev.op)) {
-        std::memcpy(f.payload(), ev.data.data(), std::min<std::size_t>(ev.size, kMaxAccessSize));
-        if (is_pair_op(ev.op)) std::memcpy(f.pair_second(), ev.data2.data(), std::min<std::size_t>(ev.size, kMaxPairElement));
-        f.set_byte_mask(ev.mask);
-    }
-    return f;
-}
-
 trace::Event event_from_access(const Frame& req, const Frame* reply) {
-    trace::Event ev;
-    ev.kind = trace::EventKind::Mmio;
-    ev.channel = Channel::Main;
-    ev.towards = trace::Towards::Client;
-    ev.id = static_cast<std::uint8_t>(req.rid());
-    ev.op = req.op();
-    ev.size = static_cast<std::uint8_t>(req.size());
-    ev.flags = static_cast<std::uint8_t>(req.flags());
-    ev.tag = req.tag();
-    ev.mask = req.byte_mask();
-    ev.address = req.address();
-    const Frame& src = is_read_op(req.op()) && reply != nullptr ? *reply : req;
-    const unsigned n1 = std::min<unsigned>(req.size(), is_pair_op(req.op()) ? kMaxPairElement : kMaxAccessSize);
-    std::memcpy(ev.data.data(), src.payload(), n1);
-    if (is_pair_op(req.op())) std::memcpy(ev.data2.data(), src.pair_second(), n1);
-    if (reply != nullptr) ev.error = reply->error();
-    const bool wants = access_wants_reply(req.op());
-    ev.status = wants && reply == nullptr ? trace::Status::NoReply : trace::Status::Complete;
+    trace::Event ev = trace::transaction_event(req);
+    if (reply != nullptr) trace::apply_reply(ev, *reply);
     return ev;
 }
 

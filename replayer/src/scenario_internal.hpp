@@ -7,11 +7,11 @@
 #include "coreio/frame.hpp"
 #include "coreio/replayer/scenario.hpp"
 #include "coreio/trace/event.hpp"
+#include "coreio/trace/frame_event.hpp"
 
 namespace coreio::replayer {
 
-/// The VM request an MMIO event describes.
-Frame request_from_event(const trace::Event& ev);
+using trace::request_from_event;
 /// An MMIO event for request `req` and its reply (null: none seen / posted).
 trace::Event event_from_access(const Frame& req, const Frame* reply);
 /// Lower-case hex without 0x.

@@ -282,3 +282,71 @@ TEST(FrameReader, MaximumLengthFrameAccepted) {
     EXPECT_EQ(frames, 1);
     EXPECT_FALSE(r.mid_frame());
 }
+
+// ---- one rule per fact: exchange, expects_reply, is_reply_to ----------------------
+
+TEST(FrameRules, ExchangeByOpcodeAndDirectionBit) {
+    using coreio::Exchange;
+    using coreio::exchange_of;
+    EXPECT_EQ(exchange_of(Op::Read, false), Exchange::Mmio);
+    EXPECT_EQ(exchange_of(Op::WriteAckPair, false), Exchange::Mmio);
+    EXPECT_EQ(exchange_of(Op::Read, true), Exchange::Dma);
+    EXPECT_EQ(exchange_of(Op::WriteAck, true), Exchange::Dma);
+    EXPECT_EQ(exchange_of(Op::Write, true), Exchange::Invalid);  // a client never posts
+    EXPECT_EQ(exchange_of(Op::ReadPair, true), Exchange::Invalid);
+    EXPECT_EQ(exchange_of(Op::Ping, true), Exchange::Ping);
+    EXPECT_EQ(exchange_of(Op::Ping, false), Exchange::Ping);
+    EXPECT_EQ(exchange_of(Op::Reset, false), Exchange::Reset);
+    EXPECT_EQ(exchange_of(Op::Reset, true), Exchange::Invalid);
+    EXPECT_EQ(exchange_of(Op::Claim, true), Exchange::Claim);
+    EXPECT_EQ(exchange_of(Op::Claim, false), Exchange::Invalid);
+    EXPECT_EQ(exchange_of(Op::IrqUpdate, true), Exchange::Irq);
+    EXPECT_EQ(exchange_of(Op::IrqUpdate, false), Exchange::Invalid);
+    EXPECT_EQ(exchange_of(static_cast<Op>(0x13), false), Exchange::Invalid);
+    EXPECT_EQ(exchange_of(Frame::claim(2)), Exchange::Claim);
+    EXPECT_EQ(exchange_of(Frame::dma_request(Op::Read, 0, 0, 0x1000, 8, 0, 1)), Exchange::Dma);
+}
+
+TEST(FrameRules, WhoWaitsForAReply) {
+    using coreio::expects_reply;
+    EXPECT_TRUE(expects_reply(Op::Read, false));
+    EXPECT_TRUE(expects_reply(Op::ReadPair, false));
+    EXPECT_TRUE(expects_reply(Op::WriteAck, false));
+    EXPECT_TRUE(expects_reply(Op::WriteAckPair, false));
+    EXPECT_FALSE(expects_reply(Op::Write, false));
+    EXPECT_FALSE(expects_reply(Op::WritePair, false));
+    EXPECT_FALSE(expects_reply(Op::Reset, false));
+    EXPECT_TRUE(expects_reply(Op::Ping, false));
+    EXPECT_TRUE(expects_reply(Op::Ping, true));
+    EXPECT_TRUE(expects_reply(Op::Read, true));
+    EXPECT_TRUE(expects_reply(Op::WriteAck, true));
+    EXPECT_FALSE(expects_reply(Op::Claim, true));
+    EXPECT_FALSE(expects_reply(Op::IrqUpdate, true));
+    EXPECT_FALSE(expects_reply(Op::Write, true));  // invalid: nobody waits
+    EXPECT_TRUE(coreio::is_request_from(true, true));
+    EXPECT_FALSE(coreio::is_request_from(false, true));
+}
+
+TEST(FrameRules, ReplyEchoesTagW1AndW2ButNotErrorOrLength) {
+    const Frame req = Frame::mmio_request(Op::ReadPair, 3, 0xfef00010, 8, coreio::kFlagPriv, 0xabcd);
+    Frame rep = req;
+    EXPECT_TRUE(coreio::is_reply_to(req, rep));
+    rep.set_error(true);
+    rep.set_extra_blocks(2);
+    rep.fill_payload(0x55);  // data is the answer, not part of the key
+    EXPECT_TRUE(coreio::is_reply_to(req, rep));
+    auto differs = [&](auto change) {
+        Frame r = req;
+        change(r);
+        return !coreio::is_reply_to(req, r);
+    };
+    EXPECT_TRUE(differs([](Frame& r) { r.set_tag(0xabce); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_rid(4); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_from_client(true); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_op(Op::Read); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_size(4); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_flags(0); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_byte_mask(1); }));
+    EXPECT_TRUE(differs([](Frame& r) { r.set_address(0xfef00018); }));
+    EXPECT_EQ(coreio::reply_key(req), coreio::reply_key(rep));
+}
