@@ -143,6 +143,24 @@ struct Player::State {
         }
         if (!opt.keep_going || rep->divergences.size() >= opt.max_divergences) stop = true;
     }
+    /// Reports as missing the expected IRQ changes from irq_next on while `due(e)`.
+    template <class Due>
+    void flag_missing_irqs(Due&& due, const std::string& got) {
+        const auto& irqs = sc->irqs;
+        while (irq_next < irqs.size() && due(irqs[irq_next]) && !stop) {
+            const ExpectedIrq& e = irqs[irq_next++];
+            if (opt.ignore.ignores_irq(e.rid, e.line)) continue;
+            add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), got);
+        }
+    }
+    /// True while expected IRQ changes [irq_next, irqs_due) or DMA chunks
+    /// [.., dmas_due) have not arrived.
+    bool device_records_due(std::size_t irqs_due, std::size_t dmas_due) {
+        const auto& irqs = sc->irqs;
+        while (irq_next < irqs.size() && opt.ignore.ignores_irq(irqs[irq_next].rid, irqs[irq_next].line)) ++irq_next;
+        while (dma_next < sc->dmas.size() && dma_used[dma_next]) ++dma_next;
+        return irq_next < irqs_due || dma_next < dmas_due;
+    }
     bool in_mmio(std::uint64_t addr, std::uint64_t size) const {
         for (const auto& r : ranges)
             if (addr < r.base + r.size && r.base < addr + size) return true;
@@ -152,6 +170,30 @@ struct Player::State {
         for (const auto& r : ranges)
             if (r.rid == rid) return address - r.base;
         return address & 0xfff;
+    }
+    /// Before step `next` (steps.size(): the end) is sent: pumps the link until
+    /// the device records the trace shows before it have arrived, up to the
+    /// timeout, then reports the IRQ changes still missing. Returns 0 or the link's error.
+    int wait_for_device(Link& link, std::size_t next) {
+        if (!compare) return 0;
+        const bool at_end = next >= sc->steps.size();
+        const std::uint64_t before_record = at_end ? ~std::uint64_t{0} : sc->steps[next].record;
+        std::size_t irqs_due = 0, dmas_due = 0;
+        for (std::size_t k = 0; k < sc->irqs.size(); ++k)
+            if (sc->irqs[k].record < before_record && (!at_end || sc->irqs[k].deferred)) irqs_due = k + 1;
+        for (std::size_t k = 0; k < sc->dmas.size(); ++k)
+            if (sc->dmas[k].record < before_record && (!at_end || sc->dmas[k].deferred)) dmas_due = k + 1;
+        const auto deadline = std::chrono::steady_clock::now() + opt.timeout;
+        while (!stop && link.acts_between_requests() && device_records_due(irqs_due, dmas_due)) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+            if (left.count() <= 0) break;
+            if (const int rc = link.pump(std::min(left, std::chrono::milliseconds(10))); rc != 0) return rc;
+        }
+        if (!at_end) {
+            const std::string got = "no change by record " + std::to_string(before_record);
+            flag_missing_irqs([&](const ExpectedIrq& e) { return e.record < before_record; }, got);
+        }
+        return 0;
     }
     void write_event(trace::Event ev, std::uint64_t time) {
         if (opt.record == nullptr) return;
@@ -447,15 +489,12 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
             }
         }
     }
-    // Every IRQ change caused by requests up to seq has arrived by now.
+    // Every IRQ change caused by requests up to seq has arrived by now, except
+    // those the device made after seq completed: they are due before the next request.
     if (s.compare) {
-        const auto& irqs = s.sc->irqs;
-        while (s.irq_next < irqs.size() && irqs[s.irq_next].hi <= static_cast<std::int64_t>(seq) && !s.stop) {
-            const ExpectedIrq& e = irqs[s.irq_next++];
-            if (s.opt.ignore.ignores_irq(e.rid, e.line)) continue;
-            s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level),
+        const auto sseq = static_cast<std::int64_t>(seq);
+        s.flag_missing_irqs([sseq](const ExpectedIrq& e) { return e.hi < sseq || (e.hi == sseq && !e.deferred); },
                             "no change by record " + std::to_string(step.record));
-        }
     }
 }
 
@@ -544,6 +583,13 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
                 }
             }
         }
+        if (step.wait_device) {
+            if (const int rc = s.wait_for_device(link, i); rc != 0) {
+                link_error(rc);
+                failed_link = true;
+                break;
+            }
+        }
         if (step.kind == Step::Kind::Access) ++rep.counts.accesses;
         const int rc = link.submit(i, step.frame);
         if (rc != 0) {
@@ -555,6 +601,7 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
     }
     if (!failed_link) {
         if (const int rc = link.drain(s.opt.timeout); rc != 0) link_error(rc);
+        else if (const int rc2 = s.wait_for_device(link, scenario.steps.size()); rc2 != 0) link_error(rc2);
     }
     if (s.compare && !s.stop) {
         for (; s.irq_next < scenario.irqs.size() && !s.stop; ++s.irq_next) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <utility>
 
 #include "coreio/replayer/prng.hpp"
 #include "coreio/replayer/rules.hpp"
@@ -128,6 +129,15 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
     };
     // Reply times of the requests, to bound when each IRQ may have been caused.
     std::vector<std::pair<std::int64_t, std::uint64_t>> replies;  // (step index among requests, reply time)
+    // Device records after the newest request had completed make the next request wait for them.
+    bool wait_pending = false;
+    auto after_completion = [&](std::uint64_t time_ns) {
+        std::int64_t last = static_cast<std::int64_t>(out.steps.size()) - 1;
+        while (last >= 0 && out.steps[static_cast<std::size_t>(last)].kind == Step::Kind::Fill) --last;
+        if (last < 0) return false;
+        if (!out.steps[static_cast<std::size_t>(last)].expect_reply) return true;  // posted write, reset
+        return !replies.empty() && replies.back().first == last && replies.back().second < time_ns;
+    };
 
     trace::Event ev;
     for (;;) {
@@ -150,6 +160,7 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
             s.record = index;
             s.time_ns = ev.time_ns;
             s.frame = request_from_event(ev);
+            s.wait_device = std::exchange(wait_pending, false);
             if (access_wants_reply(ev.op) && ev.status == trace::Status::Complete) {
                 s.expect_reply = true;
                 s.expected = s.frame;
@@ -168,6 +179,7 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
         case trace::EventKind::Reset: {
             Step s = Step::reset();
             s.record = index;
+            s.wait_device = std::exchange(wait_pending, false);
             s.time_ns = ev.time_ns;
             out.steps.push_back(s);
             ++requests;
@@ -192,6 +204,8 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
                 }
             }
             if (e.lo > e.hi) e.lo = e.hi;  // clocks of different ends: never an empty window
+            e.deferred = after_completion(ev.time_ns);
+            wait_pending = wait_pending || e.deferred;
             out.irqs.push_back(e);
             break;
         }
@@ -209,6 +223,8 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
             d.error = ev.error;
             d.has_reply = ev.status == trace::Status::Complete;
             d.data = ev.data;
+            d.deferred = after_completion(ev.time_ns);
+            wait_pending = wait_pending || d.deferred;
             out.dmas.push_back(d);
             break;
         }

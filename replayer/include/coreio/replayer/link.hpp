@@ -75,6 +75,10 @@ public:
     /// The oldest request not completed (where a crash or hang happened), or
     /// the newest one when none is in flight; kNoSeq before the first.
     virtual std::uint64_t current() const = 0;
+    /// True when the device may act on its own after a request completed
+    /// (a process with a main loop); false in process, where nothing happens
+    /// between requests, so waiting for it would only time out.
+    virtual bool acts_between_requests() const { return true; }
 };
 
 /// The VM end of a link: one coreio::VmSession (framing, validation, reply
@@ -149,6 +153,7 @@ public:
         return (core_.claimed() & mask) == mask ? 0 : -ETIMEDOUT;
     }
     std::uint64_t current() const override { return core_.cause(); }
+    bool acts_between_requests() const override { return false; }
     /// The model built by the factory.
     Device& device() { return *device_; }
 

@@ -27,6 +27,10 @@ struct Step {
     std::uint64_t time_ns = 0;  // recorded request time (timed replay)
     Frame frame;                // Access: the request as sent
     Frame expected;             // Access with expect_reply: the recorded reply
+    /// The trace shows device-originated records (DMA, IRQ) after the previous
+    /// request had completed and before this one: the replayer waits for them
+    /// (up to its timeout) before sending this step, as the recorded VM did.
+    bool wait_device = false;
     std::uint64_t fill_address = 0;  // Fill: first byte of guest memory
     std::uint64_t fill_size = 0;     // Fill: bytes
     std::uint64_t fill_seed = 0;     // Fill: the bytes are fill_bytes(fill_seed)
@@ -49,6 +53,10 @@ struct ExpectedIrq {
     unsigned rid = 0, line = 0;
     bool level = false;
     std::int64_t lo = -1, hi = -1;
+    /// Recorded after step hi had completed (a posted write returned, or its
+    /// reply came): the device made it from its own loop, so it may arrive
+    /// after the completion; it is due before step hi + 1 is sent.
+    bool deferred = false;
 };
 
 /// A recorded DMA chunk (request and reply).
@@ -60,6 +68,7 @@ struct ExpectedDma {
     std::uint32_t mask = 0;
     bool error = false;      // the VM faulted it
     bool has_reply = false;  // the reply was recorded
+    bool deferred = false;   // recorded after the request before it completed (see ExpectedIrq)
     std::array<std::byte, kMaxAccessSize> data{};  // write data, or the data the VM returned
 };
 
