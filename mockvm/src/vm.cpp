@@ -2,45 +2,32 @@
 
 #include <asio.hpp>
 #include <cerrno>
-#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <future>
 #include <iostream>
-#include <linux/futex.h>
 #include <mutex>
 #include <optional>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <thread>
 #include <unistd.h>
 
 #include "coreio/vm_session.hpp"
+#include "futex_wait.hpp"
 
 namespace coreio::mockvm {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using detail::Clock;
+using detail::Waiter;
+using detail::complete_one;
+using detail::futex_wait;
+using detail::futex_wake_all;
+using detail::wait_done;
 using asio::ip::tcp;
-
-static_assert(sizeof(std::atomic<std::uint32_t>) == sizeof(std::uint32_t), "futex needs a plain 32-bit word");
-
-// Blocks while `word` still holds `expected`, at most until `deadline` (spurious wakeups allowed).
-void futex_wait(std::atomic<std::uint32_t>& word, std::uint32_t expected, Clock::time_point deadline) {
-    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - Clock::now()).count();
-    if (left <= 0) return;
-    timespec ts{};
-    ts.tv_sec = static_cast<time_t>(left / 1000000000);
-    ts.tv_nsec = static_cast<long>(left % 1000000000);
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAIT_PRIVATE, expected, &ts, nullptr, 0);
-}
-
-void futex_wake_all(std::atomic<std::uint32_t>& word) {
-    ::syscall(SYS_futex, reinterpret_cast<std::uint32_t*>(&word), FUTEX_WAKE_PRIVATE, INT_MAX, nullptr, nullptr, 0);
-}
 
 std::string hex(std::uint64_t v) {
     char buf[24];
@@ -71,26 +58,6 @@ constexpr std::size_t kDmaBacklog = 1024 * 1024;   // stop reading DMA requests 
 constexpr std::uint32_t kSlotBits = 12;
 constexpr std::uint32_t kSlots = 1u << kSlotBits;  // VM requests outstanding at once, all clients
 constexpr std::uint32_t kPostedTagBit = 0x80000000u;  // tags of posted writes (nothing waits for them)
-
-// One driver call waiting for replies; lives on the caller's stack.
-struct Waiter {
-    std::atomic<std::uint32_t> done{0};   // replies (or cancellations) so far; futex word
-    std::atomic<int> error{0};            // first error seen
-    std::atomic<bool> sleeping{false};    // set around futex_wait, so completions skip the wake syscall otherwise
-};
-
-// Counts one completion for w; true if w sleeps and needs a wake (seq_cst pairs with wait_done).
-bool complete_one(Waiter& w) {
-    w.done.fetch_add(1, std::memory_order_seq_cst);
-    return w.sleeping.load(std::memory_order_seq_cst);
-}
-
-// Sleeps until w.done moves past `seen` or the deadline.
-void wait_done(Waiter& w, std::uint32_t seen, Clock::time_point deadline) {
-    w.sleeping.store(true, std::memory_order_seq_cst);
-    if (w.done.load(std::memory_order_seq_cst) == seen) futex_wait(w.done, seen, deadline);
-    w.sleeping.store(false, std::memory_order_relaxed);
-}
 
 // One outstanding VM request; its index is the cookie the client's session
 // matches the reply under (VmSession keeps tag, w1 and w2).
@@ -186,6 +153,26 @@ struct Vm::Impl final : VmSessionEvents {
     std::shared_ptr<Conn> owner_of(unsigned rid) const {
         std::lock_guard lock(state_mu);
         return owner[rid];
+    }
+    /// Where driver accesses go: rc -EINVAL when an address is outside one
+    /// configured range (all in the same one); otherwise rid and the claiming
+    /// client, or no client when the range is unclaimed (the accesses are then
+    /// counted as completed by the VM itself: reads 0xAA, writes dropped).
+    struct Target {
+        int rc = 0;
+        unsigned rid = 0;
+        std::shared_ptr<Conn> conn;
+    };
+    Target target(const Vm& vm, std::span<const std::uint64_t> addrs, std::uint64_t size) {
+        Target t;
+        const int rid = addrs.empty() ? -1 : vm.range_of(addrs[0], size);
+        if (rid < 0) return {-EINVAL, 0, nullptr};
+        for (std::uint64_t a : addrs.subspan(1))
+            if (vm.range_of(a, size) != rid) return {-EINVAL, 0, nullptr};
+        t.rid = static_cast<unsigned>(rid);
+        t.conn = owner_of(t.rid);
+        if (!t.conn) unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
+        return t;
     }
     std::vector<std::shared_ptr<Conn>> clients_snapshot() const {
         std::lock_guard lock(state_mu);
@@ -679,31 +666,28 @@ std::size_t Vm::client_count() const {
 
 int Vm::read(std::uint64_t addr, unsigned size, void* out, unsigned flags) {
     if (size == 0 || size > kMaxAccessSize) return -EINVAL;
-    const int rid = range_of(addr, size);
-    if (rid < 0) return -EINVAL;
-    auto c = impl_->owner_of(static_cast<unsigned>(rid));
-    if (!c) {
-        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
-        std::memset(out, kAaByte, size);
-        return 0;
+    const Impl::Target t = impl_->target(*this, std::span(&addr, 1), size);
+    const int rc = t.rc;
+    const unsigned rid = t.rid;
+    const std::shared_ptr<Conn>& c = t.conn;
+    if (rc != 0 || !c) {
+        if (rc == 0) std::memset(out, kAaByte, size);
+        return rc;
     }
     return impl_->transact(c, 1, 1, [&](std::size_t) {
-        return Request{Frame::mmio_request(Op::Read, static_cast<unsigned>(rid), addr, size, flags, 0),
+        return Request{Frame::mmio_request(Op::Read, rid, addr, size, flags, 0),
                        static_cast<std::byte*>(out), nullptr};
     });
 }
 
 int Vm::write(std::uint64_t addr, unsigned size, const void* in, bool acknowledged, unsigned flags) {
     if (size == 0 || size > kMaxAccessSize) return -EINVAL;
-    const int rid = range_of(addr, size);
-    if (rid < 0) return -EINVAL;
-    auto c = impl_->owner_of(static_cast<unsigned>(rid));
-    if (!c) {
-        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
-        return 0;
-    }
-    Frame f = Frame::mmio_request(acknowledged ? Op::WriteAck : Op::Write, static_cast<unsigned>(rid), addr, size,
-                                  flags, 0);
+    const Impl::Target t = impl_->target(*this, std::span(&addr, 1), size);
+    const int rc = t.rc;
+    const unsigned rid = t.rid;
+    const std::shared_ptr<Conn>& c = t.conn;
+    if (rc != 0 || !c) return rc;
+    Frame f = Frame::mmio_request(acknowledged ? Op::WriteAck : Op::Write, rid, addr, size, flags, 0);
     std::memcpy(f.payload(), in, size);
     if (!acknowledged) return impl_->posted(c, f);
     return impl_->transact(c, 1, 1, [&](std::size_t) { return Request{f, nullptr, nullptr}; });
@@ -711,17 +695,19 @@ int Vm::write(std::uint64_t addr, unsigned size, const void* in, bool acknowledg
 
 int Vm::read_pair(std::uint64_t addr, unsigned size, void* out1, void* out2, unsigned flags) {
     if (size == 0 || size > kMaxPairElement) return -EINVAL;
-    const int rid = range_of(addr, 2ull * size);
-    if (rid < 0) return -EINVAL;
-    auto c = impl_->owner_of(static_cast<unsigned>(rid));
-    if (!c) {
-        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
-        std::memset(out1, kAaByte, size);
-        std::memset(out2, kAaByte, size);
-        return 0;
+    const Impl::Target t = impl_->target(*this, std::span(&addr, 1), 2ull * size);
+    const int rc = t.rc;
+    const unsigned rid = t.rid;
+    const std::shared_ptr<Conn>& c = t.conn;
+    if (rc != 0 || !c) {
+        if (rc == 0) {
+            std::memset(out1, kAaByte, size);
+            std::memset(out2, kAaByte, size);
+        }
+        return rc;
     }
     return impl_->transact(c, 1, 1, [&](std::size_t) {
-        return Request{Frame::mmio_request(Op::ReadPair, static_cast<unsigned>(rid), addr, size, flags, 0),
+        return Request{Frame::mmio_request(Op::ReadPair, rid, addr, size, flags, 0),
                        static_cast<std::byte*>(out1), static_cast<std::byte*>(out2)};
     });
 }
@@ -729,15 +715,12 @@ int Vm::read_pair(std::uint64_t addr, unsigned size, void* out1, void* out2, uns
 int Vm::write_pair(std::uint64_t addr, unsigned size, const void* in1, const void* in2, bool acknowledged,
                    unsigned flags) {
     if (size == 0 || size > kMaxPairElement) return -EINVAL;
-    const int rid = range_of(addr, 2ull * size);
-    if (rid < 0) return -EINVAL;
-    auto c = impl_->owner_of(static_cast<unsigned>(rid));
-    if (!c) {
-        impl_->unclaimed_accesses.fetch_add(1, std::memory_order_relaxed);
-        return 0;
-    }
-    Frame f = Frame::mmio_request(acknowledged ? Op::WriteAckPair : Op::WritePair, static_cast<unsigned>(rid), addr,
-                                  size, flags, 0);
+    const Impl::Target t = impl_->target(*this, std::span(&addr, 1), 2ull * size);
+    const int rc = t.rc;
+    const unsigned rid = t.rid;
+    const std::shared_ptr<Conn>& c = t.conn;
+    if (rc != 0 || !c) return rc;
+    Frame f = Frame::mmio_request(acknowledged ? Op::WriteAckPair : Op::WritePair, rid, addr, size, flags, 0);
     std::memcpy(f.payload(), in1, size);
     std::memcpy(f.pair_second(), in2, size);
     if (!acknowledged) return impl_->posted(c, f);
@@ -773,20 +756,19 @@ int Vm::read_many(std::span<const std::uint64_t> addrs, unsigned size, std::span
                   unsigned flags) {
     if (size == 0 || size > 8 || out.size() != addrs.size()) return -EINVAL;
     if (addrs.empty()) return 0;
-    const int rid = range_of(addrs[0], size);
-    if (rid < 0) return -EINVAL;
-    for (std::uint64_t a : addrs)
-        if (range_of(a, size) != rid) return -EINVAL;
+    const Impl::Target t = impl_->target(*this, addrs, size);
+    const int rc0 = t.rc;
+    const unsigned rid = t.rid;
+    const std::shared_ptr<Conn>& c = t.conn;
+    if (rc0 != 0) return rc0;
     std::fill(out.begin(), out.end(), 0);
-    auto c = impl_->owner_of(static_cast<unsigned>(rid));
     if (!c) {
-        impl_->unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
         const std::uint64_t aa = size == 8 ? ~0ull / 0xff * 0xaa : ((1ull << (8 * size)) - 1) / 0xff * 0xaa;
         std::fill(out.begin(), out.end(), aa);
         return 0;
     }
     const int rc = impl_->transact(c, addrs.size(), window, [&](std::size_t i) {
-        return Request{Frame::mmio_request(Op::Read, static_cast<unsigned>(rid), addrs[i], size, flags, 0),
+        return Request{Frame::mmio_request(Op::Read, rid, addrs[i], size, flags, 0),
                        reinterpret_cast<std::byte*>(&out[i]), nullptr};
     });
     if constexpr (std::endian::native == std::endian::big)
@@ -798,18 +780,13 @@ int Vm::write_many(std::span<const std::uint64_t> addrs, unsigned size, std::spa
                    bool acknowledged, unsigned window, unsigned flags) {
     if (size == 0 || size > 8 || values.size() != addrs.size()) return -EINVAL;
     if (addrs.empty()) return 0;
-    const int rid = range_of(addrs[0], size);
-    if (rid < 0) return -EINVAL;
-    for (std::uint64_t a : addrs)
-        if (range_of(a, size) != rid) return -EINVAL;
-    auto c = impl_->owner_of(static_cast<unsigned>(rid));
-    if (!c) {
-        impl_->unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
-        return 0;
-    }
+    const Impl::Target t = impl_->target(*this, addrs, size);
+    const int rc0 = t.rc;
+    const unsigned rid = t.rid;
+    const std::shared_ptr<Conn>& c = t.conn;
+    if (rc0 != 0 || !c) return rc0;
     auto frame = [&](std::size_t i) {
-        Frame f = Frame::mmio_request(acknowledged ? Op::WriteAck : Op::Write, static_cast<unsigned>(rid), addrs[i],
-                                      size, flags, 0);
+        Frame f = Frame::mmio_request(acknowledged ? Op::WriteAck : Op::Write, rid, addrs[i], size, flags, 0);
         store_le(f.payload(), size, values[i]);
         return f;
     };
