@@ -188,6 +188,7 @@ struct Client::Impl {
     void watch_write(int ch, bool on);
     void pump(Connection& c, int ch);
     int process(bool main_ready, bool dma_ready, bool wake_ready);
+    int process_ready(std::span<const net::Poller::Event> events);
     int process_events();
     void lose(int err);
     void close_fds();
@@ -303,14 +304,19 @@ int Client::Impl::process(bool main_ready, bool dma_ready, bool wake_ready) {
     return state == State::Connected ? 0 : not_ready();
 }
 
+/// Handles events a wait on the poller returned (taken without the lock: stale ones are harmless).
+int Client::Impl::process_ready(std::span<const net::Poller::Event> events) {
+    bool ready[3] = {false, false, false};
+    for (const auto& e : events)
+        if (e.readable && e.key <= kWakeKey) ready[e.key] = true;
+    return process(ready[0], ready[1], ready[2]);
+}
+
 int Client::Impl::process_events() {
     net::Poller::Event ev[4];
     const int n = poller.wait(ev, 0);
     if (n < 0) return n;
-    bool ready[3] = {false, false, false};
-    for (int i = 0; i < n; ++i)
-        if (ev[i].readable && ev[i].key <= kWakeKey) ready[ev[i].key] = true;
-    return process(ready[0], ready[1], ready[2]);
+    return process_ready(std::span(ev, static_cast<std::size_t>(n)));
 }
 
 /// The connection ended under us: fail DMA, close sockets, tell the tap and wake the loop.
@@ -537,21 +543,19 @@ int Client::run_for(long long usec) {
             std::lock_guard g(im.lock);
             if (im.state != Impl::State::Connected) return im.not_ready();
         }
-        timespec ts{};
-        timespec* tsp = nullptr;
-        if (usec >= 0) {
-            const auto left =
-                std::chrono::duration_cast<std::chrono::nanoseconds>(deadline - std::chrono::steady_clock::now());
-            const long long ns = std::max<long long>(0, left.count());
-            ts.tv_sec = static_cast<time_t>(ns / 1000000000);
-            ts.tv_nsec = static_cast<long>(ns % 1000000000);
-            tsp = &ts;
+        int timeout_ms = -1;
+        if (usec >= 0) {  // rounded up to whole milliseconds (epoll's unit)
+            const auto left = deadline - std::chrono::steady_clock::now();
+            timeout_ms = static_cast<int>(std::clamp<long long>(
+                std::chrono::ceil<std::chrono::milliseconds>(left).count(), 0, 1 << 30));
         }
-        pollfd pfd{im.poller.fd(), POLLIN, 0};
-        const int n = ::ppoll(&pfd, 1, tsp, nullptr);
-        if (n < 0 && errno != EINTR) return -errno;
+        // One system call per wake-up: the poller's wait returns the ready fds themselves.
+        net::Poller::Event ev[4];
+        const int n = im.poller.wait(ev, timeout_ms);
+        if (n < 0) return n;
         if (n > 0) {
-            if (const int rc = process_events(); rc != 0) return rc;
+            std::lock_guard g(im.lock);
+            if (const int rc = im.process_ready(std::span(ev, static_cast<std::size_t>(n))); rc != 0) return rc;
         }
         if (usec >= 0 && std::chrono::steady_clock::now() >= deadline) return 0;
     }

@@ -137,7 +137,7 @@ public:
     int process_fds(fd_set* readfds, fd_set* writefds);
     /// Runs the loop for `usec` microseconds (negative: until an error).
     /// Returns 0 when the time is up, -ENOTCONN, the connection's error, or
-    /// the -errno of a failed ppoll(2).
+    /// the -errno of a failed epoll_wait(2).
     int run_for(long long usec);
 
     /// For any other event loop (see coreio/asio_driver.hpp): one fd, owned by
