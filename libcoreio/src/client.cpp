@@ -139,7 +139,8 @@ struct Connection {
     std::unique_ptr<std::byte[]> rbuf[2];
 };
 
-struct Client::Impl {
+// Hidden: only Client itself is the library's ABI (methods defined out of line would be exported otherwise).
+struct __attribute__((visibility("hidden"))) Client::Impl {
     explicit Impl(ClientOptions o) : options(std::move(o)), wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
         if (wake_fd >= 0) poller.watch(wake_fd, kWakeKey, net::Poller::Read);
     }
