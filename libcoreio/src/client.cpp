@@ -251,13 +251,8 @@ void Client::Impl::close_connection() {
 
 /// Sends what the session queued for `ch`; keeps the rest for writability.
 void Client::Impl::flush(int ch) {
-    if (!conn) return;
-    const auto c = static_cast<Channel>(ch);
-    if (!fd[ch]) {
-        session().consume(c, session().pending(c).size());
-        return;
-    }
-    SessionOutput out(session(), c);
+    if (state != State::Connected) return;
+    SessionOutput out(session(), static_cast<Channel>(ch));
     const int rc = net::send_from(fd[ch].get(), out);
     if (rc == 0) {
         if (watching_write[ch]) watch_write(ch, false);
