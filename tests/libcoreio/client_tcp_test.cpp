@@ -504,6 +504,41 @@ TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
     c.disconnect();
 }
 
+// More input than one read takes (the receive buffer is 256 KiB): Asio watches
+// the event fd edge-triggered, so the driver must come back for the rest by itself.
+TEST(ClientTcp, AsioDriverDrainsABurstLargerThanOneRead) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    Regs r;
+    ASSERT_EQ(c.register_range(0, r), 0);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));  // the claim
+    asio::io_context io;
+    AsioDriver driver(io, c);
+    auto work = asio::make_work_guard(io);
+    std::thread t([&] { io.run(); });
+    constexpr int kRequests = 6000;  // 384 000 bytes
+    std::vector<std::byte> burst;
+    for (int i = 0; i < kRequests; ++i) {
+        const Frame q = Frame::mmio_request(Op::Read, 0, 0x100 + (i & 0xff), 1, 0, static_cast<std::uint32_t>(i));
+        burst.insert(burst.end(), q.data(), q.data() + 64);
+    }
+    std::thread sender([&] { FakeVm::send_bytes(vm.main, burst); });
+    int answered = 0;
+    while (answered < kRequests && FakeVm::recv(vm.main, f)) {
+        EXPECT_EQ(f.tag(), static_cast<std::uint32_t>(answered));
+        ++answered;
+    }
+    sender.join();
+    EXPECT_EQ(answered, kRequests);
+    work.reset();
+    asio::post(io, [&] { driver.stop(); });  // no wait left: run() returns
+    t.join();
+    c.disconnect();
+}
+
 TEST(ClientTcp, OverlongFrameClosesTheConnectionWithALogLine) {
     FakeVm vm;
     logs.clear();
