@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string>
 
+#include "coreio/net/host_port.hpp"
+
 namespace coreio::examples {
 
 int device_main(int argc, char** argv, const char* name,
@@ -14,13 +16,15 @@ int device_main(int argc, char** argv, const char* name,
     std::string target;
     unsigned rid = 0;
     bool bug = false;
-    app.add_option("target", target, "VM to connect to, HOST:PORT (default: $COREHDL_VM, else 127.0.0.1:4800)");
+    app.add_option("target", target,
+                   "VM to connect to, HOST[:PORT] (default: $COREHDL_VM, else 127.0.0.1; port " +
+                       std::to_string(net::kDefaultPort) + " when not given)");
     app.add_option("--rid", rid, "range id to claim")->check(CLI::Range(0u, 7u));
     app.add_flag("--seeded-bug", bug, "enable the model's seeded bug");
     CLI11_PARSE(app, argc, argv);
     if (target.empty()) {
         const char* env = std::getenv("COREHDL_VM");
-        target = env != nullptr && *env != '\0' ? env : "127.0.0.1:4800";
+        target = env != nullptr && *env != '\0' ? env : "127.0.0.1";  // the library adds the default port
     }
 
     Client client;

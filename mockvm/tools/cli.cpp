@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include "coreio/mockvm/demo.hpp"
+#include "coreio/net/host_port.hpp"
 #include "coreio/mockvm/parse.hpp"
 #include "coreio/mockvm/script.hpp"
 #include "coreio/trace/tap.hpp"
@@ -25,7 +26,7 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         "coreio-mockvm"};
     Options o;
     std::string listen = o.config.listen;
-    unsigned port = 4800;
+    unsigned port = net::kDefaultPort;
     std::vector<std::string> ranges, memory;
     std::uint64_t timeout_ms = 5000;
     bool serve = false, verbose = false;

@@ -2,7 +2,9 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
 
+#include "coreio/net/host_port.hpp"
 #include "coreio/recorder/proxy.hpp"
 
 int main(int argc, char** argv) {
@@ -11,7 +13,9 @@ int main(int argc, char** argv) {
     coreio::recorder::ProxyOptions o;
     std::vector<std::string> labels;
     app.add_option("--listen", o.listen, "address device models connect to, host:port (port 0: any)")->required();
-    app.add_option("--target", o.target, "the VM, host[:port] (default port 4800)")->required();
+    app.add_option("--target", o.target,
+                   "the VM, host[:port] or [v6addr]:port (default port " + std::to_string(coreio::net::kDefaultPort) + ")")
+        ->required();
     app.add_option("-o,--output", o.output, "trace file to write")->required();
     app.add_flag("--raw", o.raw_frames, "keep whole wire frames in the trace (byte-exact)");
     app.add_option("--label", labels, "key=value note for the trace header (repeatable)");

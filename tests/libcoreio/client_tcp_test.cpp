@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "coreio.h"
+#include "coreio/asio_driver.hpp"
 #include "coreio/client.hpp"
 
 using namespace coreio;
@@ -297,6 +298,70 @@ TEST(ClientTcp, BlockingDmaInsideMmioWriteDoesNotReenterHandlers) {
     for (unsigned i = 0; i < 100; ++i) EXPECT_EQ(dev.buf[i], static_cast<std::uint8_t>(0x40 + i));
 }
 
+// disconnect() then connect() from another thread while a handler waits in a
+// blocking DMA: the handler's DMA fails, and neither its reply nor the rest of
+// the batch it came in reaches the new connection, which works normally.
+TEST(ClientTcp, ReconnectDuringBlockingDmaKeepsTheOldBatchOffTheNewConnection) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    struct Dev : MmioHandler {
+        Client* c = nullptr;
+        std::atomic<int> dma_result{1}, reads{0}, writes{0};
+        std::byte buf[8] = {};
+        int read(std::uint64_t, std::size_t len, void* b, unsigned) override {
+            ++reads;
+            std::memset(b, 0x77, len);
+            return 0;
+        }
+        int write(std::uint64_t, std::size_t, const void*, unsigned) override {
+            ++writes;
+            dma_result = c->dma_read(0, 0, 0x40, buf, 0);
+            return 0;
+        }
+    } dev;
+    dev.c = &c;
+    ASSERT_EQ(c.register_range(1, dev), 0);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));  // the claim
+    std::atomic<bool> stop{false};
+    std::thread loop([&] {
+        while (!stop)
+            if (c.run_for(20000) != 0) std::this_thread::sleep_for(1ms);
+    });
+    // One batch: a write whose handler blocks in DMA, then a read.
+    std::vector<std::byte> batch;
+    for (const Frame& r : {Frame::mmio_request(Op::WriteAck, 1, 0x10, 4, 0, 1),
+                           Frame::mmio_request(Op::Read, 1, 0x20, 4, 0, 2)})
+        batch.insert(batch.end(), r.data(), r.data() + 64);
+    ASSERT_TRUE(FakeVm::send_bytes(vm.main, batch));
+    ASSERT_TRUE(FakeVm::recv(vm.dma, f));  // the handler now waits for this DMA
+    const int old_main = vm.main, old_dma = vm.dma;
+    vm.main = vm.dma = -1;
+    c.disconnect();
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    for (int i = 0; i < 500 && dev.dma_result == 1; ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_EQ(dev.dma_result, -ECONNRESET);
+    EXPECT_TRUE(FakeVm::quiet(vm.main, 200));  // no reply to tag 1, no echo of tag 2
+    EXPECT_EQ(dev.writes, 1);
+    EXPECT_EQ(dev.reads, 0);
+    // The new connection works: a claim and a read go through.
+    Regs r;
+    ASSERT_EQ(c.register_range(0, r), 0);
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f, Frame::claim(0));
+    ASSERT_TRUE(FakeVm::send(vm.main, Frame::mmio_request(Op::Read, 0, 0x33, 4, 0, 3)));
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));
+    EXPECT_EQ(f.tag(), 3u);
+    EXPECT_EQ(f.payload()[0], std::byte{0x33});
+    stop = true;
+    loop.join();
+    ::close(old_main);
+    ::close(old_dma);
+}
+
 TEST(ClientTcp, VmClosingMidDmaGivesEconnreset) {
     FakeVm vm;
     Client c(quiet_options());
@@ -413,7 +478,7 @@ TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
     ASSERT_EQ(c.register_range(0, r), 0);
     asio::io_context io;
     std::promise<int> closed;
-    c.attach(io, [&](int rc) { closed.set_value(rc); });
+    AsioDriver driver(io, c, [&](int rc) { closed.set_value(rc); });
     auto work = asio::make_work_guard(io);
     std::thread t([&] { io.run(); });
     Frame f;
@@ -431,7 +496,45 @@ TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
     ASSERT_EQ(fut.wait_for(5s), std::future_status::ready);
     EXPECT_EQ(fut.get(), -ECONNRESET);
     work.reset();
+    // The driver stopped waiting after the close, so run() returns by itself.
+    for (int i = 0; i < 500 && !io.stopped(); ++i) std::this_thread::sleep_for(10ms);
+    EXPECT_TRUE(io.stopped());
     io.stop();
+    t.join();
+    c.disconnect();
+}
+
+// More input than one read takes (the receive buffer is 256 KiB): Asio watches
+// the event fd edge-triggered, so the driver must come back for the rest by itself.
+TEST(ClientTcp, AsioDriverDrainsABurstLargerThanOneRead) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_EQ(c.connect(vm.target()), 0);
+    ASSERT_TRUE(vm.accept_pair());
+    Regs r;
+    ASSERT_EQ(c.register_range(0, r), 0);
+    Frame f;
+    ASSERT_TRUE(FakeVm::recv(vm.main, f));  // the claim
+    asio::io_context io;
+    AsioDriver driver(io, c);
+    auto work = asio::make_work_guard(io);
+    std::thread t([&] { io.run(); });
+    constexpr int kRequests = 6000;  // 384 000 bytes
+    std::vector<std::byte> burst;
+    for (int i = 0; i < kRequests; ++i) {
+        const Frame q = Frame::mmio_request(Op::Read, 0, 0x100 + (i & 0xff), 1, 0, static_cast<std::uint32_t>(i));
+        burst.insert(burst.end(), q.data(), q.data() + 64);
+    }
+    std::thread sender([&] { FakeVm::send_bytes(vm.main, burst); });
+    int answered = 0;
+    while (answered < kRequests && FakeVm::recv(vm.main, f)) {
+        EXPECT_EQ(f.tag(), static_cast<std::uint32_t>(answered));
+        ++answered;
+    }
+    sender.join();
+    EXPECT_EQ(answered, kRequests);
+    work.reset();
+    asio::post(io, [&] { driver.stop(); });  // no wait left: run() returns
     t.join();
     c.disconnect();
 }

@@ -16,10 +16,6 @@
 #include "coreio/export.hpp"
 #include "coreio/frame.hpp"
 
-namespace asio {
-class io_context;
-}
-
 namespace coreio {
 
 /// Which of a client's two TCP connections a frame crossed.
@@ -77,50 +73,81 @@ struct ClientOptions {
     FrameTap* tap = nullptr;
 };
 
+/// Every call that returns int returns 0 on success or a negative errno;
+/// the codes each call can return are listed beside it. "The connection's
+/// error" is what ended it: -ECONNRESET (the VM closed it or a socket
+/// failed) or -EPROTO (the VM sent a frame longer than max_frame_blocks);
+/// it is returned until disconnect() or the next connect().
 class COREIO_EXPORT Client {
 public:
     explicit Client(ClientOptions options = {});
+    /// Disconnects.
     ~Client();
     Client(const Client&) = delete;
     Client& operator=(const Client&) = delete;
 
-    /// Opens the main then the DMA connection to "host[:port]" (port 4800 by
-    /// default). Returns 0 or -EINVAL, -ECONNREFUSED, ... (negative errno).
+    /// Opens the main then the DMA connection to "host[:port]" (port
+    /// net::kDefaultPort = 4800 by default; "[v6addr]:port" for IPv6), both
+    /// with TCP_NODELAY. Returns 0, -EISCONN (already connected), -EINVAL
+    /// (malformed target, or a host name that does not resolve), or the
+    /// error of the failed connect(2): -ECONNREFUSED, -ETIMEDOUT,
+    /// -ENETUNREACH, -EHOSTUNREACH, ... (a connection lost earlier is
+    /// closed first).
     int connect(std::string_view target);
     /// Closes both connections; pending DMA completes with -ECONNRESET;
-    /// registrations are forgotten.
+    /// registrations are forgotten. A handler still running on another
+    /// thread finishes in the old session: its reply is dropped.
     void disconnect();
     bool connected() const;
 
     /// Claims range rid (0..7) and routes its MMIO to `handler` (not owned).
-    /// Returns 0, -EINVAL, -EBUSY, -ENOTCONN.
+    /// Returns 0, -EINVAL (rid >= 8), -EBUSY (already claimed), -ENOTCONN
+    /// (never connected or disconnected), or the connection's error.
     int register_range(unsigned rid, MmioHandler& handler);
 
     /// Sets IRQ line `line` of range `rid`; sent at once, only on change.
-    /// Thread-safe. Returns 0, -EINVAL, -ENOTCONN.
+    /// Thread-safe. Returns 0, -EINVAL (rid >= 8 or line >= 8), -ENOTCONN,
+    /// or the connection's error.
     int irq_update(unsigned rid, unsigned line, bool level);
 
-    /// Starts a DMA; `done` runs from the loop when every chunk has a reply.
-    /// `buf` must stay valid until then. Returns 0 or a negative errno (then
-    /// `done` is not called). Thread-safe.
+    /// Starts a DMA; `done` runs from the loop when every chunk has a reply
+    /// (with 0, -EFAULT when the VM answered with an error, -ECONNRESET when
+    /// the connection ended first). `buf` must stay valid until then.
+    /// Thread-safe. Returns 0 or (then `done` is not called): -EINVAL (empty
+    /// buffer, mid >= 256, sid >= 16, flags > 15, address range wraps),
+    /// -ENOTCONN, or the connection's error.
     int dma_read(unsigned mid, unsigned sid, std::uint64_t addr, std::span<std::byte> buf, unsigned flags,
                  DmaCompletion done);
     int dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std::span<const std::byte> buf, unsigned flags,
                   DmaCompletion done);
-    /// Blocking forms: return the transfer's result. Safe inside an MMIO
-    /// handler (MMIO handlers are not re-entered while it waits).
+    /// Blocking forms: return the transfer's result: 0, -EFAULT, -ECONNRESET
+    /// (the connection ended or was replaced by disconnect()/connect() while
+    /// waiting), -ETIMEDOUT (options.dma_timeout passed; the transfer is
+    /// cancelled and `buf` is not touched again), -ENOMEM (no eventfd for
+    /// this thread), or the start errors above. Safe inside an MMIO handler
+    /// (MMIO handlers are not re-entered while it waits).
     int dma_read(unsigned mid, unsigned sid, std::uint64_t addr, std::span<std::byte> buf, unsigned flags);
     int dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std::span<const std::byte> buf, unsigned flags);
 
-    /// select()-style loop: add this client's fds / process what select found.
+    /// select()-style loop: prepare_fds() adds this client's event fd to
+    /// `readfds` and returns the new nfds (or -ENOTCONN / the connection's
+    /// error); process_fds() handles what select() found and flushes queued
+    /// output: 0, -ENOTCONN, or the connection's error.
     int prepare_fds(int nfds, fd_set* readfds, fd_set* writefds);
     int process_fds(fd_set* readfds, fd_set* writefds);
-    /// Runs the select loop for `usec` microseconds (negative: until an error).
+    /// Runs the loop for `usec` microseconds (negative: until an error).
+    /// Returns 0 when the time is up, -ENOTCONN, the connection's error, or
+    /// the -errno of a failed epoll_wait(2).
     int run_for(long long usec);
 
-    /// Drives this client from an Asio io_context instead (no select loop);
-    /// `on_close(result)` runs once when the VM closes or an error occurs.
-    void attach(asio::io_context& io, std::function<void(int)> on_close = {});
+    /// For any other event loop (see coreio/asio_driver.hpp): one fd, owned by
+    /// the Client and valid for its whole life (connected or not), that is
+    /// readable whenever process_events() has work: input, room to send
+    /// queued output, a wake-up from another thread, a lost connection.
+    int event_fd() const;
+    /// Does that work without blocking. Returns 0, -ENOTCONN (not
+    /// connected), or the connection's error.
+    int process_events();
 
 private:
     struct Impl;

@@ -2,8 +2,11 @@
 // A device model connects to the proxy as if it were the VM; for every
 // accepted connection the proxy opens one to the VM, in the same order (so the
 // VM pairs main and DMA connections as it would without the proxy), forwards
-// the bytes both ways unchanged (whatever one read returned goes out in one
-// write) and feeds every frame to a TraceTap per device model.
+// the bytes both ways unchanged and feeds every frame to a TraceTap per device
+// model. Connections are paired into device models by accept order
+// (net::ConnectionPairing, fixed at accept: a connection is recorded as it
+// opens, before its traffic could show its role). A device model's tap is
+// freed when both its connections have closed.
 #pragma once
 
 #include <cstdint>
@@ -19,7 +22,7 @@ namespace coreio::recorder {
 struct ProxyOptions {
     /// Where device models connect: "host:port" (port 0 = any free port).
     std::string listen = "127.0.0.1:0";
-    /// The VM: "host[:port]" (port 4800 by default).
+    /// The VM: "host[:port]" or "[v6addr]:port" (port 4800 by default).
     std::string target;
     /// Trace file to write.
     std::string output;
@@ -61,8 +64,5 @@ private:
     struct Impl;
     std::shared_ptr<Impl> impl_;
 };
-
-/// Splits "host:port" (port required unless `default_port` != 0). False when malformed.
-bool split_host_port(std::string_view text, std::uint16_t default_port, std::string& host, std::uint16_t& port);
 
 }  // namespace coreio::recorder
