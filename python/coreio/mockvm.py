@@ -145,6 +145,14 @@ class Vm:
         """MMIO write of data (1..32 bytes); posted unless ack (then a bus error raises)."""
         self._vm.write(addr, bytes(data), ack, flags)
 
+    def read_value(self, addr: int, size: int) -> int:
+        """Little-endian read of size (1..8) bytes."""
+        return self._vm.read_value(addr, size)
+
+    def write_value(self, addr: int, size: int, value: int, *, ack: bool = False) -> None:
+        """Little-endian write of size (1..8) bytes (value truncated to the width)."""
+        self._vm.write_value(addr, size, value, ack)
+
     def read8(self, addr: int) -> int: return self._vm.read_value(addr, 1)
     def read16(self, addr: int) -> int: return self._vm.read_value(addr, 2)
     def read32(self, addr: int) -> int: return self._vm.read_value(addr, 4)
