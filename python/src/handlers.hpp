@@ -9,6 +9,7 @@
 // bus error (coreio.BusError is the silent way to ask for one).
 #pragma once
 
+#define PY_SSIZE_T_CLEAN  // "#" formats take Py_ssize_t
 #include <Python.h>
 
 #include <cstddef>
