@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from pathlib import Path
 import time
 
 import pytest
@@ -13,6 +15,7 @@ from coreio.mockvm import Vm
 BASE = 0x10000000
 MEM = 0x80000000
 REGFILE = os.environ.get("COREIO_EXAMPLE_REGFILE", "")
+REGFILE_PY = Path(os.environ.get("COREIO_SOURCE_DIR", Path(__file__).parents[2])) / "examples/python/regfile.py"
 
 
 class Registers(coreio.Device):
@@ -63,9 +66,12 @@ def test_wait_claim_times_out(coreio_vm):
     assert time.monotonic() - t0 >= 0.1
 
 
-@pytest.mark.skipif(not REGFILE, reason="COREIO_EXAMPLE_REGFILE not set (run through ctest)")
-def test_c_regfile_process(coreio_device_command):
-    vm = coreio_device_command([REGFILE])
+@pytest.mark.parametrize("lang", ["c", "python"])
+def test_regfile_process(coreio_device_command, lang):
+    """The C example and its Python port (original module, unchanged style) behave alike."""
+    if lang == "c" and not REGFILE:
+        pytest.skip("COREIO_EXAMPLE_REGFILE not set (run through ctest)")
+    vm = coreio_device_command([REGFILE] if lang == "c" else [sys.executable, str(REGFILE_PY), "{endpoint}"])
     for width in (1, 2, 4, 8):
         value = 0x8877665544332211 & ((1 << (8 * width)) - 1)
         vm.write_value(BASE + 0x20, width, value)
