@@ -74,6 +74,14 @@ class Record:
         return self.address
 
     @property
+    def reply(self) -> Optional[bytes]:
+        """What the device answered: the data of a read (element 2 appended for pairs),
+        b"" for an acknowledged write, None for posted writes and unanswered requests."""
+        if self.kind not in ("mmio", "dma") or self.status == "no-reply" or self.op in ("WRITE", "WRITEP"):
+            return None
+        return self.data + self.data2 if self.op in ("READ", "READP") else b""
+
+    @property
     def time(self) -> float:
         """Seconds since the trace start."""
         return self.time_ns * 1e-9

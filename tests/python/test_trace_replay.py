@@ -73,6 +73,7 @@ def test_read_a_recorded_python_device(tmp_path):
     reads = [r for r in mmio if r.op == "READ"]
     assert [r.value for r in reads] == [0x88, 0x7788, 0x55667788, 0x1122334455667788]
     assert all(r.addr == BASE + 8 and r.rid == 0 and not r.error for r in reads)
+    assert reads[1].reply == b"\x88\x77" and mmio[0].reply == b""
     irqs = [(r.line, r.level) for r in recs if r.kind == "irq"]
     assert irqs == [(0, 1), (0, 0)]
     assert any(r.kind == "claim" and r.rid == 0 for r in recs)
