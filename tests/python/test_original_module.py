@@ -410,3 +410,23 @@ def test_preparefds_accepts_objects_with_fileno(vm, default_client):
             coreio.preparefds(["x"], [])
         with pytest.raises(ValueError, match="FD_SETSIZE"):
             coreio.processfds([5000], [])
+
+
+def test_ctrl_c_interrupts_mainloop_forever(vm):
+    """mainloop(-1) waits with the GIL released but still sees SIGINT within its 100 ms slice."""
+    import signal
+    import subprocess
+    import sys
+    code = ("import coreio, sys; assert coreio.connect(sys.argv[1]) == 0; print('ready', flush=True); "
+            "coreio.mainloop(-1)")
+    p = subprocess.Popen([sys.executable, "-c", code, vm.endpoint], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline() == "ready\n"
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=10)
+        assert p.returncode != 0 and "KeyboardInterrupt" in err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
