@@ -197,3 +197,24 @@ def test_trace_errors(tmp_path):
         coreio.replay.replay(path)
     with pytest.raises(OSError):
         coreio.replay.replay(tmp_path / "missing.ctrace", device=lambda h: Timerish(h))
+
+
+def test_replay_factory_errors_and_stale_host(tmp_path):
+    path = tmp_path / "t.ctrace"
+    with coreio.trace.Writer(path, ranges=[(0, BASE, 0x1000)]) as w:
+        w.claim(0)
+        w.mmio("READ", BASE, 4, value=0)
+
+    def raising(host):
+        raise RuntimeError("factory bug")
+
+    with pytest.raises(RuntimeError, match="factory bug"):
+        coreio.replay.replay(path, device=raising)
+    with pytest.raises(ValueError, match="0..7"):
+        coreio.replay.replay(path, device=lambda host: {9: Timerish(host)})
+    with pytest.raises(ValueError, match="exactly one"):
+        coreio.replay.replay(path, device=lambda h: Timerish(h), command="true")
+    kept = []
+    assert coreio.replay.replay(path, device=lambda host: kept.append(host) or {0: Timerish(host)}).passed
+    with pytest.raises(ValueError, match="over"):
+        kept[0].irq_update(0, 0, True)
