@@ -331,10 +331,15 @@ def test_dma_with_completion(vm, default_client):
     assert coreio.dma_write(0, 0, MEM + 8, b"wxyz", 0, cpl, "write") == 0
     assert coreio.dma_read(0, 0, 0x1000, bytearray(4), 0, cpl, "fault") == 0
     assert done == []  # completions run from the loop, not before
-    loop = threading.Thread(target=lambda: coreio.mainloop(2_000_000), name="loop")
+    def run():
+        deadline = time.monotonic() + 20
+        while len(done) < 3 and time.monotonic() < deadline:
+            coreio.mainloop(20_000)
+
+    loop = threading.Thread(target=run, name="loop")
     loop.start()
     with cond:
-        assert cond.wait_for(lambda: len(done) == 3, timeout=10)
+        assert cond.wait_for(lambda: len(done) == 3, timeout=20)
     loop.join()
     assert sorted((p, e) for p, e, _ in done) == [("fault", -errno.EFAULT), ("read", 0), ("write", 0)]
     assert all(name == "loop" for _, _, name in done)
