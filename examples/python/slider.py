@@ -7,7 +7,8 @@ thread -- the GUI's slider callback in the original, a timer here -- changes the
 value and raises the IRQ.
 
 Registers of range 0:
-  0x000  W   any write clears the IRQ (line 0)
+  0x000  W   any write clears the IRQ (line 0); a value that came after the
+             last read of 0x004 raises it again at once, so none goes unseen
   0x004  R   the slider's current value (32 bits)
 
 Usage: slider.py [HOST:PORT] [--steps N] [--period SECONDS]
@@ -26,14 +27,17 @@ REG_ACK = 0x000
 REG_VALUE = 0x004
 
 value = 0
-value_lock = threading.Lock()
+unread = False  # a value came that the guest has not read yet
+value_lock = threading.Lock()  # never held while calling into coreio (the loop holds its lock in handlers)
 
 
 def slider_read(priv, addr, buf, flags):
+    global unread
     if addr & 0xFFF != REG_VALUE:
         return 1  # bus error: no such register
     with value_lock:
         v = value
+        unread = False
     buf[:] = (v & 0xFFFFFFFF).to_bytes(4, "little")[:len(buf)].ljust(len(buf), b"\0")
     return 0
 
@@ -42,17 +46,23 @@ def slider_write(priv, addr, buf, flags):
     if addr & 0xFFF != REG_ACK:
         return 1
     coreio.irq_update(0, 0, 0)
+    with value_lock:
+        pending = unread
+    if pending:
+        coreio.irq_update(0, 0, 1)
     return 0
 
 
 def move_slider(steps, period):
     """Stands in for the GUI: a new value every period, each one signalled by the IRQ."""
-    global value
+    global value, unread
     for v in range(1, steps + 1):
         time.sleep(period)
         with value_lock:
             value = v
+            unread = True
         coreio.irq_update(0, 0, 1)
+    print(f"slider: all {steps} steps done", flush=True)
 
 
 def main():

@@ -116,6 +116,7 @@ def test_asyncio_attach(coreio_vm):
         c = coreio.Client(coreio_vm.endpoint)
         c.add_device(0, dev)
         c.attach(asyncio.get_running_loop())
+        await asyncio.to_thread(coreio_vm.wait_claim)
         values = await asyncio.gather(*(asyncio.to_thread(coreio_vm.read32, BASE) for _ in range(5)))
         c.close()
         return sorted(values)
