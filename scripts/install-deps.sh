@@ -2,7 +2,8 @@
 # Installs the Debian packages coreio needs, only those missing. Non-interactive.
 set -euo pipefail
 packages=(g++ cmake make pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler
-          libgtest-dev verilator clang libclang-rt-14-dev)
+          libgtest-dev verilator clang libclang-rt-14-dev
+          pybind11-dev python3-pybind11 python3-pytest python3-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
