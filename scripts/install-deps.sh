@@ -2,7 +2,7 @@
 # Installs the Debian packages coreio needs, only those missing. Non-interactive.
 set -euo pipefail
 packages=(g++ cmake make pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler
-          libgtest-dev verilator clang libclang-rt-14-dev tshark)
+          libgtest-dev verilator clang libclang-rt-14-dev tshark python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
