@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
@@ -386,6 +387,49 @@ TEST_F(Dissector, StatisticsCountFramesPerOp) {
               std::string::npos) << r.out;
     const Outcome quiet = run("tshark -n -2 -q -X lua_script:" + kLua + " -r " + pcap);
     EXPECT_EQ(quiet.out.find("CoreIO statistics"), std::string::npos) << "statistics printed without the preference";
+}
+
+// Bonus: real traffic captured on the loopback interface (the mock VM running
+// the regfile script against the C example device). Skipped when this user
+// may not capture.
+TEST_F(Dissector, DecodesALiveLoopbackCapture) {
+    const std::string dir = trace_test::temp_path("live");
+    const std::string pcap = dir + ".pcapng", log = dir + ".dumpcap.log", pid = dir + ".pid";
+    if (std::system(("dumpcap -i lo -f tcp -a duration:60 -q -w " + pcap + " >" + log + " 2>&1 & echo $! >" + pid)
+                        .c_str()) != 0)
+        GTEST_SKIP() << "cannot start dumpcap";
+    bool capturing = false;
+    for (int i = 0; i < 100 && !capturing; ++i) {  // at most 10 s
+        const std::string l = slurp(log);
+        capturing = l.find("Capturing on") != std::string::npos;
+        if (!capturing && (l.find("ermission") != std::string::npos || l.find("dumpcap:") != std::string::npos)) break;
+        if (!capturing) ::usleep(100000);
+    }
+    const std::string dumpcap_pid = slurp(pid).substr(0, slurp(pid).find('\n'));
+    if (!capturing) {
+        std::system(("kill " + dumpcap_pid + " 2>/dev/null").c_str());
+        GTEST_SKIP() << "this user may not capture on lo: " << slurp(log);
+    }
+    const Outcome session = run("sh " + std::string(COREIO_RUN_TEST) + " script " + COREIO_MOCKVM_BIN + " " +
+                                COREIO_REGFILE_SCRIPT + " " + dir + " -- " + COREIO_REGFILE_BIN);
+    std::system(("kill -INT " + dumpcap_pid).c_str());
+    for (int i = 0; i < 100 && std::system(("kill -0 " + dumpcap_pid + " 2>/dev/null").c_str()) == 0; ++i)
+        ::usleep(100000);
+    ASSERT_EQ(session.code, 0) << session.out << session.err;
+    const auto at = session.out.find("listening on 127.0.0.1:");
+    ASSERT_NE(at, std::string::npos) << session.out;
+    const std::string port = session.out.substr(at + 23, session.out.find('\n', at) - at - 23);
+
+    const auto rows = decode(pcap, "-o coreio.tcp_port:" + port);
+    EXPECT_NE(find(rows, "claim", "RGN_CLAIM"), nullptr);
+    const Row* read = find(rows, "MMIO reply", "READ", "0x00000000fef00004");
+    ASSERT_NE(read, nullptr);
+    EXPECT_EQ(read->at("coreio.value"), "0x0000000044556677");
+    EXPECT_NE(read->at("coreio.request_in"), "");
+    const Row* irq = find(rows, "IRQ update", "IRQ_UPDATE");
+    ASSERT_NE(irq, nullptr);
+    EXPECT_EQ(irq->at("coreio.irq.level"), "1");
+    EXPECT_NE(find(rows, "ping echo", "PING"), nullptr);
 }
 
 }  // namespace
