@@ -18,6 +18,7 @@ namespace {
 
 struct Packet {
     std::uint64_t unix_ns = 0;
+    std::uint32_t src = 0, dst = 0;
     std::uint16_t sport = 0, dport = 0;
     std::uint32_t seq = 0;
     std::uint8_t flags = 0;
@@ -30,11 +31,14 @@ std::uint32_t be(const std::uint8_t* p, int n) {
     return v;
 }
 
-// Exports the golden trace (with `segment` bytes a segment) and parses the pcap back.
-std::vector<Packet> export_golden(std::size_t segment) {
+// Exports the golden events (with `segment` bytes a segment, and `target` in
+// the header) and parses the pcap back.
+std::vector<Packet> export_golden(std::size_t segment, const std::string& target = "127.0.0.1:4800") {
     const std::string path = trace_test::temp_path("pcap");
     trace::TraceWriter w;
-    EXPECT_EQ(w.open(path, golden::header_v1()), "");
+    trace::TraceHeader h = golden::header_v1();
+    h.target = target;
+    EXPECT_EQ(w.open(path, h), "");
     for (const auto& e : golden::events_v1()) w.append(e);
     EXPECT_EQ(w.close(), "");
     trace::TraceReader r;
@@ -68,6 +72,8 @@ std::vector<Packet> export_golden(std::size_t segment) {
         const std::uint8_t* tcp = ip + 20;
         EXPECT_EQ(be(p + 12, 2), 0x0800u);
         EXPECT_EQ(be(ip + 2, 2), rec[2] - 14);
+        k.src = be(ip + 12, 4);
+        k.dst = be(ip + 16, 4);
         k.sport = static_cast<std::uint16_t>(be(tcp, 2));
         k.dport = static_cast<std::uint16_t>(be(tcp + 2, 2));
         k.seq = be(tcp + 4, 4);
@@ -125,6 +131,29 @@ TEST(PcapExport, SegmentingKeepsTheByteStreams) {
         const auto packets = export_golden(n);
         for (const auto& k : packets) EXPECT_LE(k.payload.size(), n);
         EXPECT_EQ(streams(packets), whole);
+    }
+}
+
+TEST(PcapExport, VmEndpointComesFromTheTarget) {
+    struct Case {
+        std::string target;
+        std::uint32_t vm_ip, client_ip;
+        std::uint16_t port;
+    };
+    for (const Case& c : {Case{"10.1.2.3:4801", 0x0a010203, 0xc0000201, 4801},
+                          Case{"localhost:5000", 0x7f000001, 0x7f000001, 5000},
+                          Case{"127.0.0.1", 0x7f000001, 0x7f000001, 4800},
+                          Case{"", 0x7f000001, 0x7f000001, 4800},
+                          Case{"[::1]:4802", 0x7f000001, 0x7f000001, 4802}}) {
+        SCOPED_TRACE(c.target);
+        const auto packets = export_golden(0, c.target);
+        ASSERT_FALSE(packets.empty());
+        for (const auto& k : packets) {
+            const bool to_vm = k.dport == c.port;
+            EXPECT_TRUE(to_vm || k.sport == c.port) << k.sport << " -> " << k.dport;
+            EXPECT_EQ(to_vm ? k.dst : k.src, c.vm_ip);
+            EXPECT_EQ(to_vm ? k.src : k.dst, c.client_ip);
+        }
     }
 }
 
