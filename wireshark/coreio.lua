@@ -91,7 +91,8 @@ function coreio.init()
 end
 
 -- Integer helpers without a bit library.
-local function bits(v, lo, width) return math.floor(v / 2 ^ lo) % 2 ^ width end
+-- (math.floor of the result: an integer, not a float, under Lua 5.3+.)
+local function bits(v, lo, width) return math.floor(math.floor(v / 2 ^ lo) % 2 ^ width) end
 
 -- Why the frame breaks PROTOCOL.md, or nil (mirrors coreio::Frame::validate).
 local function frame_problem(op, size, rid, tvb)
