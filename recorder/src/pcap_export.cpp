@@ -303,10 +303,17 @@ std::vector<Send> sends_of(const Event& ev) {
 // (empty, a host name, IPv6) becomes 127.0.0.1; port 4800 when absent or bad.
 Endpoint vm_endpoint(const std::string& target) {
     Endpoint e{0x7f000001, 4800};
-    const auto colon = target.rfind(':');
+    // The port's colon: after "]" for "[v6]:port"; none in a bare IPv6 address.
+    auto colon = target.rfind(':');
+    if (!target.empty() && target[0] == '[') {
+        const auto close = target.find("]:");
+        colon = close == std::string::npos ? std::string::npos : close + 1;
+    } else if (std::count(target.begin(), target.end(), ':') > 1) {
+        colon = std::string::npos;
+    }
     const std::string host = target.substr(0, colon == std::string::npos ? target.size() : colon);
     in_addr a{};
-    if (host.find(':') == std::string::npos && ::inet_pton(AF_INET, host.c_str(), &a) == 1) e.ip = ntohl(a.s_addr);
+    if (::inet_pton(AF_INET, host.c_str(), &a) == 1) e.ip = ntohl(a.s_addr);
     if (colon != std::string::npos) {
         const unsigned long p = std::strtoul(target.c_str() + colon + 1, nullptr, 10);
         if (p > 0 && p < 65536) e.port = static_cast<std::uint16_t>(p);

@@ -144,7 +144,9 @@ TEST(PcapExport, VmEndpointComesFromTheTarget) {
                           Case{"localhost:5000", 0x7f000001, 0x7f000001, 5000},
                           Case{"127.0.0.1", 0x7f000001, 0x7f000001, 4800},
                           Case{"", 0x7f000001, 0x7f000001, 4800},
-                          Case{"[::1]:4802", 0x7f000001, 0x7f000001, 4802}}) {
+                          Case{"[::1]:4802", 0x7f000001, 0x7f000001, 4802},
+                          Case{"[::1]", 0x7f000001, 0x7f000001, 4800},
+                          Case{"::1", 0x7f000001, 0x7f000001, 4800}}) {
         SCOPED_TRACE(c.target);
         const auto packets = export_golden(0, c.target);
         ASSERT_FALSE(packets.empty());
