@@ -5,12 +5,16 @@
 // Skipped only when tshark is not installed (scripts/install-deps.sh installs it).
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -389,13 +393,35 @@ TEST_F(Dissector, StatisticsCountFramesPerOp) {
     EXPECT_EQ(quiet.out.find("CoreIO statistics"), std::string::npos) << "statistics printed without the preference";
 }
 
+// Sends UDP datagrams carrying `marker` to 127.0.0.1:9 until the capture file
+// holds one (at most 10 s). Packets leave the kernel's capture ring in order,
+// so everything sent before the marker is in the file too.
+bool capture_has_marker(const std::string& pcap, const std::string& marker) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    if (fd < 0) return false;
+    sockaddr_in to{};
+    to.sin_family = AF_INET;
+    to.sin_port = htons(9);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bool seen = false;
+    for (int i = 0; i < 100 && !seen; ++i) {
+        ::sendto(fd, marker.data(), marker.size(), 0, reinterpret_cast<const sockaddr*>(&to), sizeof to);
+        ::usleep(100000);
+        std::ifstream in(pcap, std::ios::binary);
+        const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        seen = bytes.find(marker) != std::string::npos;
+    }
+    ::close(fd);
+    return seen;
+}
+
 // Bonus: real traffic captured on the loopback interface (the mock VM running
 // the regfile script against the C example device). Skipped when this user
 // may not capture.
 TEST_F(Dissector, DecodesALiveLoopbackCapture) {
     const std::string dir = trace_test::temp_path("live");
     const std::string pcap = dir + ".pcapng", log = dir + ".dumpcap.log", pid = dir + ".pid";
-    if (std::system(("dumpcap -i lo -f tcp -a duration:60 -q -w " + pcap + " >" + log + " 2>&1 & echo $! >" + pid)
+    if (std::system(("dumpcap -i lo -f 'tcp or udp port 9' -a duration:60 -q -w " + pcap + " >" + log + " 2>&1 & echo $! >" + pid)
                         .c_str()) != 0)
         GTEST_SKIP() << "cannot start dumpcap";
     bool capturing = false;
@@ -410,8 +436,14 @@ TEST_F(Dissector, DecodesALiveLoopbackCapture) {
         std::system(("kill " + dumpcap_pid + " 2>/dev/null").c_str());
         GTEST_SKIP() << "this user may not capture on lo: " << slurp(log);
     }
+    // "Capturing on" comes before packets really reach the file.
+    const std::string tag = std::to_string(::getpid());
+    ASSERT_TRUE(capture_has_marker(pcap, "coreio-start-" + tag)) << "dumpcap wrote no packets: " << slurp(log);
     const Outcome session = run("sh " + std::string(COREIO_RUN_TEST) + " script " + COREIO_MOCKVM_BIN + " " +
                                 COREIO_REGFILE_SCRIPT + " " + dir + " -- " + COREIO_REGFILE_BIN);
+    // The session's packets may still sit in the kernel's capture ring (dumpcap
+    // drops them on SIGINT): wait until a marker sent after them is in the file.
+    EXPECT_TRUE(capture_has_marker(pcap, "coreio-end-" + tag));
     std::system(("kill -INT " + dumpcap_pid).c_str());
     for (int i = 0; i < 100 && std::system(("kill -0 " + dumpcap_pid + " 2>/dev/null").c_str()) == 0; ++i)
         ::usleep(100000);
