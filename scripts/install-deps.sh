@@ -2,7 +2,7 @@
 # Installs the Debian packages coreio needs, only those missing. Non-interactive.
 set -euo pipefail
 packages=(g++ cmake make pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler
-          libgtest-dev verilator clang libclang-rt-14-dev
+          libgtest-dev verilator clang libclang-rt-14-dev tshark
           pybind11-dev python3-pybind11 python3-pytest python3-dev)
 missing=()
 for p in "${packages[@]}"; do
@@ -13,5 +13,7 @@ echo "installing: ${missing[*]}" >&2
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 export DEBIAN_FRONTEND=noninteractive
+# tshark (for the Wireshark dissector tests) would ask whether non-root users may capture.
+echo "wireshark-common wireshark-common/install-setuid boolean false" | $sudo debconf-set-selections
 $sudo apt-get update -qq
 $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null

@@ -130,12 +130,6 @@ private:
     std::vector<Change> changes_;
 };
 
-std::string hexs(std::uint64_t v) {
-    char b[24];
-    std::snprintf(b, sizeof b, "0x%" PRIx64, v);
-    return b;
-}
-
 }  // namespace
 
 std::string export_vcd(trace::TraceReader& reader, std::FILE* out) {
@@ -182,78 +176,6 @@ std::string export_vcd(trace::TraceReader& reader, std::FILE* out) {
     if (std::string e = finish_status(st, reader); !e.empty()) return e;
     vcd.write(out, reader.header());
     return {};
-}
-
-std::string export_perfetto(trace::TraceReader& reader, std::FILE* out) {
-    Event ev;
-    Progress progress("export --perfetto");
-    std::map<std::pair<std::uint32_t, std::uint32_t>, bool> named;  // (pid, tid) seen
-    std::map<std::uint32_t, bool> processes;
-    bool first = true;
-    auto emit = [&](const std::string& json) {
-        std::fputs(first ? "\n" : ",\n", out);
-        std::fputs(json.c_str(), out);
-        first = false;
-    };
-    auto track = [&](std::uint32_t pid, std::uint32_t tid, const std::string& name) {
-        if (!processes[pid]) {
-            processes[pid] = true;
-            emit("{\"name\":\"process_name\",\"ph\":\"M\",\"pid\":" + std::to_string(pid) +
-                 ",\"args\":{\"name\":\"client " + std::to_string(pid) + "\"}}");
-        }
-        if (named[{pid, tid}]) return;
-        named[{pid, tid}] = true;
-        emit("{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":" + std::to_string(pid) + ",\"tid\":" +
-             std::to_string(tid) + ",\"args\":{\"name\":\"" + name + "\"}}");
-    };
-    auto us = [](std::uint64_t ns) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%" PRIu64 ".%03" PRIu64, ns / 1000, ns % 1000);
-        return std::string(b);
-    };
-    std::fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", out);
-    ReadStatus st;
-    std::uint64_t n = 0;
-    while ((st = reader.next(ev)) == ReadStatus::Record) {
-        progress.update(reader.position(), reader.size(), ++n);
-        const std::uint32_t pid = ev.client;
-        switch (ev.kind) {
-        case EventKind::Mmio:
-        case EventKind::Dma: {
-            const bool mmio = ev.kind == EventKind::Mmio;
-            const std::uint32_t tid = mmio ? ev.id : 1000u + ev.id;
-            track(pid, tid, (mmio ? "MMIO rid " : "DMA mid ") + std::to_string(ev.id));
-            const unsigned n_data = std::min<unsigned>(ev.size, 8);
-            emit(std::string("{\"name\":\"") + op_name(static_cast<std::uint8_t>(ev.op)) + " " + hexs(ev.address) +
-                 "\",\"cat\":\"" + (mmio ? "mmio" : "dma") + "\",\"ph\":\"X\",\"ts\":" + us(ev.time_ns) +
-                 ",\"dur\":" + us(std::max<std::uint64_t>(ev.reply_after_ns, 1)) + ",\"pid\":" + std::to_string(pid) +
-                 ",\"tid\":" + std::to_string(tid) + ",\"args\":{\"addr\":\"" + hexs(ev.address) +
-                 "\",\"size\":" + std::to_string(ev.size) + ",\"data\":\"" +
-                 hexs(trace::data_value({ev.data.data(), n_data})) + "\",\"tag\":" + std::to_string(ev.tag) +
-                 ",\"error\":" + (ev.error ? "true" : "false") + ",\"status\":\"" + trace::status_name(ev.status) +
-                 "\"}}");
-            break;
-        }
-        case EventKind::Irq:
-            emit("{\"name\":\"IRQ rid " + std::to_string(ev.id) + "\",\"ph\":\"C\",\"ts\":" + us(ev.time_ns) +
-                 ",\"pid\":" + std::to_string(pid) + ",\"args\":{\"line" + std::to_string(ev.line) +
-                 "\":" + std::to_string(ev.level) + "}}");
-            break;
-        default: {
-            track(pid, 2000, "events");
-            std::string name = kind_name(ev.kind);
-            if (ev.kind == EventKind::Claim) name += " rid " + std::to_string(ev.id);
-            if (ev.kind == EventKind::Connection) name += std::string(ev.channel == Channel::Main ? " main" : " dma") +
-                                                          (ev.up ? " up" : " down");
-            if (ev.kind == EventKind::ProtocolError) name += ": " + std::string(error_name(static_cast<FrameError>(ev.code)));
-            emit("{\"name\":\"" + name + "\",\"ph\":\"i\",\"s\":\"t\",\"ts\":" + us(ev.time_ns) +
-                 ",\"pid\":" + std::to_string(pid) + ",\"tid\":2000}");
-            break;
-        }
-        }
-    }
-    std::fputs("\n]}\n", out);
-    return finish_status(st, reader);
 }
 
 }  // namespace coreio::recorder

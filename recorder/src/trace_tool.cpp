@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "coreio/recorder/pcap_export.hpp"
 #include "coreio/trace/writer.hpp"
 #include "progress.hpp"
 
@@ -497,6 +498,13 @@ int trace_tool_main(int argc, char** argv) {
     auto* vcd_opt = exp->add_option("--vcd", vcd, "write a VCD file (GTKWave)");
     auto* perfetto_opt = exp->add_option("--perfetto", perfetto, "write Chrome/Perfetto trace JSON");
     vcd_opt->excludes(perfetto_opt);
+    std::string pcap;
+    PcapOptions pcap_options;
+    exp->add_option("--pcap", pcap, "write a pcap file of synthetic TCP traffic (Wireshark, wireshark/coreio.lua)")
+        ->excludes(vcd_opt)
+        ->excludes(perfetto_opt);
+    exp->add_option("--pcap-segment", pcap_options.segment_bytes,
+                    "with --pcap: cut each side's bytes into TCP segments of N bytes (tests reassembly)");
 
     auto* cat = app.add_subcommand("cat", "concatenate traces into one");
     cat->add_option("inputs", inputs, "trace files, in order")->required();
@@ -526,6 +534,7 @@ int trace_tool_main(int argc, char** argv) {
             o.raw = raw;
             return cmd_diff(file, file_b, o);
         }
+        if (exp->parsed() && !pcap.empty()) return export_pcap_command(file, pcap, pcap_options);
         if (exp->parsed()) return cmd_export(file, vcd, perfetto);
         if (cat->parsed()) return cmd_cat(inputs, out);
         if (slice->parsed()) {
