@@ -271,9 +271,10 @@ struct TraceWriter::Impl {
 
     std::uint64_t append(const Event& ev) {
         const std::uint64_t index = records;
-        if (fd < 0 || !error.empty()) return index;
+        if (fd < 0) return index;
+        if (!error.empty()) return ++records, index;  // dropped, but counted: "the file holds N of M"
         const std::size_t need = 1 + 3 + detail::max_record_body(ev);
-        if (used + need > batch.size() && !room_for(need)) return index;
+        if (used + need > batch.size() && !room_for(need)) return ++records, index;
         if (used == kEmpty) oldest_ns = monotonic_ns();
         // Tag, one length byte (records without raw frames are < 128 bytes), body;
         // a longer body moves up to make room for its longer length.

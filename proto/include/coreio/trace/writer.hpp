@@ -57,7 +57,7 @@ public:
 
     /// Appends one event; `ev.time_ns` is relative to the trace start (see
     /// now_ns()). Returns the record's index. Thread-safe; no allocation.
-    /// After a write error the event is dropped (error() says why).
+    /// After a write error the event is dropped but counted (error() says why).
     std::uint64_t append(const Event& ev);
     /// Nanoseconds since the trace start on the steady clock: the time to put in events.
     std::uint64_t now_ns() const;
