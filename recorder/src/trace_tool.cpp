@@ -26,6 +26,14 @@ using trace::TraceReader;
 
 void error_line(const std::string& s) { std::fprintf(stderr, "coreio-trace: %s\n", s.c_str()); }
 
+int stdout_errno = 0;  // errno of the first failed write to stdout (0: none seen)
+
+// One line to stdout; a failure is remembered for stdout_checked().
+void put_line(const std::string& line) {
+    if ((std::fputs(line.c_str(), stdout) == EOF || std::fputc('\n', stdout) == EOF) && stdout_errno == 0)
+        stdout_errno = errno;
+}
+
 bool open_trace(TraceReader& r, const std::string& path) {
     if (std::string e = r.open(path); !e.empty()) {
         error_line(e);
@@ -128,8 +136,7 @@ int cmd_dump(const std::string& path, bool json) {
     static char buf[1 << 16];
     std::setvbuf(stdout, buf, _IOFBF, sizeof buf);
     std::string line = json ? header_json(r.header()) : header_line(r.header());
-    std::fputs(line.c_str(), stdout);
-    std::fputc('\n', stdout);
+    put_line(line);
     Progress progress("dump", ::isatty(1) != 1);
     Event ev;
     ReadStatus st;
@@ -144,11 +151,10 @@ int cmd_dump(const std::string& path, bool json) {
             std::snprintf(idx, sizeof idx, "%8" PRIu64 " ", r.index());
             line = idx + trace::format_event(ev);
         }
-        std::fputs(line.c_str(), stdout);
-        std::fputc('\n', stdout);
+        put_line(line);
     }
     progress.done();
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0 && stdout_errno == 0) stdout_errno = errno;  // before a warning on stderr
     return end_status(st, r);
 }
 
@@ -342,9 +348,14 @@ int open_output(trace::OutputFile& file, trace::TraceWriter& w, const std::strin
     return kExitOk;
 }
 
-// Closes the writer and, when every record got into it, puts the file in place.
+// Closes the writer and, when the input was read and every record got into
+// the file, puts the file in place (else an existing output stays as it was).
 int close_output(trace::OutputFile& file, trace::TraceWriter& w, int code) {
     std::string e = w.close();
+    if (code != kExitOk) {
+        file.abort();
+        return code;
+    }
     if (e.empty()) e = file.commit();
     if (!e.empty()) {
         error_line(e);
@@ -441,7 +452,8 @@ int stdout_checked(Command&& command) {
     errno = 0;
     const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
     if (!failed) return code;
-    error_line(std::string("writing to standard output failed") + (errno ? std::string(": ") + std::strerror(errno) : ""));
+    const int e = stdout_errno != 0 ? stdout_errno : errno;
+    error_line(std::string("writing to standard output failed") + (e ? std::string(": ") + std::strerror(e) : ""));
     return kExitError;
 }
 
