@@ -284,5 +284,7 @@ void RecordingProxy::stop() {
 
 std::uint32_t RecordingProxy::clients() const { return impl_->client_count; }
 std::uint64_t RecordingProxy::records() const { return impl_->writer.records(); }
+std::string RecordingProxy::close_trace() { return impl_->writer.close(); }
+std::uint64_t RecordingProxy::records_written() const { return impl_->writer.records_written(); }
 
 }  // namespace coreio::recorder

@@ -2,9 +2,11 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <fstream>
 #include <span>
 #include <iterator>
@@ -94,6 +96,29 @@ inline std::vector<std::byte> file_bytes(const std::string& path) {
     for (std::size_t i = 0; i < c.size(); ++i) b[i] = static_cast<std::byte>(c[i]);
     return b;
 }
+
+// Limits the size of files this process writes (RLIMIT_FSIZE, soft limit) with
+// SIGXFSZ ignored, so that write() fails with EFBIG; restores both on scope exit.
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(rlim_t bytes) {
+        ::getrlimit(RLIMIT_FSIZE, &saved_);
+        old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+        rlimit l = saved_;
+        l.rlim_cur = bytes;
+        ok_ = ::setrlimit(RLIMIT_FSIZE, &l) == 0;
+    }
+    ~FileSizeLimit() {
+        ::setrlimit(RLIMIT_FSIZE, &saved_);
+        std::signal(SIGXFSZ, old_handler_);
+    }
+    bool ok() const { return ok_; }
+
+private:
+    rlimit saved_{};
+    void (*old_handler_)(int) = nullptr;
+    bool ok_ = false;
+};
 
 /// Where a checked trace's batch checksums are (byte offsets), found by walking the file.
 struct BatchSpan {

@@ -4,9 +4,6 @@
 // to the last whole batch, so it reads to a clean end).
 #include <gtest/gtest.h>
 
-#include <csignal>
-#include <sys/resource.h>
-
 #include "coreio/trace/output_file.hpp"
 #include "coreio/trace/writer.hpp"
 #include "test_util.hpp"
@@ -16,29 +13,6 @@ using namespace coreio::trace;
 using namespace trace_test;
 
 namespace {
-
-// Limits the size of files this process writes (RLIMIT_FSIZE, soft limit) with
-// SIGXFSZ ignored, so that write() fails with EFBIG; restores both on scope exit.
-class FileSizeLimit {
-public:
-    explicit FileSizeLimit(rlim_t bytes) {
-        ::getrlimit(RLIMIT_FSIZE, &saved_);
-        old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
-        rlimit l = saved_;
-        l.rlim_cur = bytes;
-        ok_ = ::setrlimit(RLIMIT_FSIZE, &l) == 0;
-    }
-    ~FileSizeLimit() {
-        ::setrlimit(RLIMIT_FSIZE, &saved_);
-        std::signal(SIGXFSZ, old_handler_);
-    }
-    bool ok() const { return ok_; }
-
-private:
-    rlimit saved_{};
-    void (*old_handler_)(int) = nullptr;
-    bool ok_ = false;
-};
 
 Event write_event(std::uint32_t i) {
     Event e;
