@@ -9,6 +9,7 @@
 #include "coreio/net/host_port.hpp"
 #include "coreio/mockvm/parse.hpp"
 #include "coreio/mockvm/script.hpp"
+#include "coreio/trace/output_file.hpp"
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
 
@@ -92,7 +93,10 @@ bool wait_for_range0(Vm& vm, const Options& o, std::ostream& err) {
 
 /// The trace a --record run writes: the header names this VM's ranges and memory.
 /// Frames of every client go through one tap, so records carry client index 0.
+/// The file is a temporary one until publish() (once the VM listens), so a
+/// run that fails to start leaves an existing file at the path untouched.
 struct Recording {
+    trace::OutputFile file;
     trace::TraceWriter writer;
     std::optional<trace::TraceTap> tap;
 
@@ -107,7 +111,8 @@ struct Recording {
         for (std::size_t i = 0; i < o.config.ranges.size(); ++i)
             h.ranges.push_back({static_cast<std::uint32_t>(i), o.config.ranges[i].base, o.config.ranges[i].size, {}});
         for (const auto& m : o.config.memory) h.memory.push_back({0, 0, m.base, m.size, {}});
-        if (std::string e = writer.open(o.record, h); !e.empty()) return e;
+        if (std::string e = file.open(o.record); !e.empty()) return e;
+        if (std::string e = writer.open(file.fd(), o.record, h); !e.empty()) return e;
         tap.emplace(writer, trace::TapOptions{.observer = trace::Observer::Vm, .raw_frames = o.record_raw});
         return {};
     }
@@ -115,7 +120,8 @@ struct Recording {
     std::string close() {
         if (!writer.is_open()) return {};
         if (tap) tap->finish();
-        return writer.close();
+        if (std::string e = writer.close(); !e.empty()) return e;
+        return file.commit();
     }
 };
 
@@ -190,6 +196,10 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
             vm.emplace(config);
         } catch (const std::exception& e) {
             err << "coreio-mockvm: " << e.what() << std::endl;
+            return kExitUsage;
+        }
+        if (const std::string e = recording.file.publish(); !o->record.empty() && !e.empty()) {
+            err << "coreio-mockvm: --record: " << e << std::endl;
             return kExitUsage;
         }
         out << "listening on " << vm->endpoint() << std::endl;

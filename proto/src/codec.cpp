@@ -8,19 +8,27 @@
 namespace coreio::trace::detail {
 namespace {
 
-enum WireType : std::uint8_t { kVarint = 0, kFixed64 = 1, kLen = 2, kFixed32 = 5 };
+// The in-memory enums hold the schema's values (the codec stores them as they are).
+static_assert(static_cast<std::uint32_t>(Channel::Main) == schema::record::kChannelMain &&
+              static_cast<std::uint32_t>(Channel::Dma) == schema::record::kChannelDma);
+static_assert(static_cast<std::uint32_t>(Towards::Client) == schema::record::kDirectionToClient &&
+              static_cast<std::uint32_t>(Towards::Vm) == schema::record::kDirectionToVm);
+static_assert(static_cast<std::uint32_t>(Status::Complete) == schema::transaction::kStatusComplete &&
+              static_cast<std::uint32_t>(Status::NoReply) == schema::transaction::kStatusNoReply &&
+              static_cast<std::uint32_t>(Status::ReplyOnly) == schema::transaction::kStatusReplyOnly);
+static_assert(static_cast<std::uint32_t>(Observer::Unknown) == schema::header::kObserverUnknown &&
+              static_cast<std::uint32_t>(Observer::Client) == schema::header::kObserverClient &&
+              static_cast<std::uint32_t>(Observer::Vm) == schema::header::kObserverVm &&
+              static_cast<std::uint32_t>(Observer::Proxy) == schema::header::kObserverProxy);
 
-// Record fields.
-enum : std::uint32_t {
-    kDt = 1, kChannel = 2, kDirection = 3, kClient = 4,
-    kMmio = 5, kDma = 6, kIrq = 7, kClaim = 8, kPing = 9, kReset = 10, kConnection = 11, kProtocolError = 12,
-    kRaw = 16, kRawReply = 17,
-};
-// Transaction fields.
-enum : std::uint32_t {
-    kOpSize = 1, kId = 2, kAddressDelta = 3, kTagStep = 4, kFlags = 5, kSid = 6, kData = 7, kDataBytes = 8,
-    kData2 = 9, kData2Bytes = 10, kMaskXor = 11, kError = 12, kReplyAfter = 13, kStatus = 14, kCauseBack = 15,
-};
+using schema::WireType;
+using schema::kVarint;
+using schema::kFixed64;
+using schema::kLen;
+using schema::kFixed32;
+using namespace schema::record;       // kDtNs, kMmio, ... kRawReply
+using namespace schema::transaction;  // kOpSize, kId, ... kCauseBack
+
 // Longest ProtocolError message stored, bytes.
 constexpr std::size_t kMaxMessage = 200;
 // Largest Transaction / other event body.
@@ -112,7 +120,7 @@ std::size_t encode_event_body(const Event& ev, DeltaState& st, std::uint8_t* out
         const std::uint32_t mask = is_read_op(ev.op) ? 0 : write_mask(ev.op, ev.size);  // default_mask()
         p = put_field(p, key_byte(kMaskXor, kVarint), ev.mask ^ mask);
         p = put_field(p, key_byte(kError, kVarint), ev.error ? 1 : 0);
-        p = put_field(p, key_byte(kReplyAfter, kVarint), ev.reply_after_ns);
+        p = put_field(p, key_byte(kReplyAfterNs, kVarint), ev.reply_after_ns);
         p = put_field(p, key_byte(kStatus, kVarint), static_cast<std::uint64_t>(ev.status));
         if (!mmio && ev.cause != kNoCause && ev.cause < st.index)
             p = put_field(p, key_byte(kCauseBack, kVarint), st.index - ev.cause);
@@ -122,28 +130,43 @@ std::size_t encode_event_body(const Event& ev, DeltaState& st, std::uint8_t* out
         break;
     }
     case EventKind::Irq:
-        o.varint(1, ev.id);
-        o.varint(2, ev.line);
-        o.varint(3, ev.level);
+        o.varint(schema::irq::kRid, ev.id);
+        o.varint(schema::irq::kLine, ev.line);
+        o.varint(schema::irq::kLevel, ev.level);
         break;
     case EventKind::Claim:
-        o.varint(1, ev.id);
+        o.varint(schema::claim::kRid, ev.id);
         break;
     case EventKind::Ping:
-        o.varint(1, ev.tag);
+        o.varint(schema::ping::kTag, ev.tag);
         break;
     case EventKind::Connection:
-        o.varint(1, ev.up ? 1 : 0);
+        o.varint(schema::connection::kUp, ev.up ? 1 : 0);
         break;
     case EventKind::ProtocolError:
-        o.varint(1, ev.code);
-        o.bytes(2, ev.message.data(), std::min(ev.message.size(), kMaxMessage));
+        o.varint(schema::protocol_error::kCode, ev.code);
+        o.bytes(schema::protocol_error::kMessage, ev.message.data(), std::min(ev.message.size(), kMaxMessage));
         break;
     case EventKind::Reset:
     case EventKind::Unknown:
         break;
     }
     return static_cast<std::size_t>(o.p - out);
+}
+
+// The event kind of a Record.event field number (one of kMmio..kProtocolError).
+EventKind event_kind(std::uint32_t field) {
+    switch (field) {
+    case kMmio: return EventKind::Mmio;
+    case kDma: return EventKind::Dma;
+    case kIrq: return EventKind::Irq;
+    case kClaim: return EventKind::Claim;
+    case kPing: return EventKind::Ping;
+    case kReset: return EventKind::Reset;
+    case kConnection: return EventKind::Connection;
+    case kProtocolError: return EventKind::ProtocolError;
+    default: return EventKind::Unknown;
+    }
 }
 
 std::uint32_t event_field(EventKind k) {
@@ -265,9 +288,9 @@ const char* decode_transaction(const std::uint8_t* p, const std::uint8_t* end, D
         }
         case kMaskXor: mask_xor = f.value; break;
         case kError: ev.error = f.value != 0; break;
-        case kReplyAfter: ev.reply_after_ns = f.value; break;
+        case kReplyAfterNs: ev.reply_after_ns = f.value; break;
         case kStatus:
-            if (f.value > 2) return "unknown status";
+            if (f.value > kStatusReplyOnly) return "unknown status";
             ev.status = static_cast<Status>(f.value);
             break;
         case kCauseBack: cause_back = f.value; break;
@@ -307,56 +330,65 @@ const char* decode_transaction(const std::uint8_t* p, const std::uint8_t* end, D
     return nullptr;
 }
 
+// The one field of a small event that `f` is, by kind: a value check and a
+// store. Returns an error, or nullptr (also for a newer schema's field).
+const char* small_field(const Field& f, Event& ev) {
+    namespace s = schema;
+    const std::uint64_t v = f.value;
+    const bool varint = f.type == kVarint;
+    switch (ev.kind) {
+    case EventKind::Irq:
+        if (f.number != s::irq::kRid && f.number != s::irq::kLine && f.number != s::irq::kLevel) return nullptr;
+        if (!varint) return "field has the wrong wire type";
+        if (f.number == s::irq::kRid) {
+            if (v >= kNumRanges) return "irq rid > 7";
+            ev.id = static_cast<std::uint8_t>(v);
+        } else if (f.number == s::irq::kLine) {
+            if (v >= kNumIrqLines) return "irq line > 7";
+            ev.line = static_cast<std::uint8_t>(v);
+        } else {
+            if (v > 1) return "irq level not 0/1";
+            ev.level = static_cast<std::uint8_t>(v);
+        }
+        return nullptr;
+    case EventKind::Claim:
+        if (f.number != s::claim::kRid) return nullptr;
+        if (!varint) return "field has the wrong wire type";
+        if (v >= kNumRanges) return "claim rid > 7";
+        ev.id = static_cast<std::uint8_t>(v);
+        return nullptr;
+    case EventKind::Ping:
+        if (f.number != s::ping::kTag) return nullptr;
+        if (!varint) return "field has the wrong wire type";
+        if (v > 0xffffffffu) return "ping tag > 32 bits";
+        ev.tag = static_cast<std::uint32_t>(v);
+        return nullptr;
+    case EventKind::Connection:
+        if (f.number != s::connection::kUp) return nullptr;
+        if (!varint) return "field has the wrong wire type";
+        ev.up = v != 0;
+        return nullptr;
+    case EventKind::ProtocolError:
+        if (f.number == s::protocol_error::kMessage) {
+            if (f.type != kLen) return "message has the wrong wire type";
+            ev.message = std::string_view(reinterpret_cast<const char*>(f.data), f.size);
+        } else if (f.number == s::protocol_error::kCode) {
+            if (!varint) return "field has the wrong wire type";
+            if (v > 255) return "protocol error code > 255";
+            ev.code = static_cast<std::uint8_t>(v);
+        }
+        return nullptr;
+    default:
+        return nullptr;
+    }
+}
+
 const char* decode_small(const std::uint8_t* p, const std::uint8_t* end, Event& ev, const std::uint8_t*& bad) {
     while (p < end) {
         bad = p;
         Field f;
         if (const char* e = next_field(p, end, f)) return e;
-        if (ev.kind == EventKind::ProtocolError && f.number == 2) {
-            if (f.type != kLen) return "message has the wrong wire type";
-            ev.message = std::string_view(reinterpret_cast<const char*>(f.data), f.size);
-            continue;
-        }
-        if (f.number > 3) continue;
-        if (f.type != kVarint) return "field has the wrong wire type";
-        const std::uint64_t v = f.value;
-        switch (ev.kind) {
-        case EventKind::Irq:
-            if (f.number == 1) {
-                if (v >= kNumRanges) return "irq rid > 7";
-                ev.id = static_cast<std::uint8_t>(v);
-            } else if (f.number == 2) {
-                if (v >= kNumIrqLines) return "irq line > 7";
-                ev.line = static_cast<std::uint8_t>(v);
-            } else {
-                if (v > 1) return "irq level not 0/1";
-                ev.level = static_cast<std::uint8_t>(v);
-            }
-            break;
-        case EventKind::Claim:
-            if (f.number == 1) {
-                if (v >= kNumRanges) return "claim rid > 7";
-                ev.id = static_cast<std::uint8_t>(v);
-            }
-            break;
-        case EventKind::Ping:
-            if (f.number == 1) {
-                if (v > 0xffffffffu) return "ping tag > 32 bits";
-                ev.tag = static_cast<std::uint32_t>(v);
-            }
-            break;
-        case EventKind::Connection:
-            if (f.number == 1) ev.up = v != 0;
-            break;
-        case EventKind::ProtocolError:
-            if (f.number == 1) {
-                if (v > 255) return "protocol error code > 255";
-                ev.code = static_cast<std::uint8_t>(v);
-            }
-            break;
-        default:
-            break;
-        }
+        if (const char* e = small_field(f, ev)) return e;
     }
     return nullptr;
 }
@@ -370,7 +402,7 @@ std::size_t max_record_body(const Event& ev) {
 std::size_t encode_record(const Event& ev, DeltaState& st, std::uint8_t* out) {
     Out o{out};
     std::uint8_t* p = out;
-    p = put_field(p, key_byte(kDt, kVarint), zigzag(static_cast<std::int64_t>(ev.time_ns - st.time_ns)));
+    p = put_field(p, key_byte(kDtNs, kVarint), zigzag(static_cast<std::int64_t>(ev.time_ns - st.time_ns)));
     p = put_field(p, key_byte(kChannel, kVarint), static_cast<std::uint64_t>(ev.channel));
     p = put_field(p, key_byte(kDirection, kVarint), static_cast<std::uint64_t>(ev.towards));
     o.p = put_field(p, key_byte(kClient, kVarint), ev.client);
@@ -410,9 +442,9 @@ const char* decode_record(const std::uint8_t* p, std::size_t n, DeltaState& st, 
         Field f;
         if ((err = next_field(p, end, f))) break;
         switch (f.number) {
-        case kDt: case kChannel: case kDirection: case kClient:
+        case kDtNs: case kChannel: case kDirection: case kClient:
             if (f.type != kVarint) { err = "field has the wrong wire type"; break; }
-            if (f.number == kDt) dt = f.value;
+            if (f.number == kDtNs) dt = f.value;
             else if (f.number == kClient) {
                 if (f.value > 0xffffffffu) err = "client > 32 bits";
                 ev.client = static_cast<std::uint32_t>(f.value);
@@ -427,7 +459,7 @@ const char* decode_record(const std::uint8_t* p, std::size_t n, DeltaState& st, 
         case kMmio: case kDma: case kIrq: case kClaim: case kPing: case kReset: case kConnection:
         case kProtocolError:
             if (f.type != kLen) { err = "event has the wrong wire type"; break; }
-            ev.kind = static_cast<EventKind>(f.number - kMmio + 1);
+            ev.kind = event_kind(f.number);
             event_data = f.data;
             event_size = f.size;
             event_at = bad;
@@ -508,38 +540,38 @@ std::string_view text_of(const Field& f) { return {reinterpret_cast<const char*>
 // process, including one that links the generated code itself.
 std::string encode_header(const TraceHeader& h) {
     std::string out;
-    put_num(out, 1, h.schema_version);
-    put_str(out, 2, h.tool);
-    put_str(out, 3, h.tool_version);
-    put_num(out, 4, h.created_unix_ns);
-    put_str(out, 5, h.target);
+    put_num(out, schema::header::kSchemaVersion, h.schema_version);
+    put_str(out, schema::header::kTool, h.tool);
+    put_str(out, schema::header::kToolVersion, h.tool_version);
+    put_num(out, schema::header::kCreatedUnixNs, h.created_unix_ns);
+    put_str(out, schema::header::kTarget, h.target);
     for (const RangeInfo& r : h.ranges) {
         std::string m;
-        put_num(m, 1, r.rid);
-        put_num(m, 2, r.base);
-        put_num(m, 3, r.size);
-        put_str(m, 4, r.name);
-        put_len(out, 6, m);
+        put_num(m, schema::range::kRid, r.rid);
+        put_num(m, schema::range::kBase, r.base);
+        put_num(m, schema::range::kSize, r.size);
+        put_str(m, schema::range::kName, r.name);
+        put_len(out, schema::header::kRanges, m);
     }
     for (const MemoryInfo& r : h.memory) {
         std::string m;
-        put_num(m, 1, r.mid);
-        put_num(m, 2, r.sid);
-        put_num(m, 3, r.base);
-        put_num(m, 4, r.size);
-        put_str(m, 5, r.name);
-        put_len(out, 7, m);
+        put_num(m, schema::memory::kMid, r.mid);
+        put_num(m, schema::memory::kSid, r.sid);
+        put_num(m, schema::memory::kBase, r.base);
+        put_num(m, schema::memory::kSize, r.size);
+        put_str(m, schema::memory::kName, r.name);
+        put_len(out, schema::header::kMemory, m);
     }
     auto labels = h.labels;  // in key order, so equal headers give equal bytes
     std::sort(labels.begin(), labels.end());
     for (const auto& [k, v] : labels) {
         std::string m;
-        put_str(m, 1, k);
-        put_str(m, 2, v);
-        put_len(out, 8, m);
+        put_str(m, schema::label::kKey, k);
+        put_str(m, schema::label::kValue, v);
+        put_len(out, schema::header::kLabels, m);
     }
-    put_num(out, 9, static_cast<std::uint64_t>(h.observer));
-    put_num(out, 10, h.raw_frames ? 1 : 0);
+    put_num(out, schema::header::kObserver, static_cast<std::uint64_t>(h.observer));
+    put_num(out, schema::header::kRawFrames, h.raw_frames ? 1 : 0);
     return out;
 }
 
@@ -562,48 +594,48 @@ bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& h) {
     };
     return for_fields(p, n, [&](const Field& f) {
         switch (f.number) {
-        case 1: return u32(f, h.schema_version);
-        case 2: return str(f, h.tool);
-        case 3: return str(f, h.tool_version);
-        case 4: return u64(f, h.created_unix_ns);
-        case 5: return str(f, h.target);
-        case 6: {
+        case schema::header::kSchemaVersion: return u32(f, h.schema_version);
+        case schema::header::kTool: return str(f, h.tool);
+        case schema::header::kToolVersion: return str(f, h.tool_version);
+        case schema::header::kCreatedUnixNs: return u64(f, h.created_unix_ns);
+        case schema::header::kTarget: return str(f, h.target);
+        case schema::header::kRanges: {
             if (f.type != kLen) return false;
             RangeInfo r;
             const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
                 switch (g.number) {
-                case 1: return u32(g, r.rid);
-                case 2: return u64(g, r.base);
-                case 3: return u64(g, r.size);
-                case 4: return str(g, r.name);
+                case schema::range::kRid: return u32(g, r.rid);
+                case schema::range::kBase: return u64(g, r.base);
+                case schema::range::kSize: return u64(g, r.size);
+                case schema::range::kName: return str(g, r.name);
                 default: return true;
                 }
             });
             h.ranges.push_back(std::move(r));
             return ok;
         }
-        case 7: {
+        case schema::header::kMemory: {
             if (f.type != kLen) return false;
             MemoryInfo r;
             const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
                 switch (g.number) {
-                case 1: return u32(g, r.mid);
-                case 2: return u32(g, r.sid);
-                case 3: return u64(g, r.base);
-                case 4: return u64(g, r.size);
-                case 5: return str(g, r.name);
+                case schema::memory::kMid: return u32(g, r.mid);
+                case schema::memory::kSid: return u32(g, r.sid);
+                case schema::memory::kBase: return u64(g, r.base);
+                case schema::memory::kSize: return u64(g, r.size);
+                case schema::memory::kName: return str(g, r.name);
                 default: return true;
                 }
             });
             h.memory.push_back(std::move(r));
             return ok;
         }
-        case 8: {
+        case schema::header::kLabels: {
             if (f.type != kLen) return false;
             std::pair<std::string, std::string> kv;
             const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
-                if (g.number == 1) return str(g, kv.first);
-                if (g.number == 2) return str(g, kv.second);
+                if (g.number == schema::label::kKey) return str(g, kv.first);
+                if (g.number == schema::label::kValue) return str(g, kv.second);
                 return true;
             });
             // A map: a later entry with the same key replaces the earlier one.
@@ -611,13 +643,13 @@ bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& h) {
             h.labels.push_back(std::move(kv));
             return ok;
         }
-        case 9: {
+        case schema::header::kObserver: {
             std::uint32_t v = 0;
             if (!u32(f, v)) return false;
-            h.observer = v <= 3 ? static_cast<Observer>(v) : Observer::Unknown;
+            h.observer = v <= schema::header::kObserverProxy ? static_cast<Observer>(v) : Observer::Unknown;
             return true;
         }
-        case 10:
+        case schema::header::kRawFrames:
             if (f.type != kVarint) return false;
             h.raw_frames = f.value != 0;
             return true;
@@ -625,6 +657,56 @@ bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& h) {
             return true;  // a newer schema's field
         }
     }) && (std::sort(h.labels.begin(), h.labels.end()), true);
+}
+
+namespace {
+
+constexpr std::uint8_t kBatchBodyLen = 10;  // Batch message: two fixed32 fields with their keys
+constexpr std::uint8_t kSizeKey = schema::key(schema::batch::kSize, kFixed32);
+constexpr std::uint8_t kCrcKey = schema::key(schema::batch::kCrc32c, kFixed32);
+
+// Top byte of the size field: any change of one of the low three bytes changes it.
+std::uint32_t size_check(std::uint32_t size) {
+    return ((size >> 16) ^ (size >> 8) ^ size ^ 0x5au) & 0xffu;
+}
+void put_le32(std::uint8_t* p, std::uint32_t v) {
+    for (int i = 0; i < 4; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+}
+std::uint32_t get_le32(const std::uint8_t* p) {
+    return static_cast<std::uint32_t>(p[0]) | static_cast<std::uint32_t>(p[1]) << 8 |
+           static_cast<std::uint32_t>(p[2]) << 16 | static_cast<std::uint32_t>(p[3]) << 24;
+}
+
+}  // namespace
+
+void put_batch_head(std::uint8_t* out, std::uint32_t size, std::uint32_t crc) {
+    out[0] = kBatchTag;
+    out[1] = kBatchBodyLen;
+    out[2] = kSizeKey;
+    put_le32(out + 3, (size & kMaxBatchBytes) | size_check(size) << 24);
+    out[7] = kCrcKey;
+    put_le32(out + 8, crc);
+}
+
+const char* get_batch_head(const std::uint8_t* p, std::uint32_t& size, std::uint32_t& crc, std::size_t* bad_at) {
+    const std::uint8_t fixed[] = {kBatchTag, kBatchBodyLen, kSizeKey};
+    for (std::size_t i = 0; i < sizeof fixed; ++i)
+        if (p[i] != fixed[i]) {
+            *bad_at = i;
+            return "not a batch checksum (expected 1a 0a 0d ... 15 ...)";
+        }
+    if (p[7] != kCrcKey) {
+        *bad_at = 7;
+        return "not a batch checksum (expected 1a 0a 0d ... 15 ...)";
+    }
+    const std::uint32_t v = get_le32(p + 3);
+    size = v & kMaxBatchBytes;
+    if ((v >> 24) != size_check(size)) {
+        *bad_at = 3;
+        return "damaged batch size (its check byte does not match)";
+    }
+    crc = get_le32(p + 8);
+    return nullptr;
 }
 
 }  // namespace coreio::trace::detail

@@ -9,18 +9,38 @@
 #include <string>
 
 #include "coreio/trace/event.hpp"
+#include "schema.hpp"
 
 namespace coreio::trace::detail {
 
 /// Preamble: field 17 "COREIO", then the tag of field 18 (varint); the format
 /// version follows as a varint.
 inline constexpr std::uint8_t kPreamble[] = {0x8a, 0x01, 0x06, 'C', 'O', 'R', 'E', 'I', 'O', 0x90, 0x01};
+static_assert(kPreamble[0] == ((schema::key(schema::file::kMagic, schema::kLen) & 0x7f) | 0x80) &&
+              kPreamble[1] == (schema::key(schema::file::kMagic, schema::kLen) >> 7) &&
+              kPreamble[9] == ((schema::key(schema::file::kFormatVersion, schema::kVarint) & 0x7f) | 0x80) &&
+              kPreamble[10] == (schema::key(schema::file::kFormatVersion, schema::kVarint) >> 7));
 /// Tag byte of field 1 (Record), length-delimited.
-inline constexpr std::uint8_t kRecordTag = 0x0a;
+inline constexpr std::uint8_t kRecordTag = schema::key(schema::file::kRecord, schema::kLen);
 /// Tag byte of field 2 (Header), length-delimited.
-inline constexpr std::uint8_t kHeaderTag = 0x12;
+inline constexpr std::uint8_t kHeaderTag = schema::key(schema::file::kHeader, schema::kLen);
 /// Longest header accepted, bytes.
 inline constexpr std::size_t kMaxHeaderBytes = 1u << 20;
+
+/// A batch checksum (TraceFile.batch, schema 2): always these 12 bytes,
+///   1a 0a  0d <size: fixed32>  15 <crc32c: fixed32>
+/// in front of the `size` bytes of records it covers.
+inline constexpr std::size_t kBatchHeadBytes = 12;
+/// Largest batch: `size` has 24 bits; its top byte checks the other three.
+inline constexpr std::uint32_t kMaxBatchBytes = static_cast<std::uint32_t>(trace::kMaxBatchBytes);
+/// First byte of a batch checksum (the key of TraceFile.batch).
+inline constexpr std::uint8_t kBatchTag = schema::key(schema::file::kBatch, schema::kLen);
+
+/// Writes a batch checksum for `size` bytes of records whose running CRC-32C is `crc`.
+void put_batch_head(std::uint8_t* out, std::uint32_t size, std::uint32_t crc);
+/// Reads a batch checksum (kBatchHeadBytes at `p`). Returns nullptr, or what
+/// is wrong with `*bad_at` the offset of the bad byte within the 12.
+const char* get_batch_head(const std::uint8_t* p, std::uint32_t& size, std::uint32_t& crc, std::size_t* bad_at);
 
 /// What the previous records left behind for the deltas of the next one;
 /// writer and reader keep one each and update it identically.

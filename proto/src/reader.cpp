@@ -1,5 +1,6 @@
 #include "coreio/trace/reader.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
@@ -8,6 +9,7 @@
 #include <vector>
 
 #include "codec.hpp"
+#include "crc32c.hpp"
 
 namespace coreio::trace {
 
@@ -24,6 +26,10 @@ struct TraceReader::Impl {
     std::uint64_t index = 0;         // records returned
     std::uint64_t offset = 0;        // offset of the last record or problem
     ReadStatus sticky = ReadStatus::Record;  // End/Truncated/Corrupt once reached
+    bool checked = false;            // schema 2: every byte is behind a batch checksum
+    std::uint64_t batch_end = 0;     // checked: offset where the current batch ends
+    std::uint32_t crc = 0;           // running CRC-32C of the file without its checksums
+    std::uint64_t covered_from = 0;  // checked: first byte the next checksum vouches for
     std::string message;
     std::string name;                // path, for messages
 
@@ -42,6 +48,10 @@ struct TraceReader::Impl {
         index = offset = 0;
         sticky = ReadStatus::Record;
         message.clear();
+        checked = false;
+        batch_end = 0;
+        crc = 0;
+        covered_from = 0;
     }
     std::size_t avail() const { return len - pos; }
     // Makes at least `want` bytes available if the input has them; returns avail().
@@ -53,6 +63,7 @@ struct TraceReader::Impl {
             len -= pos;
             pos = 0;
         }
+        if (want > buf.size()) buf.resize(want);  // a batch larger than the window
         while (len < want && !eof) {
             const ssize_t k = ::read(fd, buf.data() + len, buf.size() - len);
             if (k < 0 && errno == EINTR) continue;
@@ -70,41 +81,103 @@ struct TraceReader::Impl {
         close_fd();
         return name + ": " + what;
     }
+    // Consumes n bytes of the head (preamble, header) into the running checksum.
+    void take(std::size_t n) {
+        crc = detail::crc32c_extend(crc, buf.data() + pos, n);
+        pos += n;
+    }
+    std::string at_text(std::uint64_t at) { return "byte offset " + std::to_string(at); }
+
     std::string start() {
         const std::size_t pre = sizeof(detail::kPreamble);
         const std::size_t have = fill(pre + 10);
         if (have == 0) return fail("empty file (no trace preamble)");
-        if (have < pre) {
-            if (std::memcmp(buf.data() + pos, detail::kPreamble, have) == 0)
-                return fail("truncated preamble: file is " + std::to_string(have) + " bytes");
-        }
-        if (have < pre || std::memcmp(buf.data() + pos, detail::kPreamble, pre) != 0)
-            return fail("not a coreio trace (no \"COREIO\" preamble at byte offset 0)");
+        const std::size_t same = static_cast<std::size_t>(
+            std::mismatch(buf.data() + pos, buf.data() + pos + std::min(have, pre), detail::kPreamble).first -
+            (buf.data() + pos));
+        if (have < pre && same == have)
+            return fail("truncated preamble: file is " + std::to_string(have) + " bytes");
+        if (same < pre)
+            return fail("not a coreio trace (no \"COREIO\" preamble: differs at " + at_text(same) + ")");
         std::uint64_t version = 0;
         const std::uint8_t* p = buf.data() + pos + pre;
         std::size_t k = detail::get_varint(p, buf.data() + len, &version);
-        if (k == 0) return fail("truncated preamble (format version cut off at byte offset " + std::to_string(pre) + ")");
-        if (k == SIZE_MAX) return fail("bad format version varint at byte offset " + std::to_string(pre));
+        if (k == 0) return fail("truncated preamble (format version cut off at " + at_text(pre) + ")");
+        if (k == SIZE_MAX) return fail("bad format version varint at " + at_text(pre));
         if (version == 0 || version > kFormatVersion)
-            return fail("format version " + std::to_string(version) + " is not supported (this reader reads 1.." +
-                        std::to_string(kFormatVersion) + ")");
-        pos += pre + k;
+            return fail("format version " + std::to_string(version) + " is not supported (" + at_text(pre) +
+                        "; this reader reads 1.." + std::to_string(kFormatVersion) + ")");
+        take(pre + k);
         const std::uint64_t header_at = here();
-        if (fill(6) < 1) return fail("truncated: no header after the preamble (byte offset " + std::to_string(header_at) + ")");
-        if (buf[pos] != detail::kHeaderTag)
-            return fail("expected the header (field 2) at byte offset " + std::to_string(header_at));
+        if (fill(6) < 1) return fail("truncated: no header after the preamble (" + at_text(header_at) + ")");
+        if (buf[pos] != detail::kHeaderTag) return fail("expected the header (field 2) at " + at_text(header_at));
         std::uint64_t n = 0;
         k = detail::get_varint(buf.data() + pos + 1, buf.data() + len, &n);
-        if (k == 0) return fail("truncated header length at byte offset " + std::to_string(header_at + 1));
-        if (k == SIZE_MAX || n > detail::kMaxHeaderBytes)
-            return fail("bad header length at byte offset " + std::to_string(header_at + 1));
+        if (k == 0) return fail("truncated header length at " + at_text(header_at + 1));
+        if (k == SIZE_MAX || n > detail::kMaxHeaderBytes) return fail("bad header length at " + at_text(header_at + 1));
+        const std::string range = "bytes " + std::to_string(header_at) + ".." + std::to_string(header_at + 1 + k + n);
         if (fill(1 + k + n) < 1 + k + n)
-            return fail("truncated header at byte offset " + std::to_string(header_at) + " (" +
-                        std::to_string(n) + " bytes declared)");
+            return fail("truncated header at " + at_text(header_at) + " (" + std::to_string(n) + " bytes declared: " +
+                        range + ", the input ends at " + std::to_string(base + len) + ")");
         if (!detail::decode_header(buf.data() + pos + 1 + k, n, header))
-            return fail("corrupt header at byte offset " + std::to_string(header_at));
-        pos += 1 + k + n;
+            return fail("corrupt header at " + at_text(header_at) + " (" + range + ")");
+        if (header.schema_version == 0)  // every writer sets it: a damaged header length, say
+            return fail("corrupt header at " + at_text(header_at) + " (" + range + "): no schema version");
+        take(1 + k + n);
+        return start_batches();
+    }
+
+    // After the header: a file of schema 2 or later (or any file with a
+    // checksum there) goes on with the checksum that covers the head.
+    std::string start_batches() {
+        const std::uint64_t at = here();
+        const bool have_batch = fill(1) >= 1 && buf[pos] == detail::kBatchTag;
+        if (!have_batch && header.schema_version < 2) return {};  // version 1: no checksums
+        if (!have_batch) {
+            if (avail() == 0)
+                return fail("truncated: no batch checksum after the header (" + at_text(at) + ")");
+            return fail("expected the batch checksum (field 3) at " + at_text(at) + " after a schema " +
+                        std::to_string(header.schema_version) + " header: bytes 0.." + std::to_string(at + 1) +
+                        " are damaged");
+        }
+        checked = true;
+        batch_end = at;
+        if (open_batch() != ReadStatus::Record) {
+            close_fd();
+            return message;
+        }
         return {};
+    }
+
+    // Reads the batch checksum at here(), makes the batch it covers available
+    // and checks it. Returns Record when the batch is good.
+    ReadStatus open_batch() {
+        const std::uint64_t at = here();
+        const std::size_t have = fill(detail::kBatchHeadBytes);
+        if (have < detail::kBatchHeadBytes)
+            return stop(ReadStatus::Truncated, at, "file ends inside the batch checksum at " + at_text(at));
+        std::uint32_t size = 0, want = 0;
+        std::size_t bad = 0;
+        if (const char* e = detail::get_batch_head(buf.data() + pos, size, want, &bad))
+            return stop(ReadStatus::Corrupt, at + bad,
+                        "corrupt batch checksum at " + at_text(at + bad) + " (bytes " + std::to_string(at) + ".." +
+                            std::to_string(at + detail::kBatchHeadBytes) + "): " + e);
+        const std::size_t whole = detail::kBatchHeadBytes + size;
+        if (fill(whole) < whole)
+            return stop(ReadStatus::Truncated, at,
+                        "file ends inside the batch at " + at_text(at) + " (" +
+                            std::to_string(avail() - detail::kBatchHeadBytes) + " of " + std::to_string(size) +
+                            " bytes present); the records before it are complete");
+        const std::uint32_t got = detail::crc32c_extend(crc, buf.data() + pos + detail::kBatchHeadBytes, size);
+        if (got != want)
+            return stop(ReadStatus::Corrupt, at,
+                        "checksum mismatch in the batch at " + at_text(at) + ": bytes " +
+                            std::to_string(covered_from) + ".." + std::to_string(at + whole) + " are damaged");
+        crc = got;
+        pos += detail::kBatchHeadBytes;
+        batch_end = here() + size;
+        covered_from = batch_end;
+        return ReadStatus::Record;
     }
 
     ReadStatus stop(ReadStatus s, std::uint64_t at, std::string text) {
@@ -114,9 +187,24 @@ struct TraceReader::Impl {
         return s;
     }
 
+    // Input that ends too early: a truncated file, or, inside a batch whose
+    // checksum held, a malformed record.
+    ReadStatus cut(std::uint64_t at, std::string text) {
+        if (checked) return stop(ReadStatus::Corrupt, at, "corrupt: " + text + " (inside a checked batch)");
+        return stop(ReadStatus::Truncated, at, std::move(text));
+    }
+
     ReadStatus next(Event& ev) {
         if (sticky != ReadStatus::Record) return sticky;
         for (;;) {
+            if (checked && here() == batch_end) {
+                if (fill(1) == 0) {
+                    sticky = ReadStatus::End;
+                    return sticky;
+                }
+                if (open_batch() != ReadStatus::Record) return sticky;
+                continue;
+            }
             if (fill(16) == 0) {
                 sticky = ReadStatus::End;
                 return sticky;
@@ -125,23 +213,24 @@ struct TraceReader::Impl {
             // Only built on the error paths: formatting per record would cost more than decoding.
             const auto where_text = [&] { return "record #" + std::to_string(index) + " at byte offset " + std::to_string(at); };
             const std::uint8_t* p = buf.data() + pos;
-            const std::uint8_t* end = buf.data() + len;
+            // Within a checked batch, nothing may run past its end.
+            const std::uint8_t* end = checked ? p + (batch_end - at) : buf.data() + len;
             std::uint64_t key = 0;
             std::size_t k = detail::get_varint(p, end, &key);
-            if (k == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where_text() + " (cut-off key)");
+            if (k == 0) return cut(at, "file ends inside " + where_text() + " (cut-off key)");
             if (k == SIZE_MAX || (key >> 3) == 0) return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": bad field key");
             const unsigned type = static_cast<unsigned>(key & 7);
             std::uint64_t n = 0;
             if (type == 0) {  // unknown varint field of a newer format: skip
                 const std::size_t k2 = detail::get_varint(p + k, end, &n);
-                if (k2 == 0) return stop(ReadStatus::Truncated, at, "file ends inside a field at byte offset " + std::to_string(at));
+                if (k2 == 0) return cut(at, "file ends inside a field at byte offset " + std::to_string(at));
                 if (k2 == SIZE_MAX) return stop(ReadStatus::Corrupt, at, "corrupt varint at byte offset " + std::to_string(at));
                 pos += k + k2;
                 continue;
             }
             if (type == 1 || type == 5) {
                 const std::size_t w = type == 1 ? 8 : 4;
-                if (fill(k + w) < k + w) return stop(ReadStatus::Truncated, at, "file ends inside a field at byte offset " + std::to_string(at));
+                if (fill(k + w) < k + w) return cut(at, "file ends inside a field at byte offset " + std::to_string(at));
                 pos += k + w;
                 continue;
             }
@@ -149,18 +238,26 @@ struct TraceReader::Impl {
                 return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": wire type " + std::to_string(type) +
                                                          " is not a record");
             const std::size_t k2 = detail::get_varint(p + k, end, &n);
-            if (k2 == 0) return stop(ReadStatus::Truncated, at, "file ends inside " + where_text() + " (cut-off length)");
+            if (k2 == 0) return cut(at, "file ends inside " + where_text() + " (cut-off length)");
             if (k2 == SIZE_MAX || n > kMaxRecordBytes)
                 return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": length " +
                                                          (k2 == SIZE_MAX ? std::string("varint too long")
                                                                          : std::to_string(n) + " over the limit of " +
                                                                                std::to_string(kMaxRecordBytes)));
             const std::size_t whole = k + k2 + static_cast<std::size_t>(n);
+            if (checked && at + whole > batch_end)
+                return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": runs past the end of its batch at " +
+                                                         at_text(batch_end));
             if (fill(whole) < whole)
-                return stop(ReadStatus::Truncated, at,
+                return cut(at,
                             "file ends inside " + where_text() + " (" + std::to_string(avail() - k - k2) + " of " +
                                 std::to_string(n) + " bytes present); the records before it are complete");
             p = buf.data() + pos;
+            if (!checked && key == detail::kBatchTag)  // only checked files have them: the head said otherwise
+                return stop(ReadStatus::Corrupt, at,
+                            "batch checksum at " + at_text(at) + " in a file whose header says schema " +
+                                std::to_string(header.schema_version) + ": bytes 0.." + std::to_string(at) +
+                                " are damaged");
             if ((key >> 3) != 1) {  // a top-level field of a newer format: skip
                 pos += whole;
                 continue;

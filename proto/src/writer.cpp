@@ -1,5 +1,6 @@
 #include "coreio/trace/writer.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <condition_variable>
 #include <mutex>
@@ -16,6 +17,7 @@
 #endif
 
 #include "codec.hpp"
+#include "crc32c.hpp"
 #include "fast_mutex.hpp"
 
 namespace coreio::trace {
@@ -35,7 +37,7 @@ std::size_t write_all(int fd, const std::uint8_t* p, std::size_t n, std::string&
         const ssize_t k = ::write(fd, p + done, n - done);
         if (k < 0) {
             if (errno == EINTR) continue;
-            error = std::string("write failed: ") + std::strerror(errno);
+            error = std::strerror(errno);
             break;
         }
         done += static_cast<std::size_t>(k);
@@ -131,7 +133,9 @@ private:
 }  // namespace
 
 // Two batches: appends encode into `batch`; a full one is swapped with `spare`
-// and written by the flush thread outside the lock while appends go on.
+// and written by the flush thread outside the lock while appends go on. Each
+// batch starts with room for its checksum (detail::kBatchHeadBytes), filled in
+// just before the batch is written.
 struct TraceWriter::Impl {
     mutable detail::FastMutex mutex;
     std::condition_variable_any wake;     // to the flush thread: a batch to write, or stop
@@ -141,36 +145,81 @@ struct TraceWriter::Impl {
     bool writing = false;             // the flush thread owns `spare` (writing it unlocked)
 
     int fd = -1;
+    bool owns_fd = false;             // opened by open(path): closed by close()
+    std::string name;                 // the file, for messages
     WriterOptions options;
     std::uint64_t interval_ns = 0;    // options.flush_interval
     std::uint64_t start_ns = 0;       // monotonic time of the trace start
     TapClock tap_clock;               // now_locked()'s clock
     std::uint64_t oldest_ns = 0;      // monotonic time of the first record in `batch`
-    std::vector<std::uint8_t> batch;  // encoded records not yet handed to the file
-    std::size_t used = 0;             // bytes of `batch` in use
+    std::vector<std::uint8_t> batch;  // checksum room + encoded records not yet handed to the file
+    std::size_t used = 0;             // bytes of `batch` in use (kBatchHeadBytes when empty)
+    std::uint64_t batch_records = 0;  // records in `batch`
     std::vector<std::uint8_t> spare;  // the batch being written by the flush thread
     std::size_t spare_used = 0;       // its bytes
+    std::uint64_t spare_records = 0;  // its records
+    std::uint32_t crc = 0;            // running CRC-32C of the file without its checksums; owned by whoever writes
     detail::DeltaState state;
     std::uint64_t records = 0;
-    std::uint64_t bytes = 0;          // bytes written to the file
+    std::uint64_t records_written = 0;  // records in batches wholly written
+    std::uint64_t bytes = 0;          // bytes written to the file, all good
     std::uint64_t record_bytes = 0;
     std::string error;
+
+    static constexpr std::size_t kEmpty = detail::kBatchHeadBytes;
+
+    // Seals a batch (its checksum) and writes it; on failure cuts the file back
+    // to the last whole batch. Called by exactly one thread at a time (the flush
+    // thread while `writing`, else a thread holding the lock), unlocked or not.
+    // Returns the error, or empty.
+    std::string write_batch(std::vector<std::uint8_t>& b, std::size_t n, std::uint64_t good_bytes) {
+        const auto size = static_cast<std::uint32_t>(n - kEmpty);
+        const std::uint32_t next_crc = detail::crc32c_extend(crc, b.data() + kEmpty, size);
+        detail::put_batch_head(b.data(), size, next_crc);
+        std::string err;
+        if (write_all(fd, b.data(), n, err) == n) {
+            crc = next_crc;
+            return {};
+        }
+        // A short write leaves part of a batch: cut it off so that the file ends at a
+        // batch boundary and holds exactly records_written records (fails harmlessly
+        // on a device such as /dev/full).
+        if (::ftruncate(fd, static_cast<off_t>(good_bytes)) != 0 && errno != EINVAL) {
+            err += "; cutting the partial batch off failed too: ";
+            err += std::strerror(errno);
+        }
+        return "writing " + name + " failed: " + err;
+    }
+
+    // Books the outcome of write_batch() (the lock held).
+    void written_batch(std::size_t n, std::uint64_t batch_recs, std::string err) {
+        if (err.empty()) {
+            bytes += n;
+            records_written += batch_recs;
+            record_bytes += kEmpty;  // the checksum is part of the cost of records
+        } else if (error.empty()) {
+            error = std::move(err);
+        }
+    }
 
     // Writes `batch` in the calling thread (the lock held) once the flush thread is idle.
     void flush_locked(std::unique_lock<detail::FastMutex>& lock) {
         while (writing) written.wait(lock);
-        if (used > 0 && fd >= 0 && error.empty()) bytes += write_all(fd, batch.data(), used, error);
-        used = 0;
+        if (used > kEmpty && fd >= 0 && error.empty()) written_batch(used, batch_records, write_batch(batch, used, bytes));
+        used = kEmpty;
+        batch_records = 0;
     }
 
     // Gives `batch` to the flush thread when it is idle (else to this thread).
     void hand_off(std::unique_lock<detail::FastMutex>& lock) {
         while (writing) written.wait(lock);
-        if (used == 0) return;
+        if (used == kEmpty) return;
         if (!flusher.joinable()) return flush_locked(lock);
         std::swap(batch, spare);
         spare_used = used;
-        used = 0;
+        spare_records = batch_records;
+        used = kEmpty;
+        batch_records = 0;
         writing = true;
         wake.notify_one();
     }
@@ -179,21 +228,23 @@ struct TraceWriter::Impl {
         std::unique_lock lock(mutex);
         for (;;) {
             if (writing) {
-                const int f = fd;
                 const std::size_t n = spare_used;
+                const std::uint64_t good = bytes;
                 std::string err;
-                lock.unlock();
-                const std::size_t k = write_all(f, spare.data(), n, err);
-                lock.lock();
-                bytes += k;
-                if (error.empty()) error = std::move(err);
+                if (error.empty()) {
+                    lock.unlock();
+                    err = write_batch(spare, n, good);
+                    lock.lock();
+                    written_batch(n, spare_records, std::move(err));
+                }
                 spare_used = 0;
+                spare_records = 0;
                 writing = false;
                 written.notify_all();
                 continue;
             }
             if (stopping) return;
-            if (used > 0) {
+            if (used > kEmpty) {
                 const std::uint64_t age = monotonic_ns() - oldest_ns;
                 if (age >= interval_ns) {
                     hand_off(lock);
@@ -206,18 +257,25 @@ struct TraceWriter::Impl {
         }
     }
 
+    // Makes room for a record of up to `need` bytes; false when the writer stopped.
+    bool room_for(std::size_t need) {
+        std::unique_lock lock(mutex, std::adopt_lock);
+        while (used > kEmpty && (used + need > batch.size() || used + need > detail::kMaxBatchBytes) &&
+               error.empty())
+            hand_off(lock);
+        lock.release();
+        if (fd < 0 || !error.empty()) return false;
+        if (used + need > batch.size()) batch.resize(used + need);  // only for huge raw frames
+        return true;
+    }
+
     std::uint64_t append(const Event& ev) {
         const std::uint64_t index = records;
-        if (fd < 0 || !error.empty()) return index;
+        if (fd < 0) return index;
+        if (!error.empty()) return ++records, index;  // dropped, but counted: "the file holds N of M"
         const std::size_t need = 1 + 3 + detail::max_record_body(ev);
-        if (used + need > batch.size()) {
-            std::unique_lock lock(mutex, std::adopt_lock);
-            while (used > 0 && used + need > batch.size() && error.empty()) hand_off(lock);
-            lock.release();
-            if (fd < 0 || !error.empty()) return index;
-            if (used + need > batch.size()) batch.resize(used + need);  // only for huge raw frames
-        }
-        if (used == 0) oldest_ns = monotonic_ns();
+        if (used + need > batch.size() && !room_for(need)) return ++records, index;
+        if (used == kEmpty) oldest_ns = monotonic_ns();
         // Tag, one length byte (records without raw frames are < 128 bytes), body;
         // a longer body moves up to make room for its longer length.
         std::uint8_t* at = batch.data() + used;
@@ -236,6 +294,7 @@ struct TraceWriter::Impl {
         used += n;
         record_bytes += n;
         ++records;
+        ++batch_records;
         if (used >= options.batch_bytes) {
             if (!writing) {
                 std::unique_lock lock(mutex, std::adopt_lock);
@@ -249,6 +308,27 @@ struct TraceWriter::Impl {
         }
         return index;
     }
+
+    // The preamble, the header and the checksum that covers both.
+    std::vector<std::uint8_t> head(const TraceHeader& header) {
+        TraceHeader h = header;
+        h.schema_version = kSchemaVersion;
+        if (h.created_unix_ns == 0)
+            h.created_unix_ns = static_cast<std::uint64_t>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+                    .count());
+        const std::string body = detail::encode_header(h);
+        std::vector<std::uint8_t> out(std::begin(detail::kPreamble), std::end(detail::kPreamble));
+        std::uint8_t tmp[10];
+        out.insert(out.end(), tmp, tmp + detail::put_varint(tmp, kFormatVersion));
+        out.push_back(detail::kHeaderTag);
+        out.insert(out.end(), tmp, tmp + detail::put_varint(tmp, body.size()));
+        out.insert(out.end(), body.begin(), body.end());
+        crc = detail::crc32c_extend(0, out.data(), out.size());
+        out.resize(out.size() + detail::kBatchHeadBytes);
+        detail::put_batch_head(out.data() + out.size() - detail::kBatchHeadBytes, 0, crc);  // an empty batch
+        return out;
+    }
 };
 
 TraceWriter::TraceWriter() : impl_(std::make_unique<Impl>()) {}
@@ -256,13 +336,23 @@ TraceWriter::~TraceWriter() { close(); }
 
 std::string TraceWriter::open(const std::string& path, const TraceHeader& header, const WriterOptions& options) {
     close();
-    Impl& m = *impl_;
     const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return "cannot create " + path + ": " + std::strerror(errno);
+    std::string e = open(fd, path, header, options);
+    if (e.empty()) impl_->owns_fd = true;
+    else ::close(fd);
+    return e;
+}
+
+std::string TraceWriter::open(int fd, const std::string& name, const TraceHeader& header, const WriterOptions& options) {
+    close();
+    Impl& m = *impl_;
     std::lock_guard lock(m.mutex);
     m.fd = fd;
+    m.owns_fd = false;
+    m.name = name;
     m.options = options;
-    if (m.options.batch_bytes < 4096) m.options.batch_bytes = 4096;
+    m.options.batch_bytes = std::clamp<std::size_t>(m.options.batch_bytes, 4096, 4u << 20);
     m.interval_ns = static_cast<std::uint64_t>(std::chrono::nanoseconds(m.options.flush_interval).count());
     // Room past batch_bytes: with the flush thread still writing the previous
     // batch, appends go on into this one for as long again before they wait.
@@ -270,33 +360,23 @@ std::string TraceWriter::open(const std::string& path, const TraceHeader& header
                              detail::kMaxHeaderBytes / 16;
     m.batch.assign(room, 0);
     m.spare.assign(m.options.background_flush ? room : 0, 0);
-    m.used = m.spare_used = 0;
+    m.used = Impl::kEmpty;
+    m.spare_used = 0;
+    m.batch_records = m.spare_records = 0;
     m.writing = false;
     m.state = {};
-    m.records = m.bytes = m.record_bytes = 0;
+    m.records = m.records_written = m.bytes = m.record_bytes = 0;
     m.error.clear();
     m.stopping = false;
     m.start_ns = monotonic_ns();
 
-    TraceHeader h = header;
-    h.schema_version = kSchemaVersion;
-    if (h.created_unix_ns == 0)
-        h.created_unix_ns = static_cast<std::uint64_t>(
-            std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
-                .count());
-    const std::string body = detail::encode_header(h);
-    std::vector<std::uint8_t> head(std::begin(detail::kPreamble), std::end(detail::kPreamble));
-    std::uint8_t tmp[10];
-    head.insert(head.end(), tmp, tmp + detail::put_varint(tmp, kFormatVersion));
-    head.push_back(detail::kHeaderTag);
-    head.insert(head.end(), tmp, tmp + detail::put_varint(tmp, body.size()));
-    head.insert(head.end(), body.begin(), body.end());
-    m.bytes += write_all(m.fd, head.data(), head.size(), m.error);
-    if (!m.error.empty()) {
-        ::close(m.fd);
+    const std::vector<std::uint8_t> head = m.head(header);
+    std::string err;
+    if (write_all(m.fd, head.data(), head.size(), err) != head.size()) {
         m.fd = -1;
-        return m.error + " (" + path + ")";
+        return "writing " + name + " failed: " + err;
     }
+    m.bytes = head.size();
     if (m.options.background_flush) m.flusher = std::thread([&m] { m.flush_loop(); });
     return {};
 }
@@ -338,8 +418,12 @@ std::string TraceWriter::close() {
     std::unique_lock lock(m.mutex);
     if (m.fd >= 0) {
         m.flush_locked(lock);
-        if (::close(m.fd) != 0 && m.error.empty()) m.error = std::string("close failed: ") + std::strerror(errno);
+        if (m.owns_fd && ::close(m.fd) != 0 && m.error.empty())
+            m.error = "closing " + m.name + " failed: " + std::strerror(errno);
         m.fd = -1;
+        if (!m.error.empty())
+            m.error += " (the file holds the first " + std::to_string(m.records_written) + " of " +
+                       std::to_string(m.records) + " records)";
     }
     return m.error;
 }
@@ -348,9 +432,14 @@ std::uint64_t TraceWriter::records() const {
     std::lock_guard lock(impl_->mutex);
     return impl_->records;
 }
+std::uint64_t TraceWriter::records_written() const {
+    std::lock_guard lock(impl_->mutex);
+    return impl_->records_written;
+}
 std::uint64_t TraceWriter::bytes() const {
     std::lock_guard lock(impl_->mutex);
-    return impl_->bytes + impl_->spare_used + impl_->used;
+    const auto pending = [](std::size_t n) { return n > Impl::kEmpty ? n : 0; };
+    return impl_->bytes + pending(impl_->spare_used) + pending(impl_->used);
 }
 std::uint64_t TraceWriter::record_bytes() const {
     std::lock_guard lock(impl_->mutex);

@@ -1,4 +1,5 @@
 #include "coreio/recorder/pcap_export.hpp"
+#include "coreio/trace/output_file.hpp"
 
 #include <arpa/inet.h>
 
@@ -409,13 +410,13 @@ int export_pcap_command(const std::string& trace_path, const std::string& out_pa
     };
     trace::TraceReader reader;
     if (std::string e = reader.open(trace_path); !e.empty()) return fail(e);
-    std::FILE* out = std::fopen(out_path.c_str(), "wb");
-    if (!out) return fail("cannot create " + out_path + ": " + std::strerror(errno));
-    const std::string e = export_pcap(reader, out, options);
-    const bool write_failed = std::ferror(out) != 0;
-    const bool close_failed = std::fclose(out) != 0;
-    if (!e.empty()) return fail(e);
-    if (write_failed || close_failed) return fail("writing " + out_path + " failed");
+    trace::OutputFile out;  // replaces out_path only when complete; refuses out_path == trace_path
+    if (std::string e = out.open(out_path, {trace_path}); !e.empty()) return fail(e);
+    if (std::string e = export_pcap(reader, out.stream(), options); !e.empty()) {
+        out.abort();
+        return fail(e);
+    }
+    if (std::string e = out.commit(); !e.empty()) return fail(e);
     return 0;
 }
 

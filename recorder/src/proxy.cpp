@@ -411,5 +411,7 @@ void RecordingProxy::stop() {
 
 std::uint32_t RecordingProxy::clients() const { return impl_->device_count; }
 std::uint64_t RecordingProxy::records() const { return impl_->writer.records(); }
+std::string RecordingProxy::close_trace() { return impl_->writer.close(); }
+std::uint64_t RecordingProxy::records_written() const { return impl_->writer.records_written(); }
 
 }  // namespace coreio::recorder

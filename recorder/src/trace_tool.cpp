@@ -5,13 +5,15 @@
 #include <algorithm>
 #include <charconv>
 #include <cinttypes>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 #include <map>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "coreio/recorder/pcap_export.hpp"
+#include "coreio/trace/output_file.hpp"
 #include "coreio/trace/writer.hpp"
 #include "progress.hpp"
 
@@ -24,6 +26,14 @@ using trace::ReadStatus;
 using trace::TraceReader;
 
 void error_line(const std::string& s) { std::fprintf(stderr, "coreio-trace: %s\n", s.c_str()); }
+
+int stdout_errno = 0;  // errno of the first failed write to stdout (0: none seen)
+
+// One line to stdout; a failure is remembered for stdout_checked().
+void put_line(const std::string& line) {
+    if ((std::fputs(line.c_str(), stdout) == EOF || std::fputc('\n', stdout) == EOF) && stdout_errno == 0)
+        stdout_errno = errno;
+}
 
 bool open_trace(TraceReader& r, const std::string& path) {
     if (std::string e = r.open(path); !e.empty()) {
@@ -127,13 +137,12 @@ int cmd_dump(const std::string& path, bool json) {
     static char buf[1 << 16];
     std::setvbuf(stdout, buf, _IOFBF, sizeof buf);
     std::string line = json ? header_json(r.header()) : header_line(r.header());
-    std::fputs(line.c_str(), stdout);
-    std::fputc('\n', stdout);
+    put_line(line);
     Progress progress("dump", ::isatty(1) != 1);
     Event ev;
     ReadStatus st;
     std::uint64_t n = 0;
-    while ((st = r.next(ev)) == ReadStatus::Record) {
+    while ((st = r.next(ev)) == ReadStatus::Record && !std::ferror(stdout)) {  // stop at a write error
         progress.update(r.position(), r.size(), ++n);
         if (json) {
             line = trace::event_json(ev);
@@ -143,11 +152,10 @@ int cmd_dump(const std::string& path, bool json) {
             std::snprintf(idx, sizeof idx, "%8" PRIu64 " ", r.index());
             line = idx + trace::format_event(ev);
         }
-        std::fputs(line.c_str(), stdout);
-        std::fputc('\n', stdout);
+        put_line(line);
     }
     progress.done();
-    std::fflush(stdout);
+    if (std::fflush(stdout) != 0 && stdout_errno == 0) stdout_errno = errno;  // before a warning on stderr
     return end_status(st, r);
 }
 
@@ -308,21 +316,15 @@ int cmd_export(const std::string& path, const std::string& vcd, const std::strin
     }
     TraceReader r;
     if (!open_trace(r, path)) return kExitError;
-    const std::string& out_path = vcd.empty() ? perfetto : vcd;
-    std::FILE* out = std::fopen(out_path.c_str(), "w");
-    if (!out) {
-        error_line("cannot create " + out_path + ": " + std::strerror(errno));
-        return kExitError;
-    }
-    const std::string e = vcd.empty() ? export_perfetto(r, out) : export_vcd(r, out);
-    const bool write_failed = std::ferror(out) != 0;
-    std::fclose(out);
-    if (!e.empty()) {
+    trace::OutputFile out;
+    if (std::string e = out.open(vcd.empty() ? perfetto : vcd, {path}); !e.empty()) {
         error_line(e);
         return kExitError;
     }
-    if (write_failed) {
-        error_line("writing " + out_path + " failed");
+    std::string e = vcd.empty() ? export_perfetto(r, out.stream()) : export_vcd(r, out.stream());
+    if (e.empty()) e = out.commit();  // the output appears only when whole
+    if (!e.empty()) {
+        error_line(e);
         return kExitError;
     }
     return kExitOk;
@@ -330,35 +332,33 @@ int cmd_export(const std::string& path, const std::string& vcd, const std::strin
 
 // ---- cat / slice ---------------------------------------------------------
 
-// True when `out` names the same file as one of `inputs` (writing would destroy it).
-bool same_file(const std::string& out, const std::vector<std::string>& inputs) {
-    struct stat so {};
-    if (::stat(out.c_str(), &so) != 0) return false;
-    for (const auto& in : inputs) {
-        struct stat si {};
-        if (::stat(in.c_str(), &si) == 0 && si.st_dev == so.st_dev && si.st_ino == so.st_ino) return true;
-    }
-    return false;
-}
-
-int open_output(trace::TraceWriter& w, const std::string& out, const trace::TraceHeader& h,
+// Opens the output of cat/slice (a temporary file until close_output()).
+int open_output(trace::OutputFile& file, trace::TraceWriter& w, const std::string& out, const trace::TraceHeader& h,
                 const std::vector<std::string>& inputs) {
-    if (same_file(out, inputs)) {
-        error_line("output " + out + " is also an input");
+    if (std::string e = file.open(out, inputs); !e.empty()) {
+        error_line(e);
         return kExitError;
     }
     trace::WriterOptions o;
     o.background_flush = false;
     o.batch_bytes = 1 << 20;
-    if (std::string e = w.open(out, h, o); !e.empty()) {
+    if (std::string e = w.open(file.fd(), out, h, o); !e.empty()) {
         error_line(e);
         return kExitError;
     }
     return kExitOk;
 }
 
-int close_output(trace::TraceWriter& w, int code) {
-    if (std::string e = w.close(); !e.empty()) {
+// Closes the writer and, when the input was read and every record got into
+// the file, puts the file in place (else an existing output stays as it was).
+int close_output(trace::OutputFile& file, trace::TraceWriter& w, int code) {
+    std::string e = w.close();
+    if (code != kExitOk) {
+        file.abort();
+        return code;
+    }
+    if (e.empty()) e = file.commit();
+    if (!e.empty()) {
         error_line(e);
         return kExitError;
     }
@@ -378,8 +378,9 @@ int cmd_cat(const std::vector<std::string>& inputs, const std::string& out) {
         sources += (i ? "," : "") + inputs[i];
     }
     h.labels.emplace_back("cat.sources", sources);
+    trace::OutputFile file;
     trace::TraceWriter w;
-    if (int c = open_output(w, out, h, inputs); c != kExitOk) return c;
+    if (int c = open_output(file, w, out, h, inputs); c != kExitOk) return c;
     Progress progress("cat");
     std::uint64_t base_index = 0, offset = 0, end_time = 0;
     const std::uint64_t first_created = readers.front()->header().created_unix_ns;
@@ -406,7 +407,7 @@ int cmd_cat(const std::vector<std::string>& inputs, const std::string& out) {
         base_index = w.records();
         if (int c = end_status(st, r); c != kExitOk) code = c;
     }
-    return close_output(w, code);
+    return close_output(file, w, code);
 }
 
 int cmd_slice(const std::string& in, const std::string& out, std::uint64_t from, std::uint64_t to,
@@ -421,8 +422,9 @@ int cmd_slice(const std::string& in, const std::string& out, std::uint64_t from,
     }
     TraceReader r;
     if (!open_trace(r, in)) return kExitError;
+    trace::OutputFile file;
     trace::TraceWriter w;
-    if (int c = open_output(w, out, r.header(), {in}); c != kExitOk) return c;
+    if (int c = open_output(file, w, out, r.header(), {in}); c != kExitOk) return c;
     Progress progress("slice");
     std::vector<std::pair<std::uint64_t, std::uint64_t>> kept;  // input index -> output index, for DMA causes
     std::map<std::uint64_t, std::uint64_t> out_index;
@@ -440,7 +442,20 @@ int cmd_slice(const std::string& in, const std::string& out, std::uint64_t from,
         const std::uint64_t o = w.append(ev);
         if (ev.kind == EventKind::Mmio) out_index[i] = o;
     }
-    return close_output(w, st == ReadStatus::Record ? kExitOk : end_status(st, r));
+    return close_output(file, w, st == ReadStatus::Record ? kExitOk : end_status(st, r));
+}
+
+// Runs a command, then makes sure what it printed reached stdout: a write
+// error there (a full disk, /dev/full, a closed pipe) is an error too.
+template <class Command>
+int stdout_checked(Command&& command) {
+    const int code = command();
+    errno = 0;
+    const bool failed = std::fflush(stdout) != 0 || std::ferror(stdout);
+    if (!failed) return code;
+    const int e = stdout_errno != 0 ? stdout_errno : errno;
+    error_line(std::string("writing to standard output failed") + (e ? std::string(": ") + std::strerror(e) : ""));
+    return kExitError;
 }
 
 }  // namespace
@@ -524,36 +539,38 @@ int trace_tool_main(int argc, char** argv) {
         const int code = app.exit(e);
         return code == 0 ? kExitOk : kExitError;
     }
-    try {
-        if (dump->parsed()) return cmd_dump(file, json);
-        if (stats->parsed()) return cmd_stats(file);
-        if (diff->parsed()) {
-            trace::CompareOptions o;
-            o.timing = timing;
-            o.tags = !ignore_tags;
-            o.raw = raw;
-            return cmd_diff(file, file_b, o);
-        }
-        if (exp->parsed() && !pcap.empty()) return export_pcap_command(file, pcap, pcap_options);
-        if (exp->parsed()) return cmd_export(file, vcd, perfetto);
-        if (cat->parsed()) return cmd_cat(inputs, out);
-        if (slice->parsed()) {
-            std::uint64_t from = 0, to = UINT64_MAX;
-            if (!from_text.empty() && !parse_time_ns(from_text, from)) {
-                error_line("--from: bad time \"" + from_text + "\" (use ns, or a number with ns/us/ms/s)");
-                return kExitError;
+    return stdout_checked([&] {
+        try {
+            if (dump->parsed()) return cmd_dump(file, json);
+            if (stats->parsed()) return cmd_stats(file);
+            if (diff->parsed()) {
+                trace::CompareOptions o;
+                o.timing = timing;
+                o.tags = !ignore_tags;
+                o.raw = raw;
+                return cmd_diff(file, file_b, o);
             }
-            if (!to_text.empty() && !parse_time_ns(to_text, to)) {
-                error_line("--to: bad time \"" + to_text + "\" (use ns, or a number with ns/us/ms/s)");
-                return kExitError;
+            if (exp->parsed() && !pcap.empty()) return export_pcap_command(file, pcap, pcap_options);
+            if (exp->parsed()) return cmd_export(file, vcd, perfetto);
+            if (cat->parsed()) return cmd_cat(inputs, out);
+            if (slice->parsed()) {
+                std::uint64_t from = 0, to = UINT64_MAX;
+                if (!from_text.empty() && !parse_time_ns(from_text, from)) {
+                    error_line("--from: bad time \"" + from_text + "\" (use ns, or a number with ns/us/ms/s)");
+                    return kExitError;
+                }
+                if (!to_text.empty() && !parse_time_ns(to_text, to)) {
+                    error_line("--to: bad time \"" + to_text + "\" (use ns, or a number with ns/us/ms/s)");
+                    return kExitError;
+                }
+                return cmd_slice(file, out, from, to, first, last);
             }
-            return cmd_slice(file, out, from, to, first, last);
+        } catch (const std::exception& e) {
+            error_line(e.what());
+            return kExitError;
         }
-    } catch (const std::exception& e) {
-        error_line(e.what());
         return kExitError;
-    }
-    return kExitError;
+    });
 }
 
 }  // namespace coreio::recorder

@@ -41,7 +41,12 @@ int main(int argc, char** argv) {
                  o.target.c_str(), o.output.c_str());
     proxy.run(true);
     proxy.stop();
-    std::fprintf(stderr, "coreio-record: %u device model(s), %llu records\n", proxy.clients(),
-                 static_cast<unsigned long long>(proxy.records()));
+    const std::string error = proxy.close_trace();  // a write error: the count is what the file holds
+    std::fprintf(stderr, "coreio-record: %u device model(s), %llu records in %s\n", proxy.clients(),
+                 static_cast<unsigned long long>(proxy.records_written()), o.output.c_str());
+    if (!error.empty()) {
+        std::fprintf(stderr, "coreio-record: %s\n", error.c_str());
+        return 2;
+    }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include "coreio/replayer/process.hpp"
 #include "coreio/replayer/replay.hpp"
 #include "stub_cli.hpp"
+#include "coreio/trace/output_file.hpp"
 #include "coreio/trace/writer.hpp"
 #include "models.hpp"
 
@@ -60,6 +61,7 @@ int run_device(const DeviceArgs& a) {
         if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return fail(err);
         o.assertions.reads.push_back(x);
     }
+    coreio::trace::OutputFile record_file;  // a temporary until the replay is done; never the input
     coreio::trace::TraceWriter writer;
     if (!a.record.empty()) {
         coreio::trace::WriterOptions wo;
@@ -69,7 +71,8 @@ int run_device(const DeviceArgs& a) {
         h.observer = coreio::trace::Observer::Vm;
         h.ranges = sc.ranges;
         h.memory = sc.memory;
-        if (std::string err = writer.open(a.record, h, wo); !err.empty()) return fail(err);
+        if (std::string err = record_file.open(a.record, {a.trace}); !err.empty()) return fail(err);
+        if (std::string err = writer.open(record_file.fd(), a.record, h, wo); !err.empty()) return fail(err);
         o.record = &writer;
     }
 
@@ -125,9 +128,13 @@ int run_device(const DeviceArgs& a) {
             proc.kill();
         }
     }
-    if (o.record != nullptr)
-        if (std::string err = writer.close(); !err.empty()) std::fprintf(stderr, "coreio-replay: %s\n", err.c_str());
+    std::string record_error;  // a write error: reported, and the run fails
+    if (o.record != nullptr) {
+        record_error = writer.close();
+        if (record_error.empty()) record_error = record_file.commit();
+    }
     std::fputs(rep.summary().c_str(), stdout);
+    if (!record_error.empty()) return fail("--record: " + record_error);
     return rep.passed() ? 0 : 1;
 }
 

@@ -1,7 +1,14 @@
 // coreio-mockvm command-line parsing and errors.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -139,6 +146,36 @@ TEST(Cli, NoClientWithinTheWaitFails) {
     EXPECT_EQ(run({"--port", "0", "--wait-ms", "50"}, out, err), 1);
     EXPECT_EQ(out.rfind("listening on 127.0.0.1:", 0), 0u) << out;
     EXPECT_NE(err.find("no client claimed range 0 within 50 ms"), std::string::npos) << err;
+}
+
+// --record creates its file only once the VM listens: a run that cannot listen
+// leaves an existing trace as it was (and no temporary file next to it).
+TEST(Cli, RecordDoesNotClobberAnExistingFileWhenListenFails) {
+    const int busy = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(busy, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    ASSERT_EQ(::listen(busy, 1), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len);
+    const std::string dir = ::testing::TempDir() + "cli_record_" + std::to_string(::getpid());
+    std::filesystem::create_directory(dir);
+    const std::string path = dir + "/keep.ctrace";
+    std::ofstream(path) << "an earlier recording";
+    std::string out, err;
+    EXPECT_EQ(run({"--port", std::to_string(ntohs(a.sin_port)), "--wait-ms", "50", "--record", path}, out, err), 2);
+    EXPECT_NE(err.find("listen"), std::string::npos) << err;
+    std::ifstream in(path);
+    std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(kept, "an earlier recording");
+    EXPECT_EQ(std::distance(std::filesystem::directory_iterator(dir), std::filesystem::directory_iterator{}), 1);
+    ::close(busy);
+    // Listening works: the recording replaces the file.
+    EXPECT_EQ(run({"--port", "0", "--wait-ms", "50", "--record", path}, out, err), 1);  // no client came
+    EXPECT_GT(std::filesystem::file_size(path), 20u);
+    EXPECT_NE(std::filesystem::file_size(path), std::string("an earlier recording").size());
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace

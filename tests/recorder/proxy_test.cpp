@@ -305,3 +305,49 @@ TEST(RecordingProxyTest, StartErrorsNameTheProblem) {
     o.output = "/nonexistent/dir/x.ctrace";
     EXPECT_NE(p.start(o).find("cannot create"), std::string::npos);
 }
+
+// A write error mid-recording (here the file size limit, SIGXFSZ ignored) is
+// reported by close_trace(), and records_written() is what the file holds.
+TEST(RecordingProxyTest, WriteErrorIsReportedAndTheCountMatchesTheFile) {
+    constexpr int kIrqs = 20000;  // ~ 8 bytes of trace each: far past the limit
+    std::string error;
+    std::uint64_t written = 0, recorded = 0;
+    std::string path;
+    {
+        FileSizeLimit limit(16 * 1024);
+        ASSERT_TRUE(limit.ok());
+        ProxyRig rig;
+        path = rig.path;
+        {
+            Pair p(rig);
+            ASSERT_GE(p.vm_main, 0);
+            std::thread vm([&] {  // the VM reads everything the device sends
+                std::vector<char> buf(1 << 16);
+                std::size_t got = 0;
+                while (got < kIrqs * 64u) {
+                    const ssize_t k = ::recv(p.vm_main, buf.data(), buf.size(), 0);
+                    if (k <= 0) break;
+                    got += static_cast<std::size_t>(k);
+                }
+                EXPECT_EQ(got, kIrqs * 64u);
+            });
+            for (int i = 0; i < kIrqs; ++i) send_frame(p.main, Frame::irq_update(0, 0, i & 1));
+            vm.join();
+        }
+        for (int i = 0; i < 500 && rig.proxy.records() < kIrqs + 4; ++i)
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        rig.proxy.stop();
+        error = rig.proxy.close_trace();
+        written = rig.proxy.records_written();
+        recorded = rig.proxy.records();
+    }
+    EXPECT_NE(error.find("File too large"), std::string::npos) << error;
+    EXPECT_NE(error.find("the file holds the first " + std::to_string(written) + " of " + std::to_string(recorded)),
+              std::string::npos)
+        << error;
+    EXPECT_LT(written, recorded);
+    ReadAll r = read_file(path);
+    ASSERT_EQ(r.open_error, "");
+    EXPECT_EQ(r.status, ReadStatus::End) << r.message;
+    EXPECT_EQ(r.events.size(), written);
+}

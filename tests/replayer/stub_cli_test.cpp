@@ -137,4 +137,25 @@ TEST(Cli, ReplayDeviceInProcessOverTcpAndFuzzReproducers) {
     std::remove(path.c_str());
 }
 
+// --record never overwrites the trace being replayed, and a write error fails the run.
+TEST(Cli, ReplayRecordRefusesItsInputAndReportsWriteErrors) {
+    const std::string bin = COREIO_REPLAY_BIN;
+    const std::string path = temp_path("record-in");
+    ASSERT_EQ(record_with_mockvm(path, examples::timer_regfile_factory(), [](mockvm::Vm& vm) { driver(vm, 2); }), "");
+    const auto size = std::filesystem::file_size(path);
+    auto [rc, out] = run(bin + " device " + path + " --model timer --record " + path);
+    EXPECT_EQ(rc, 2) << out;
+    EXPECT_NE(out.find("is also an input"), std::string::npos) << out;
+    EXPECT_EQ(std::filesystem::file_size(path), size);
+    std::tie(rc, out) = run(bin + " device " + path + " --model timer --record /dev/full");
+    EXPECT_EQ(rc, 2) << out;
+    EXPECT_NE(out.find("No space left on device"), std::string::npos) << out;
+    const std::string copy = temp_path("record-out");
+    std::tie(rc, out) = run(bin + " device " + path + " --model timer --record " + copy);
+    EXPECT_EQ(rc, 0) << out;
+    EXPECT_GT(std::filesystem::file_size(copy), 100u);
+    std::remove(path.c_str());
+    std::remove(copy.c_str());
+}
+
 }  // namespace

@@ -24,7 +24,7 @@ using namespace trace_test;
 
 namespace {
 
-std::string write_events(const std::vector<Event>& events, const TraceHeader& h = golden::header_v1()) {
+std::string write_events(const std::vector<Event>& events, const TraceHeader& h = golden::header_v2()) {
     const std::string path = temp_path("codec");
     TraceWriter w;
     WriterOptions o;
@@ -54,7 +54,7 @@ TEST(TraceCodec, RoundTripsEveryEventKind) {
     ReadAll r = read_file(path);
     ASSERT_EQ(r.open_error, "");
     EXPECT_EQ(r.status, ReadStatus::End) << r.message;
-    TraceHeader want = golden::header_v1();
+    TraceHeader want = golden::header_v2();
     EXPECT_EQ(r.header, want);
     ASSERT_EQ(r.events.size(), events.size());
     for (std::size_t i = 0; i < events.size(); ++i) expect_same(r.events[i].event(), events[i], i);
@@ -67,7 +67,7 @@ TEST(TraceCodec, FileParsesWithTheGeneratedClasses) {
     ASSERT_TRUE(file.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
     EXPECT_EQ(file.magic(), "COREIO");
     EXPECT_EQ(file.format_version(), 1u);
-    EXPECT_EQ(file.header().tool(), "golden-v1");
+    EXPECT_EQ(file.header().tool(), "golden-v2");
     EXPECT_EQ(file.header().observer(), coreio::trace::Header::OBSERVER_PROXY);
     ASSERT_EQ(file.record_size(), static_cast<int>(events.size()));
     const auto& read = file.record(3);  // 4-byte read of 0x2a at 0x10000004, first MMIO
@@ -104,9 +104,10 @@ TEST(TraceCodec, FileParsesWithTheGeneratedClasses) {
     EXPECT_FALSE(file.record(19).connection().up());
 }
 
-TEST(TraceCodec, TruncationAtEveryOffsetKeepsCompleteRecords) {
+// Version 1 files (no checksums): a cut anywhere keeps every whole record before it.
+TEST(TraceCodec, V1TruncationAtEveryOffsetKeepsCompleteRecords) {
     const auto events = golden::events_v1();
-    const auto bytes = file_bytes(write_events(events));
+    const auto bytes = file_bytes(std::string(COREIO_GOLDEN_DIR) + "/v1-basic.ctrace");
     // Record boundaries from a full read.
     TraceReader full;
     ASSERT_EQ(full.open_memory(bytes), "");
@@ -134,6 +135,47 @@ TEST(TraceCodec, TruncationAtEveryOffsetKeepsCompleteRecords) {
         } else {
             EXPECT_EQ(r.status, ReadStatus::Truncated) << "cut at " << cut << ": " << r.message;
             EXPECT_NE(r.message.find("byte offset " + std::to_string(starts[complete])), std::string::npos)
+                << r.message;
+        }
+    }
+}
+
+// Checked files: a cut keeps every whole batch before it (a batch is written
+// with one write(), so a process killed mid-run leaves whole batches only).
+TEST(TraceCodec, TruncationAtEveryOffsetKeepsCompleteBatches) {
+    const auto events = golden::events_v1();
+    const std::string path = temp_path("batches");
+    {
+        TraceWriter w;
+        WriterOptions o;
+        o.background_flush = false;
+        ASSERT_EQ(w.open(path, golden::header_v2(), o), "");
+        for (std::size_t i = 0; i < events.size(); ++i) {
+            w.append(events[i]);
+            if (i % 3 == 2) w.flush();  // batches of 3 records
+        }
+        ASSERT_EQ(w.close(), "");
+    }
+    const auto bytes = file_bytes(path);
+    const std::vector<BatchSpan> batches = batches_of(bytes);
+    ASSERT_EQ(batches.size(), 1 + (events.size() + 2) / 3);  // the head's, then one per 3 records
+    for (std::size_t cut = 0; cut <= bytes.size(); ++cut) {
+        ReadAll r = read_memory(std::span(bytes).first(cut));
+        if (cut < batches[0].end) {
+            EXPECT_NE(r.open_error, "") << "cut at " << cut;
+            continue;
+        }
+        ASSERT_EQ(r.open_error, "") << "cut at " << cut;
+        std::size_t whole = 0;  // batches wholly inside the prefix
+        while (whole < batches.size() && batches[whole].end <= cut) ++whole;
+        const std::size_t complete = std::min(events.size(), 3 * (whole - 1));
+        ASSERT_EQ(r.events.size(), complete) << "cut at " << cut;
+        for (std::size_t i = 0; i < complete; ++i) expect_same(r.events[i].event(), events[i], i);
+        if (whole == batches.size() || batches[whole].start == cut) {
+            EXPECT_EQ(r.status, ReadStatus::End) << "cut at " << cut << ": " << r.message;
+        } else {
+            EXPECT_EQ(r.status, ReadStatus::Truncated) << "cut at " << cut << ": " << r.message;
+            EXPECT_NE(r.message.find("byte offset " + std::to_string(batches[whole].start)), std::string::npos)
                 << r.message;
         }
     }
@@ -172,9 +214,9 @@ TEST(TraceCodec, RandomCorruptionNeverCrashes) {
 
 TEST(TraceCodec, CorruptRecordNamesOffsetAndField) {
     auto b = empty_trace();
-    const std::size_t at = b.size();
+    const std::size_t at = b.size() + 12;  // after the batch checksum
     // Record: mmio { op_size = 7 (opcode 7 is not an access) }.
-    for (auto x : bytes_of({0x0a, 0x04, 0x2a, 0x02, 0x08, 0x07})) b.push_back(x);
+    b = append_batch(b, bytes_of({0x0a, 0x04, 0x2a, 0x02, 0x08, 0x07}));
     ReadAll r = read_memory(b);
     ASSERT_EQ(r.open_error, "");
     EXPECT_EQ(r.status, ReadStatus::Corrupt);
@@ -185,7 +227,7 @@ TEST(TraceCodec, CorruptRecordNamesOffsetAndField) {
 
 TEST(TraceCodec, OversizedLengthIsCorruptNotAnAllocation) {
     auto b = empty_trace();
-    for (auto x : bytes_of({0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f})) b.push_back(x);
+    b = append_batch(b, bytes_of({0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f}));
     ReadAll r = read_memory(b);
     EXPECT_EQ(r.status, ReadStatus::Corrupt);
     EXPECT_NE(r.message.find("over the limit"), std::string::npos) << r.message;
@@ -194,7 +236,7 @@ TEST(TraceCodec, OversizedLengthIsCorruptNotAnAllocation) {
 TEST(TraceCodec, DataWiderThanSizeIsCorrupt) {
     auto b = empty_trace();
     // mmio { op_size = READ|1<<3, data = 0x1ff }
-    for (auto x : bytes_of({0x0a, 0x07, 0x2a, 0x05, 0x08, 0x09, 0x38, 0xff, 0x03})) b.push_back(x);
+    b = append_batch(b, bytes_of({0x0a, 0x07, 0x2a, 0x05, 0x08, 0x09, 0x38, 0xff, 0x03}));
     ReadAll r = read_memory(b);
     EXPECT_EQ(r.status, ReadStatus::Corrupt);
     EXPECT_NE(r.message.find("wider than the access size"), std::string::npos) << r.message;
@@ -204,9 +246,9 @@ TEST(TraceCodec, NewerSchemaFieldsAreSkipped) {
     auto b = empty_trace();
     // Top-level field 40 (varint) and field 41 (bytes), then a record with an
     // unknown event (field 13) and an unknown record field 30, then a claim.
-    for (auto x : bytes_of({0xc0, 0x02, 0x05, 0xca, 0x02, 0x02, 0x01, 0x02})) b.push_back(x);
-    for (auto x : bytes_of({0x0a, 0x07, 0x08, 0x02, 0x6a, 0x00, 0xf0, 0x01, 0x09})) b.push_back(x);
-    for (auto x : bytes_of({0x0a, 0x04, 0x42, 0x02, 0x08, 0x03})) b.push_back(x);
+    b = append_batch(b, bytes_of({0xc0, 0x02, 0x05, 0xca, 0x02, 0x02, 0x01, 0x02,              //
+                                  0x0a, 0x07, 0x08, 0x02, 0x6a, 0x00, 0xf0, 0x01, 0x09,        //
+                                  0x0a, 0x04, 0x42, 0x02, 0x08, 0x03}));
     ReadAll r = read_memory(b);
     ASSERT_EQ(r.open_error, "");
     EXPECT_EQ(r.status, ReadStatus::End) << r.message;
@@ -232,7 +274,11 @@ TEST(TraceCodec, OpenErrorsSayWhatIsWrong) {
     b[12] = std::byte{0x1a};  // not the header tag
     EXPECT_NE(r.open_memory(b).find("expected the header"), std::string::npos);
     b = empty_trace();
-    EXPECT_NE(r.open_memory(std::span(b).first(b.size() - 1)).find("truncated header"), std::string::npos);
+    EXPECT_NE(r.open_memory(std::span(b).first(b.size() - 13)).find("truncated header"), std::string::npos);
+    EXPECT_NE(r.open_memory(std::span(b).first(b.size() - 12)).find("no batch checksum after the header"),
+              std::string::npos);
+    EXPECT_NE(r.open_memory(std::span(b).first(b.size() - 1)).find("file ends inside the batch checksum"),
+              std::string::npos);
     TraceWriter w;
     EXPECT_NE(w.open("/nonexistent/dir/x.ctrace", {}).find("cannot create /nonexistent/dir/x.ctrace"),
               std::string::npos);

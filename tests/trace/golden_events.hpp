@@ -1,4 +1,4 @@
-// The contents of tests/golden/v1-basic.ctrace: one event of every kind and
+// The contents of tests/golden/v1-basic.ctrace and v2-checksum.ctrace: one event of every kind and
 // every encoding path (small and wide data, pairs, deltas both ways, raw
 // frames). make_golden.cpp writes them; golden_test.cpp checks a reader still
 // reads exactly them. Never change this for an existing golden file: add a new one.
@@ -15,6 +15,7 @@ using namespace coreio::trace;
 
 inline TraceHeader header_v1() {
     TraceHeader h;
+    h.schema_version = 1;
     h.tool = "golden-v1";
     h.tool_version = "0.1.0";
     h.created_unix_ns = 1700000000123456789ull;
@@ -26,6 +27,17 @@ inline TraceHeader header_v1() {
     h.raw_frames = true;
     return h;
 }
+
+// v2 (batch checksums): the same header but for its name and version.
+inline TraceHeader header_v2() {
+    TraceHeader h = header_v1();
+    h.schema_version = 2;
+    h.tool = "golden-v2";
+    h.labels = {{"purpose", "golden"}, {"schema", "v2"}};
+    return h;
+}
+// v2 is written with a flush after this many records: a head batch and two batches of records.
+inline constexpr std::size_t kV2FlushAfter = 9;
 
 // Frames kept raw for record 10 (a WRITEA with its reply).
 inline Frame raw_request_v1() {

@@ -1,5 +1,6 @@
-// Writes a golden trace file: `make_golden v1 OUT`. Run once per format
-// version and commit the output under tests/golden/.
+// Writes a golden trace file: `make_golden v2 OUT`. Run once per format
+// version and commit the output under tests/golden/ (v1-basic.ctrace was
+// written by the version 1 writer, which no longer exists).
 #include <cstdio>
 #include <cstring>
 
@@ -7,18 +8,22 @@
 #include "golden_events.hpp"
 
 int main(int argc, char** argv) {
-    if (argc != 3 || std::strcmp(argv[1], "v1") != 0) {
-        std::fprintf(stderr, "usage: %s v1 OUT.ctrace\n", argv[0]);
+    if (argc != 3 || std::strcmp(argv[1], "v2") != 0) {
+        std::fprintf(stderr, "usage: %s v2 OUT.ctrace\n", argv[0]);
         return 2;
     }
     coreio::trace::TraceWriter w;
     coreio::trace::WriterOptions o;
     o.background_flush = false;
-    if (auto e = w.open(argv[2], golden::header_v1(), o); !e.empty()) {
+    if (auto e = w.open(argv[2], golden::header_v2(), o); !e.empty()) {
         std::fprintf(stderr, "%s\n", e.c_str());
         return 1;
     }
-    for (const auto& ev : golden::events_v1()) w.append(ev);
+    const auto events = golden::events_v1();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        w.append(events[i]);
+        if (i + 1 == golden::kV2FlushAfter) w.flush();
+    }
     if (auto e = w.close(); !e.empty()) {
         std::fprintf(stderr, "%s\n", e.c_str());
         return 1;

@@ -2,10 +2,13 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <fstream>
+#include <span>
 #include <iterator>
 #include <string>
 #include <vector>
@@ -93,6 +96,53 @@ inline std::vector<std::byte> file_bytes(const std::string& path) {
     for (std::size_t i = 0; i < c.size(); ++i) b[i] = static_cast<std::byte>(c[i]);
     return b;
 }
+
+// Limits the size of files this process writes (RLIMIT_FSIZE, soft limit) with
+// SIGXFSZ ignored, so that write() fails with EFBIG; restores both on scope exit.
+class FileSizeLimit {
+public:
+    explicit FileSizeLimit(rlim_t bytes) {
+        ::getrlimit(RLIMIT_FSIZE, &saved_);
+        old_handler_ = std::signal(SIGXFSZ, SIG_IGN);
+        rlimit l = saved_;
+        l.rlim_cur = bytes;
+        ok_ = ::setrlimit(RLIMIT_FSIZE, &l) == 0;
+    }
+    ~FileSizeLimit() {
+        ::setrlimit(RLIMIT_FSIZE, &saved_);
+        std::signal(SIGXFSZ, old_handler_);
+    }
+    bool ok() const { return ok_; }
+
+private:
+    rlimit saved_{};
+    void (*old_handler_)(int) = nullptr;
+    bool ok_ = false;
+};
+
+/// Where a checked trace's batch checksums are (byte offsets), found by walking the file.
+struct BatchSpan {
+    std::size_t start = 0;  // offset of its checksum
+    std::size_t end = 0;    // offset just past its records
+};
+inline std::vector<BatchSpan> batches_of(std::span<const std::byte> b) {
+    auto u8 = [&](std::size_t i) { return std::to_integer<unsigned>(b[i]); };
+    std::size_t pos = 12;  // the header's tag, after the 12-byte preamble of format version 1
+    std::size_t len = 0, shift = 0, k = pos + 1;
+    for (; u8(k) & 0x80; ++k, shift += 7) len |= static_cast<std::size_t>(u8(k) & 0x7f) << shift;
+    len |= static_cast<std::size_t>(u8(k)) << shift;
+    pos = k + 1 + len;
+    std::vector<BatchSpan> out;
+    while (pos + 12 <= b.size() && u8(pos) == 0x1a) {
+        const std::size_t size = u8(pos + 3) | u8(pos + 4) << 8 | u8(pos + 5) << 16;
+        out.push_back({pos, pos + 12 + size});
+        pos += 12 + size;
+    }
+    return out;
+}
+
+/// Appends `payload` to a checked trace as one more batch, with its checksum.
+std::vector<std::byte> append_batch(std::vector<std::byte> file, std::span<const std::byte> payload);
 
 /// Expects two events equal in every field, times and raw frames included.
 inline void expect_same(const coreio::trace::Event& a, const coreio::trace::Event& b, std::size_t index) {

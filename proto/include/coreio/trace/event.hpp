@@ -19,8 +19,11 @@ namespace coreio::trace {
 
 /// File format version written in the preamble; readers accept <= this.
 inline constexpr std::uint32_t kFormatVersion = 1;
-/// Schema version written in the header.
-inline constexpr std::uint32_t kSchemaVersion = 1;
+/// Schema version written in the header: the format's minor version. 2 added
+/// the batch checksums (readers of version 1 skip them).
+inline constexpr std::uint32_t kSchemaVersion = 2;
+/// Longest batch of records behind one checksum, bytes.
+inline constexpr std::size_t kMaxBatchBytes = (1u << 24) - 1;
 /// Longest record a reader accepts, bytes: bounds memory on a corrupt length.
 inline constexpr std::size_t kMaxRecordBytes = 1u << 20;
 /// Event::cause when a DMA chunk had no MMIO transaction in flight.

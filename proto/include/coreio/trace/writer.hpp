@@ -48,28 +48,37 @@ public:
     /// Creates (truncates) `path` and writes the preamble and `header`; time 0
     /// of the trace is now. Returns an empty string, or an error naming the path.
     std::string open(const std::string& path, const TraceHeader& header, const WriterOptions& options = {});
+    /// As open(path), on a file the caller opened for writing (e.g. an
+    /// OutputFile's temporary); `name` is for messages. The fd stays the
+    /// caller's: close() does not close it.
+    std::string open(int fd, const std::string& name, const TraceHeader& header, const WriterOptions& options = {});
     /// True between a successful open() and close().
     bool is_open() const;
 
     /// Appends one event; `ev.time_ns` is relative to the trace start (see
     /// now_ns()). Returns the record's index. Thread-safe; no allocation.
-    /// After a write error the event is dropped (error() says why).
+    /// After a write error the event is dropped but counted (error() says why).
     std::uint64_t append(const Event& ev);
     /// Nanoseconds since the trace start on the steady clock: the time to put in events.
     std::uint64_t now_ns() const;
 
     /// Writes the batch now.
     void flush();
-    /// Flushes, stops the flush thread and closes the file. Returns error().
+    /// Flushes, stops the flush thread and closes the file. Returns error(),
+    /// which then also says how many records the file holds; empty when every
+    /// appended record is in the file.
     std::string close();
 
-    /// Records appended so far.
+    /// Records appended so far (the index the next append() returns).
     std::uint64_t records() const;
+    /// Records handed to the file without error: after close(), what the file holds.
+    std::uint64_t records_written() const;
     /// Bytes handed to the file (preamble and header included).
     std::uint64_t bytes() const;
-    /// Bytes of records only (for bytes-per-event figures).
+    /// Bytes of records and of the checksums of written batches (for bytes-per-event figures).
     std::uint64_t record_bytes() const;
-    /// The first write error, or empty.
+    /// The first write error (naming the file and the cause), or empty. Sticky:
+    /// after it, appends are dropped.
     std::string error() const;
 
 private:

@@ -57,8 +57,14 @@ public:
     void stop();
     /// Device models seen so far (pairs of connections started).
     std::uint32_t clients() const;
-    /// Records written so far.
+    /// Records recorded so far (appended to the trace writer).
     std::uint64_t records() const;
+    /// After stop(): closes the trace file. Returns an empty string, or the
+    /// first write error (naming the file, the cause and how many records the
+    /// file holds).
+    std::string close_trace();
+    /// Records the trace file holds: after close_trace(), exactly its contents.
+    std::uint64_t records_written() const;
 
 private:
     struct Impl;
