@@ -1,16 +1,109 @@
 #include "coreio/replayer/process.hpp"
 
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
+
+extern char** environ;
 
 namespace coreio::replayer {
+
+namespace {
+
+// Process groups of running device processes, readable from a signal handler
+// (lock-free atomics; 0 = free slot). More devices at once than slots are
+// still covered by their supervisors, just not by kill_device_groups().
+std::array<std::atomic<int>, 64> g_groups{};
+std::atomic<DeviceProcess::Output> g_default_output{DeviceProcess::Output::Inherit};
+
+void track_group(int pgid) {
+    for (auto& slot : g_groups) {
+        int free = 0;
+        if (slot.compare_exchange_strong(free, pgid)) return;
+    }
+}
+
+void untrack_group(int pgid) {
+    for (auto& slot : g_groups) {
+        int expected = pgid;
+        if (slot.compare_exchange_strong(expected, 0)) return;
+    }
+}
+
+// The signals the supervisor waits for: its child's end, or the order to stop
+// (SIGTERM is also what it gets when the parent dies).
+sigset_t supervisor_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+    return set;
+}
+
+// Ends the supervisor the way its child ended, so the parent sees the device's status.
+[[noreturn]] void exit_like(int status) {
+    if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
+    const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+    ::signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    ::sigprocmask(SIG_UNBLOCK, &one, nullptr);
+    ::kill(::getpid(), sig);
+    ::_exit(128 + sig);
+}
+
+// The supervisor, in the forked child: leads a new process group, starts the
+// command in it and waits. Only async-signal-safe calls (the parent may have
+// threads); everything it needs was prepared before fork().
+[[noreturn]] void supervise(char* const* argv, char* const* envp, pid_t parent, int devnull) {
+    // A new group first: from here on a group kill reaches everything started below.
+    ::setpgid(0, 0);
+    for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) ::signal(s, SIG_DFL);
+    if (devnull >= 0) {
+        ::dup2(devnull, 1);
+        ::dup2(devnull, 2);
+    }
+    // No copies of the parent's descriptors (its sockets would stay open in here).
+    if (::close_range(3, ~0u, 0) != 0)
+        for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (::getppid() != parent) ::_exit(127);  // the parent is already gone: start nothing
+    const pid_t device = ::fork();
+    if (device < 0) ::_exit(127);
+    if (device == 0) {
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::execve("/bin/sh", argv, envp);
+        ::_exit(127);
+    }
+    const rlimit no_core{0, 0};  // exit_like() re-raises the device's signal: no core file of ours
+    ::setrlimit(RLIMIT_CORE, &no_core);
+    const sigset_t wanted = supervisor_signals();
+    for (;;) {
+        const int sig = ::sigwaitinfo(&wanted, nullptr);
+        if (sig == SIGCHLD) {
+            int st = 0;
+            if (::waitpid(device, &st, WNOHANG) == device) exit_like(st);
+        } else if (sig > 0) {
+            ::kill(0, SIGKILL);  // the whole group, this process included
+            ::_exit(128 + SIGKILL);
+        }
+    }
+}
+
+}  // namespace
 
 std::string describe_wait_status(int status) {
     if (WIFEXITED(status)) return "exited with code " + std::to_string(WEXITSTATUS(status));
@@ -22,6 +115,9 @@ std::string describe_wait_status(int status) {
     return "ended with status " + std::to_string(status);
 }
 
+void DeviceProcess::set_default_output(Output output) { g_default_output.store(output); }
+DeviceProcess::Output DeviceProcess::default_output() { return g_default_output.load(); }
+
 DeviceProcess::~DeviceProcess() {
     if (pid_ > 0) kill();
 }
@@ -29,24 +125,48 @@ DeviceProcess::~DeviceProcess() {
 int DeviceProcess::start(const std::string& command, const std::string& target) {
     if (pid_ > 0) kill();
     status_.clear();
+    // Built before fork(): the children only make async-signal-safe calls.
+    const std::string vm = "COREHDL_VM=" + target;
+    std::vector<char*> envp;
+    for (char** e = environ; e != nullptr && *e != nullptr; ++e)
+        if (std::strncmp(*e, "COREHDL_VM=", 11) != 0) envp.push_back(*e);
+    envp.push_back(const_cast<char*>(vm.c_str()));
+    envp.push_back(nullptr);
+    const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+    const int devnull = output_ == Output::Discard ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
+    // Blocked across fork() so no handler of ours runs in the supervisor; it waits for them.
+    const sigset_t blocked = supervisor_signals();
+    sigset_t old;
+    ::pthread_sigmask(SIG_BLOCK, &blocked, &old);
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
-    if (pid < 0) return -errno;
-    if (pid == 0) {
-        ::setenv("COREHDL_VM", target.c_str(), 1);
-        ::execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
-        ::_exit(127);
-    }
+    if (pid == 0) supervise(const_cast<char* const*>(argv), envp.data(), parent, devnull);
+    const int fork_errno = errno;
+    ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    if (devnull >= 0) ::close(devnull);
+    if (pid < 0) return -fork_errno;
+    ::setpgid(pid, pid);  // also here, so the group exists before start() returns
     pid_ = pid;
+    track_group(pid);
     return 0;
+}
+
+void DeviceProcess::end_group() {
+    ::kill(-pid_, SIGKILL);
+    int st = 0;
+    while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
+    }
+    status_ = describe_wait_status(st);
+    untrack_group(pid_);
+    pid_ = 0;
 }
 
 bool DeviceProcess::running() {
     if (pid_ <= 0) return false;
-    int st = 0;
-    const pid_t r = ::waitpid(pid_, &st, WNOHANG);
-    if (r == pid_) {
-        status_ = describe_wait_status(st);
-        pid_ = 0;
+    siginfo_t info{};
+    // WNOWAIT: the leader stays a zombie, so its group id is still ours while the group is killed.
+    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_) {
+        end_group();
         return false;
     }
     return true;
@@ -62,15 +182,28 @@ std::string DeviceProcess::wait(std::chrono::milliseconds timeout) {
 }
 
 std::string DeviceProcess::kill() {
-    if (pid_ > 0) {
-        ::kill(pid_, SIGKILL);
-        int st = 0;
-        while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
-        }
-        status_ = describe_wait_status(st);
-        pid_ = 0;
-    }
+    if (pid_ > 0) end_group();
     return status_;
+}
+
+void kill_device_groups() noexcept {
+    for (auto& slot : g_groups)
+        if (const int pgid = slot.load(); pgid > 0) ::kill(-pgid, SIGKILL);
+}
+
+namespace {
+void on_stop_signal(int sig) {
+    kill_device_groups();
+    ::signal(sig, SIG_DFL);
+    ::raise(sig);
+}
+}  // namespace
+
+void kill_device_groups_on_signals() {
+    struct sigaction sa {};
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    for (int s : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(s, &sa, nullptr);
 }
 
 IsolatedResult run_isolated(const std::function<std::string()>& fn, std::chrono::milliseconds timeout) {
@@ -81,6 +214,7 @@ IsolatedResult run_isolated(const std::function<std::string()>& fn, std::chrono:
         result.status = std::string("pipe: ") + std::strerror(errno);
         return result;
     }
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) {
         ::close(fds[0]);
@@ -90,6 +224,8 @@ IsolatedResult run_isolated(const std::function<std::string()>& fn, std::chrono:
         return result;
     }
     if (pid == 0) {
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (::getppid() != parent) ::_exit(1);
         ::close(fds[0]);
         const std::string out = fn();
         std::size_t off = 0;
