@@ -12,6 +12,7 @@
 #include "coreio/replayer/process.hpp"
 #include "models.hpp"
 #include "progress_display.hpp"
+#include "reproducer_message.hpp"
 
 using namespace coreio::replayer;
 using namespace coreio::replayer::tools;
@@ -184,8 +185,14 @@ int main(int argc, char** argv) {
     o.log = [&progress](const std::string& line) { progress.line("coreio-fuzz: " + line); };
     o.progress = [&progress](const FuzzProgress& p) { progress.update(p.execs, p.findings); };
 
-    const FuzzResult r = model.empty() ? fuzz_tcp(config, run, o) : fuzz_in_process(config, m.factory, o);
+    FuzzResult r = model.empty() ? fuzz_tcp(config, run, o) : fuzz_in_process(config, m.factory, o);
     progress.finish();
+    for (Finding& f : r.findings) {  // the reproducer's header describes its own (minimised) steps
+        if (!f.reproduced) continue;
+        const std::string err = model.empty() ? describe_minimised_tcp(f, run, seed, o.assertions, o.timeout)
+                                              : describe_minimised_in_process(f, m.factory, seed, o.assertions, o.timeout);
+        if (!err.empty() && r.error.empty()) r.error = err;
+    }
     if (!r.error.empty()) std::fprintf(stderr, "coreio-fuzz: error: %s\n", r.error.c_str());
     std::printf("%llu execs (%llu steps) in %.2f s: %.0f execs/s; %zu finding%s; seed %llu\n",
                 static_cast<unsigned long long>(r.stats.execs), static_cast<unsigned long long>(r.stats.steps),

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <cerrno>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "child_process.hpp"
+#include "coreio/cli/conventions.hpp"
 
 using namespace coreio::testing;
 
@@ -122,6 +124,19 @@ TEST(CliConventions, TheThreeServersFailTheSameWayWhenTheyCannotListen) {
         EXPECT_TRUE(contains(r.out, name + ": " + expected + "\n")) << name << ": " << r.out;
     }
     ::unlink(out.c_str());
+}
+
+}  // namespace
+
+namespace {
+
+TEST(CliConventions, EndpointsPutIPv6AddressesInBrackets) {
+    EXPECT_EQ(coreio::cli::endpoint("::1", 4800), "[::1]:4800");
+    EXPECT_EQ(coreio::cli::endpoint("fe80::1%eth0", 1), "[fe80::1%eth0]:1");
+    EXPECT_EQ(coreio::cli::endpoint("[::1]", 4800), "[::1]:4800");
+    EXPECT_EQ(coreio::cli::endpoint("127.0.0.1", 4800), "127.0.0.1:4800");
+    EXPECT_EQ(coreio::cli::listen_error(coreio::cli::endpoint("::1", 4800), EADDRINUSE),
+              "cannot listen on [::1]:4800: Address already in use");
 }
 
 }  // namespace

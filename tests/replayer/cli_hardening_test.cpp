@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "child_process.hpp"
+#include "coreio/replayer/scenario.hpp"
 #include "coreio/trace/writer.hpp"
 
 using namespace coreio::testing;
@@ -190,13 +191,24 @@ TEST(FuzzRun, DeviceOutputIsOffUnlessAskedFor) {
     EXPECT_TRUE(contains(r.out, banner)) << r.out;
 }
 
-TEST(FuzzRun, ReproducerPathsHaveNoDoubledSlashes) {
+TEST(FuzzRun, ReproducersDescribeTheirOwnStepsAtCleanPaths) {
     const std::string dir = temp_dir("slashes");
     const ProcessOutcome r =
         run_process({kFuzz, "--model", "timer", "--seeded-bug", "--seed", "7", "--execs", "50000", "--out", dir + "//"}, 90s);
     EXPECT_EQ(r.code, 1) << r.out;
     EXPECT_TRUE(contains(r.out, "reproducer: " + dir + "/")) << r.out;
     EXPECT_FALSE(contains(r.out, "//")) << r.out;
+    // The header's message is what replaying the minimised reproducer shows, record numbers included.
+    const std::string repro = first_file_in(dir);
+    ASSERT_FALSE(repro.empty());
+    coreio::replayer::Scenario sc;
+    ASSERT_EQ(coreio::replayer::load_scenario(repro, sc), "");
+    const std::string message = sc.label("coreio.finding.message");
+    ASSERT_FALSE(message.empty());
+    const ProcessOutcome replay = run_process({kReplay, "device", repro, "--model", "timer", "--seeded-bug"}, 60s);
+    EXPECT_EQ(replay.code, 1) << replay.out;
+    EXPECT_TRUE(contains(replay.out, "  " + message + "\n")) << message << "\n" << replay.out;
+    EXPECT_TRUE(contains(r.out, message)) << message << "\n" << r.out;
     std::filesystem::remove_all(dir);
 }
 
