@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <thread>
 #include <unistd.h>
@@ -50,23 +49,17 @@ sigset_t supervisor_signals() {
     return set;
 }
 
-// Ends the supervisor the way its child ended, so the parent sees the device's status.
-[[noreturn]] void exit_like(int status) {
-    if (WIFEXITED(status)) ::_exit(WEXITSTATUS(status));
-    const int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
-    ::signal(sig, SIG_DFL);
-    sigset_t one;
-    sigemptyset(&one);
-    sigaddset(&one, sig);
-    ::sigprocmask(SIG_UNBLOCK, &one, nullptr);
-    ::kill(::getpid(), sig);
-    ::_exit(128 + sig);
-}
+// The supervisor's end of the status pipe (see supervise()).
+constexpr int kStatusFd = 3;
 
 // The supervisor, in the forked child: leads a new process group, starts the
-// command in it and waits. Only async-signal-safe calls (the parent may have
-// threads); everything it needs was prepared before fork().
-[[noreturn]] void supervise(char* const* argv, char* const* envp, pid_t parent, int devnull) {
+// command in it, sends the command's wait status down the status pipe when it
+// ends, and stays until it is killed with its group: by the parent, or by
+// itself when the parent dies. It never ends on its own, so the group id stays
+// valid (and the group killable) until the parent reaps it. Only
+// async-signal-safe calls (the parent may have threads); everything it needs
+// was prepared before fork().
+[[noreturn]] void supervise(char* const* argv, char* const* envp, pid_t parent, int devnull, int status_fd) {
     // A new group first: from here on a group kill reaches everything started below.
     ::setpgid(0, 0);
     for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) ::signal(s, SIG_DFL);
@@ -74,9 +67,12 @@ sigset_t supervisor_signals() {
         ::dup2(devnull, 1);
         ::dup2(devnull, 2);
     }
-    // No copies of the parent's descriptors (its sockets would stay open in here).
-    if (::close_range(3, ~0u, 0) != 0)
-        for (int fd = 3; fd < 1024; ++fd) ::close(fd);
+    // The status pipe on fd 3 (closed in the command by exec), and no other
+    // copies of the parent's descriptors (its sockets would stay open in here).
+    if (status_fd != kStatusFd) ::dup2(status_fd, kStatusFd);
+    ::fcntl(kStatusFd, F_SETFD, FD_CLOEXEC);
+    if (::close_range(kStatusFd + 1, ~0u, 0) != 0)
+        for (int fd = kStatusFd + 1; fd < 1024; ++fd) ::close(fd);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (::getppid() != parent) ::_exit(127);  // the parent is already gone: start nothing
     const pid_t device = ::fork();
@@ -88,14 +84,15 @@ sigset_t supervisor_signals() {
         ::execve("/bin/sh", argv, envp);
         ::_exit(127);
     }
-    const rlimit no_core{0, 0};  // exit_like() re-raises the device's signal: no core file of ours
-    ::setrlimit(RLIMIT_CORE, &no_core);
     const sigset_t wanted = supervisor_signals();
     for (;;) {
         const int sig = ::sigwaitinfo(&wanted, nullptr);
         if (sig == SIGCHLD) {
             int st = 0;
-            if (::waitpid(device, &st, WNOHANG) == device) exit_like(st);
+            if (::waitpid(device, &st, WNOHANG) == device) {
+                while (::write(kStatusFd, &st, sizeof st) < 0 && errno == EINTR) {
+                }
+            }
         } else if (sig > 0) {
             ::kill(0, SIGKILL);  // the whole group, this process included
             ::_exit(128 + SIGKILL);
@@ -133,6 +130,8 @@ int DeviceProcess::start(const std::string& command, const std::string& target) 
     envp.push_back(const_cast<char*>(vm.c_str()));
     envp.push_back(nullptr);
     const char* argv[] = {"sh", "-c", command.c_str(), nullptr};
+    int status_pipe[2];
+    if (::pipe2(status_pipe, O_CLOEXEC) != 0) return -errno;
     const int devnull = output_ == Output::Discard ? ::open("/dev/null", O_WRONLY | O_CLOEXEC) : -1;
     // Blocked across fork() so no handler of ours runs in the supervisor; it waits for them.
     const sigset_t blocked = supervisor_signals();
@@ -140,36 +139,55 @@ int DeviceProcess::start(const std::string& command, const std::string& target) 
     ::pthread_sigmask(SIG_BLOCK, &blocked, &old);
     const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
-    if (pid == 0) supervise(const_cast<char* const*>(argv), envp.data(), parent, devnull);
+    if (pid == 0) supervise(const_cast<char* const*>(argv), envp.data(), parent, devnull, status_pipe[1]);
     const int fork_errno = errno;
     ::pthread_sigmask(SIG_SETMASK, &old, nullptr);
     if (devnull >= 0) ::close(devnull);
-    if (pid < 0) return -fork_errno;
+    ::close(status_pipe[1]);
+    if (pid < 0) {
+        ::close(status_pipe[0]);
+        return -fork_errno;
+    }
+    status_fd_ = status_pipe[0];
     ::setpgid(pid, pid);  // also here, so the group exists before start() returns
     pid_ = pid;
     track_group(pid);
     return 0;
 }
 
+bool DeviceProcess::poll_status(int wait_ms) {
+    if (status_fd_ < 0) return true;
+    pollfd p{status_fd_, POLLIN, 0};
+    if (::poll(&p, 1, wait_ms) <= 0) return false;
+    int st = 0;
+    const ssize_t n = ::read(status_fd_, &st, sizeof st);
+    if (n < 0 && errno == EINTR) return false;
+    // The command's status, or EOF: the supervisor itself is gone (killed from outside).
+    status_ = n == static_cast<ssize_t>(sizeof st) ? describe_wait_status(st) : "ended with its supervisor";
+    ::close(status_fd_);
+    status_fd_ = -1;
+    return true;
+}
+
 void DeviceProcess::end_group() {
-    ::kill(-pid_, SIGKILL);
+    ::kill(-pid_, SIGKILL);  // the supervisor is not reaped yet: the group id is still ours
     int st = 0;
     while (::waitpid(pid_, &st, 0) < 0 && errno == EINTR) {
     }
-    status_ = describe_wait_status(st);
+    if (status_fd_ >= 0) {  // killed while the command ran
+        ::close(status_fd_);
+        status_fd_ = -1;
+        status_ = "killed by signal 9 (SIGKILL)";
+    }
     untrack_group(pid_);
     pid_ = 0;
 }
 
 bool DeviceProcess::running() {
     if (pid_ <= 0) return false;
-    siginfo_t info{};
-    // WNOWAIT: the leader stays a zombie, so its group id is still ours while the group is killed.
-    if (::waitid(P_PID, static_cast<id_t>(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_) {
-        end_group();
-        return false;
-    }
-    return true;
+    if (!poll_status(0)) return true;
+    end_group();  // the command ended: whatever it left in its group goes too
+    return false;
 }
 
 std::string DeviceProcess::wait(std::chrono::milliseconds timeout) {
@@ -182,7 +200,10 @@ std::string DeviceProcess::wait(std::chrono::milliseconds timeout) {
 }
 
 std::string DeviceProcess::kill() {
-    if (pid_ > 0) end_group();
+    if (pid_ > 0) {
+        poll_status(0);  // it may have ended by itself already
+        end_group();
+    }
     return status_;
 }
 

@@ -15,7 +15,8 @@ namespace coreio::replayer {
 ///
 /// Nothing it starts outlives it: the command runs in a process group of its
 /// own, led by a small supervisor process (forked from this one) that waits for
-/// the command and passes its exit status on. The whole group (the command and
+/// the command and passes its wait status on through a pipe, then stays until
+/// the group is killed (so the group id stays valid). The whole group (the command and
 /// every process it forked, unless one moved to another group or session) is
 /// SIGKILLed
 ///   - by kill(), on destruction, and when the command ends by itself
@@ -52,11 +53,15 @@ public:
     static void set_default_output(Output output);
 
 private:
-    /// Kills the group, then reaps the leader (still a zombie until then, so its
-    /// process group id cannot have been reused).
+    /// Reads the command's status when the supervisor sent it (waiting up to
+    /// wait_ms); true once the command has ended.
+    bool poll_status(int wait_ms);
+    /// Kills the group and reaps the supervisor (which never ends on its own,
+    /// so its process group id cannot have been reused).
     void end_group();
 
     int pid_ = 0;         // supervisor (= process group id), 0 when none
+    int status_fd_ = -1;  // read end of the status pipe, -1 once read
     std::string status_;  // how the last child ended
     Output output_ = default_output();
     static Output default_output();
