@@ -100,7 +100,7 @@ struct Recording {
     std::string open(const Options& o) {
         trace::TraceHeader h;
         h.tool = "coreio-mockvm";
-        h.tool_version = "0.1.0";
+        h.tool_version = std::string(coreio::cli::version());
         h.target = o.config.listen;
         h.observer = trace::Observer::Vm;
         h.raw_frames = o.record_raw;
