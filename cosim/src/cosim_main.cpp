@@ -7,9 +7,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <optional>
 #include <string>
 
+#include "coreio/cli/conventions.hpp"
 #include "coreio/client.hpp"
 #include "coreio/cosim/bridge.hpp"
 #include "coreio/cosim/checkers.hpp"
@@ -39,6 +41,7 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     CLI::App app{std::string("CoreIO co-simulation device: the RTL model answers the VM's MMIO, raises its "
                              "IRQs and does its DMA"),
                  program};
+    coreio::cli::add_version(app, program);
     std::string target;
     std::string fst, vcd, start_addr, stop_addr, base = "0";
     std::uint64_t start_cycle = 0, idle_rate = 1000000, idle_per_access = 0, timeout_cycles = 100000;
@@ -89,14 +92,14 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
         trace.stop_addr = parse_number(stop_addr, "--trace-stop-addr");
         base_addr = parse_number(base, "--base").value_or(0);
     } catch (const CLI::ParseError& e) {
-        return app.exit(e);
+        return coreio::cli::exit_code_for(app, e, std::cout, std::cerr);
     }
 
     std::unique_ptr<Model> model = factory(trace.format);
     if (!model) {
         std::fprintf(stderr, "%s: this build has no %s waveform support (coreio_add_cosim TRACE option)\n", program,
                      trace_format_name(*trace.format));
-        return 2;
+        return coreio::cli::kExitUsage;
     }
 
     ClientOptions copt;
@@ -131,18 +134,18 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     std::string error;
     if (!bridge.sim().set_trace(trace, error)) {
         std::fprintf(stderr, "%s: %s\n", program, error.c_str());
-        return 2;
+        return coreio::cli::kExitUsage;
     }
 
     int rc = client.connect(target);
     if (rc != 0) {
         std::fprintf(stderr, "%s: cannot connect to '%s': %s\n", program, target.c_str(), std::strerror(-rc));
-        return 1;
+        return coreio::cli::kExitUsage;
     }
     rc = client.register_range(rid, bridge);
     if (rc != 0) {
         std::fprintf(stderr, "%s: cannot claim range %u: %s\n", program, rid, std::strerror(-rc));
-        return 1;
+        return coreio::cli::kExitUsage;
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
@@ -162,9 +165,11 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
                      static_cast<unsigned long long>(bridge.sim().cycles()),
                      static_cast<unsigned long long>(bridge.accesses()),
                      static_cast<unsigned long long>(bridge.bus_errors()));
-    if (rc == 0 || rc == -ECONNRESET || rc == -ENOTCONN) return 0;
-    std::fprintf(stderr, "%s: connection error: %s\n", program, std::strerror(-rc));
-    return 1;
+    if (rc != 0 && rc != -ECONNRESET && rc != -ENOTCONN) {
+        std::fprintf(stderr, "%s: connection error: %s\n", program, std::strerror(-rc));
+        return coreio::cli::kExitUsage;
+    }
+    return violations > 0 ? coreio::cli::kExitFailed : coreio::cli::kExitOk;  // --check-protocol found some
 }
 
 }  // namespace coreio::cosim

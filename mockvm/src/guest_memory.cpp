@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <new>
 #include <stdexcept>
@@ -18,8 +17,6 @@ std::string hex(std::uint64_t v) {
 }
 }  // namespace
 
-void GuestMemory::FreeDeleter::operator()(std::byte* p) const { std::free(p); }
-
 void GuestMemory::add_region(std::uint64_t base, std::uint64_t size) {
     const std::string name = "memory region " + hex(base) + ":" + hex(size);
     if (size == 0) throw std::invalid_argument(name + ": size is 0");
@@ -30,13 +27,9 @@ void GuestMemory::add_region(std::uint64_t base, std::uint64_t size) {
         if (base <= r.base + (r.size - 1) && r.base <= base + (size - 1))
             throw std::invalid_argument(name + ": overlaps region " + hex(r.base) + ":" + hex(r.size));
     }
-    // calloc: large blocks come from fresh zero pages, so untouched memory is free.
-    auto* p = static_cast<std::byte*>(std::calloc(static_cast<std::size_t>(size), 1));
-    if (p == nullptr) throw std::bad_alloc();
-    Region r{base, size, std::unique_ptr<std::byte[], FreeDeleter>(p)};
     auto pos = std::lower_bound(regions_.begin(), regions_.end(), base,
                                 [](const Region& a, std::uint64_t b) { return a.base < b; });
-    regions_.insert(pos, std::move(r));
+    regions_.insert(pos, Region{base, size, {}});
 }
 
 std::vector<MemoryRegionConfig> GuestMemory::regions() const {
@@ -75,17 +68,53 @@ bool GuestMemory::covered(std::uint64_t addr, std::uint64_t size) const {
 }
 
 template <class Fn>
-void GuestMemory::for_each_piece(std::uint64_t addr, std::uint64_t size, Fn&& fn) const {
+void GuestMemory::for_each_piece(std::uint64_t addr, std::uint64_t size, Fn&& fn) {
     std::ptrdiff_t i = find(addr);
     std::uint64_t done = 0;
     while (done < size) {
-        const Region& r = regions_[static_cast<std::size_t>(i)];
-        const std::uint64_t off = addr + done - r.base;
-        const std::uint64_t len = std::min(size - done, r.size - off);
-        fn(r.bytes.get() + off, done, len);
-        done += len;
+        Region& r = regions_[static_cast<std::size_t>(i)];
+        // Pieces end at page and region ends.
+        for (std::uint64_t off = addr + done - r.base; done < size && off < r.size;) {
+            const std::uint64_t in_page = off % kPageSize;
+            const std::uint64_t len = std::min({size - done, r.size - off, kPageSize - in_page});
+            fn(Piece{&r, off / kPageSize, in_page, done, len});
+            done += len;
+            off += len;
+        }
         ++i;
     }
+}
+
+template <class Fn>
+void GuestMemory::for_each_piece(std::uint64_t addr, std::uint64_t size, Fn&& fn) const {
+    const_cast<GuestMemory*>(this)->for_each_piece(addr, size, std::forward<Fn>(fn));
+}
+
+std::byte* GuestMemory::existing_page(const Piece& p) {
+    const auto it = p.region->pages.find(p.page);
+    return it == p.region->pages.end() ? nullptr : it->second.get();
+}
+
+std::byte* GuestMemory::page_of(const Piece& p) {
+    auto& pages = p.region->pages;
+    if (const auto it = pages.find(p.page); it != pages.end()) return it->second.get();
+    if (resident_limit_ != 0 && resident_ + kPageSize > resident_limit_) return nullptr;
+    try {
+        std::unique_ptr<std::byte[]> bytes(new (std::nothrow) std::byte[kPageSize]());
+        if (!bytes) return nullptr;
+        std::byte* raw = bytes.get();
+        pages.emplace(p.page, std::move(bytes));
+        resident_ += kPageSize;
+        return raw;
+    } catch (const std::bad_alloc&) {  // the page table itself could not grow
+        return nullptr;
+    }
+}
+
+bool GuestMemory::allocate(std::uint64_t addr, std::uint64_t size) {
+    bool ok = true;
+    for_each_piece(addr, size, [&](const Piece& p) { ok = ok && page_of(p) != nullptr; });
+    return ok;
 }
 
 bool GuestMemory::contains(std::uint64_t addr, std::uint64_t size) const {
@@ -96,17 +125,19 @@ bool GuestMemory::contains(std::uint64_t addr, std::uint64_t size) const {
 bool GuestMemory::read(std::uint64_t addr, std::span<std::byte> out) const {
     std::lock_guard lock(mu_);
     if (!covered(addr, out.size())) return false;
-    for_each_piece(addr, out.size(), [&](std::byte* p, std::uint64_t at, std::uint64_t len) {
-        std::memcpy(out.data() + at, p, static_cast<std::size_t>(len));
+    for_each_piece(addr, out.size(), [&](const Piece& p) {
+        const std::byte* page = existing_page(p);
+        if (page) std::memcpy(out.data() + p.at, page + p.offset, static_cast<std::size_t>(p.len));
+        else std::memset(out.data() + p.at, 0, static_cast<std::size_t>(p.len));
     });
     return true;
 }
 
 bool GuestMemory::write(std::uint64_t addr, std::span<const std::byte> in) {
     std::lock_guard lock(mu_);
-    if (!covered(addr, in.size())) return false;
-    for_each_piece(addr, in.size(), [&](std::byte* p, std::uint64_t at, std::uint64_t len) {
-        std::memcpy(p, in.data() + at, static_cast<std::size_t>(len));
+    if (!covered(addr, in.size()) || !allocate(addr, in.size())) return false;
+    for_each_piece(addr, in.size(), [&](const Piece& p) {
+        std::memcpy(page_of(p) + p.offset, in.data() + p.at, static_cast<std::size_t>(p.len));
     });
     return true;
 }
@@ -115,15 +146,16 @@ bool GuestMemory::write_masked(std::uint64_t addr, const std::byte* data, unsign
     if (size > 32) return false;
     const std::uint32_t all = size == 32 ? 0xffffffffu : ((1u << size) - 1);
     std::lock_guard lock(mu_);
-    if (!covered(addr, size)) return false;
+    if (!covered(addr, size) || !allocate(addr, size)) return false;
     const bool full = (mask & all) == all;
-    for_each_piece(addr, size, [&](std::byte* p, std::uint64_t at, std::uint64_t len) {
+    for_each_piece(addr, size, [&](const Piece& p) {
+        std::byte* dst = page_of(p) + p.offset;
         if (full) {
-            std::memcpy(p, data + at, static_cast<std::size_t>(len));
+            std::memcpy(dst, data + p.at, static_cast<std::size_t>(p.len));
             return;
         }
-        for (std::uint64_t k = 0; k < len; ++k)
-            if ((mask >> (at + k)) & 1) p[k] = data[at + k];
+        for (std::uint64_t k = 0; k < p.len; ++k)
+            if ((mask >> (p.at + k)) & 1) dst[k] = data[p.at + k];
     });
     return true;
 }
@@ -131,8 +163,15 @@ bool GuestMemory::write_masked(std::uint64_t addr, const std::byte* data, unsign
 bool GuestMemory::fill(std::uint64_t addr, std::uint64_t size, std::byte value) {
     std::lock_guard lock(mu_);
     if (!covered(addr, size)) return false;
-    for_each_piece(addr, size, [&](std::byte* p, std::uint64_t, std::uint64_t len) {
-        std::memset(p, static_cast<int>(value), static_cast<std::size_t>(len));
+    if (value == std::byte{0}) {  // zeros: untouched pages already are, so allocate nothing
+        for_each_piece(addr, size, [&](const Piece& p) {
+            if (std::byte* page = existing_page(p)) std::memset(page + p.offset, 0, static_cast<std::size_t>(p.len));
+        });
+        return true;
+    }
+    if (!allocate(addr, size)) return false;
+    for_each_piece(addr, size, [&](const Piece& p) {
+        std::memset(page_of(p) + p.offset, static_cast<int>(value), static_cast<std::size_t>(p.len));
     });
     return true;
 }
@@ -141,9 +180,22 @@ std::span<std::byte> GuestMemory::view(std::uint64_t addr, std::uint64_t size) {
     std::lock_guard lock(mu_);
     const std::ptrdiff_t i = find(addr);
     if (i < 0) return {};
-    const Region& r = regions_[static_cast<std::size_t>(i)];
-    if (size > r.size - (addr - r.base)) return {};
-    return {r.bytes.get() + (addr - r.base), static_cast<std::size_t>(size)};
+    Region& r = regions_[static_cast<std::size_t>(i)];
+    const std::uint64_t off = addr - r.base;
+    if (size > r.size - off || size > kPageSize - off % kPageSize) return {};
+    std::byte* page = page_of(Piece{&r, off / kPageSize, off % kPageSize, 0, size});
+    if (page == nullptr) return {};
+    return {page + off % kPageSize, static_cast<std::size_t>(size)};
+}
+
+std::uint64_t GuestMemory::resident() const {
+    std::lock_guard lock(mu_);
+    return resident_;
+}
+
+void GuestMemory::set_resident_limit(std::uint64_t bytes) {
+    std::lock_guard lock(mu_);
+    resident_limit_ = bytes;
 }
 
 bool GuestMemory::dma_read(const Frame& request, std::span<std::byte> out) {

@@ -1,5 +1,6 @@
 #include "coreio/mockvm/script.hpp"
 
+#include <array>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -223,6 +224,39 @@ std::string errno_text(int rc, const Vm& vm) {
     }
 }
 
+/// Remembers which ranges a client held during a run, to tell "the device went
+/// away" from "nobody ever claimed this" (the VM answers both alike: reads of
+/// an unclaimed range return 0xAA bytes, writes are dropped).
+class ClaimWatch {
+public:
+    explicit ClaimWatch(const Vm& vm) : vm_(vm) { lost(); }
+    /// A range that was claimed and no longer is, or -1. Also notes new claims.
+    int lost() {
+        for (unsigned rid = 0; rid < kNumRanges; ++rid) {
+            const bool now = vm_.claimed(rid);
+            if (held_[rid] && !now) return static_cast<int>(rid);
+            held_[rid] = held_[rid] || now;
+        }
+        return -1;
+    }
+
+private:
+    const Vm& vm_;
+    std::array<bool, kNumRanges> held_{};
+};
+
+bool talks_to_device(ScriptCommand::Kind k) {
+    using K = ScriptCommand::Kind;
+    return k == K::Write || k == K::Read || k == K::IrqWait || k == K::Ping || k == K::Reset;
+}
+
+std::string memory_error(Vm& vm, const ScriptCommand& c, const std::string& what) {
+    if (!vm.memory().contains(c.addr, c.size))
+        return what + " size " + std::to_string(c.size) + ": outside guest memory";
+    return what + " size " + std::to_string(c.size) + ": cannot allocate guest memory (" +
+           std::to_string(vm.memory().resident() >> 20) + " MiB already in use)";
+}
+
 }  // namespace
 
 Script parse_script(std::string_view text, std::string_view name) {
@@ -257,6 +291,7 @@ Script load_script(const std::string& path) {
 ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
     using K = ScriptCommand::Kind;
     ScriptResult r;
+    ClaimWatch claims(vm);
     for (const ScriptCommand& c : script.commands) {
         const std::string where = script.name + ":" + std::to_string(c.line) + ": ";
         const std::string what = c.name + " " + hex(c.addr);
@@ -272,11 +307,18 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
         auto shown = [&](const std::vector<std::byte>& b) {
             return c.value_form ? hex64(le_value(b)) : format_hex_bytes(b.data(), b.size());
         };
+        auto disconnected = [&](int rid) {
+            return stop(c.name + (c.kind == K::Write || c.kind == K::Read ? " " + hex(c.addr) : std::string()) +
+                        ": the device disconnected (range " + std::to_string(rid) + " is no longer claimed)");
+        };
         ++r.executed;
+        if (talks_to_device(c.kind))
+            if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);
         switch (c.kind) {
         case K::Write: {
             const int rc = vm.write(c.addr, static_cast<unsigned>(c.size), c.data.data());
             if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
+            if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);  // dropped by the VM, not written
             out << "OK" << std::endl;
             break;
         }
@@ -288,14 +330,14 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
                 break;
             }
             if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
+            if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);  // 0xAA from the VM, not the device
             out << "OK " << shown(got) << std::endl;
             if (c.has_expect && got != c.expect)
                 failure(what + ": expected " + shown(c.expect) + ", got " + shown(got));
             break;
         }
         case K::MemWrite:
-            if (!vm.memory().write(c.addr, c.data))
-                return stop(what + " size " + std::to_string(c.size) + ": outside guest memory");
+            if (!vm.memory().write(c.addr, c.data)) return stop(memory_error(vm, c, what));
             out << "OK" << std::endl;
             break;
         case K::MemRead: {
@@ -309,8 +351,7 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
             break;
         }
         case K::MemSet:
-            if (!vm.memory().fill(c.addr, c.size, static_cast<std::byte>(c.fill)))
-                return stop(what + " size " + std::to_string(c.size) + ": outside guest memory");
+            if (!vm.memory().fill(c.addr, c.size, static_cast<std::byte>(c.fill))) return stop(memory_error(vm, c, what));
             out << "OK" << std::endl;
             break;
         case K::IrqWait: {

@@ -635,7 +635,10 @@ Vm::Vm(VmConfig config) : impl_(std::make_unique<Impl>(std::move(config))) {}
 Vm::~Vm() = default;
 
 std::uint16_t Vm::port() const { return impl_->port; }
-std::string Vm::endpoint() const { return impl_->cfg.listen + ":" + std::to_string(impl_->port); }
+std::string Vm::endpoint() const {
+    const std::string& host = impl_->cfg.listen;  // an IPv6 address goes in brackets: "[::1]:4800"
+    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(impl_->port);
+}
 const VmConfig& Vm::config() const { return impl_->cfg; }
 GuestMemory& Vm::memory() { return impl_->memory; }
 

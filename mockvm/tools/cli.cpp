@@ -4,7 +4,9 @@
 #include <csignal>
 #include <ostream>
 #include <pthread.h>
+#include <system_error>
 
+#include "coreio/cli/conventions.hpp"
 #include "coreio/mockvm/demo.hpp"
 #include "coreio/net/host_port.hpp"
 #include "coreio/mockvm/parse.hpp"
@@ -25,6 +27,7 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         "Without --range: one range 0xfef00000:0x1000; without --memory: 16M of memory at 0x80000000.\n"
         "Exit status: 0 success, 1 a check failed, 2 bad command line or script.",
         "coreio-mockvm"};
+    coreio::cli::add_version(app, "coreio-mockvm");
     Options o;
     std::string listen = o.config.listen;
     unsigned port = net::kDefaultPort;
@@ -52,10 +55,8 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
                        ->type_name("FILE");
     app.add_flag("--record-raw", o.record_raw, "keep whole wire frames in the trace (byte-exact, larger)")
         ->needs(record);
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        exit_code = app.exit(e, out, err) == 0 ? kExitOk : kExitUsage;
+    if (const auto code = coreio::cli::parse(app, argc, argv, out, err)) {
+        exit_code = *code;
         return std::nullopt;
     }
     try {
@@ -104,7 +105,7 @@ struct Recording {
     std::string open(const Options& o) {
         trace::TraceHeader h;
         h.tool = "coreio-mockvm";
-        h.tool_version = "0.1.0";
+        h.tool_version = std::string(coreio::cli::version());
         h.target = o.config.listen;
         h.observer = trace::Observer::Vm;
         h.raw_frames = o.record_raw;
@@ -194,6 +195,11 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
         std::optional<Vm> vm;  // destroyed before the recording closes: no frame is lost
         try {
             vm.emplace(config);
+        } catch (const std::system_error& e) {
+            err << "coreio-mockvm: "
+                << coreio::cli::listen_error(coreio::cli::endpoint(config.listen, config.port), e.code().value())
+                << std::endl;
+            return kExitUsage;
         } catch (const std::exception& e) {
             err << "coreio-mockvm: " << e.what() << std::endl;
             return kExitUsage;

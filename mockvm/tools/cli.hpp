@@ -6,6 +6,7 @@
 #include <optional>
 #include <string>
 
+#include "coreio/cli/conventions.hpp"
 #include "coreio/mockvm/vm.hpp"
 
 namespace coreio::mockvm::cli {
@@ -23,9 +24,9 @@ struct Options {
 
 /// Exit codes: the run succeeded / an expectation or the demo failed /
 /// the command line or the script is bad, or the VM could not start.
-inline constexpr int kExitOk = 0;
-inline constexpr int kExitFailed = 1;
-inline constexpr int kExitUsage = 2;
+using coreio::cli::kExitFailed;
+using coreio::cli::kExitOk;
+using coreio::cli::kExitUsage;
 
 /// Parses argv. On --help prints help to `out` and sets exit_code 0; on an
 /// error prints one clear line to `err` and sets exit_code 2; both return nullopt.

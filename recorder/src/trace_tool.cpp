@@ -1,7 +1,6 @@
 #include "coreio/recorder/trace_tool.hpp"
 
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <charconv>
 #include <cinttypes>
@@ -14,6 +13,7 @@
 
 #include "coreio/recorder/pcap_export.hpp"
 #include "coreio/trace/output_file.hpp"
+#include "coreio/cli/conventions.hpp"
 #include "coreio/trace/writer.hpp"
 #include "progress.hpp"
 
@@ -487,7 +487,7 @@ int trace_tool_main(int argc, char** argv) {
     CLI::App app{"coreio-trace: look at, compare, convert and cut CoreIO trace files.\n"
                  "Exit status: 0 success (diff: same), 1 diff found a difference, 2 error."};
     app.require_subcommand(1, 1);
-    app.set_version_flag("--version", std::string("coreio-trace ") + COREIO_VERSION);
+    coreio::cli::add_version(app, "coreio-trace");
 
     std::string file, file_b, out, vcd, perfetto, from_text, to_text;
     std::vector<std::string> inputs;
@@ -533,12 +533,7 @@ int trace_tool_main(int argc, char** argv) {
     slice->add_option("--first", first, "first record index kept");
     slice->add_option("--last", last, "last record index kept");
 
-    try {
-        app.parse(argc, argv);
-    } catch (const CLI::ParseError& e) {
-        const int code = app.exit(e);
-        return code == 0 ? kExitOk : kExitError;
-    }
+    if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
     return stdout_checked([&] {
         try {
             if (dump->parsed()) return cmd_dump(file, json);

@@ -9,6 +9,7 @@
 #include <poll.h>
 #include <set>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -398,6 +399,7 @@ std::uint64_t run_execs(const FuzzConfig& config, const DeviceFactory& factory, 
         ReplayReport rep = player.run(sc, *link);
         shared.done.fetch_add(1, std::memory_order_relaxed);
         shared.steps.fetch_add(sc.steps.size(), std::memory_order_relaxed);
+        if (o.progress && !o.fork) o.progress({shared.done.load(std::memory_order_relaxed), seen.size()});
         if (rep.divergences.empty()) continue;
         const Divergence& d = rep.divergences[0];
         if (seen.insert(d.signature()).second && !found(e, d)) return e + 1 - from;
@@ -493,7 +495,8 @@ FuzzResult fuzz_in_process(const FuzzConfig& config, const DeviceFactory& factor
                 ::close(fds[1]);
                 break;
             }
-            if (pid == 0) {  // the worker
+            if (pid == 0) {  // the worker; it dies with this thread
+                ::prctl(PR_SET_PDEATHSIG, SIGKILL);
                 ::close(fds[0]);
                 run_execs(config, factory, o, next, end, deadline, *shared, seen, [&](std::uint64_t e, const Divergence& d) {
                     const std::string line = encode(e, d);
@@ -557,6 +560,7 @@ FuzzResult fuzz_in_process(const FuzzConfig& config, const DeviceFactory& factor
                     break;
                 }
                 const std::uint64_t done = shared->done;
+                if (o.progress) o.progress({done, result.findings.size()});
                 if (done != last_done) {
                     last_done = done;
                     last_progress = Clock::now();
@@ -626,6 +630,7 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
         ReplayReport rep = player.run(sc, link);
         ++result.stats.execs;
         result.stats.steps += sc.steps.size();
+        if (o.progress) o.progress({result.stats.execs, result.findings.size()});
         if (rep.divergences.empty()) continue;
         Divergence d = rep.divergences[0];
         if (d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) {

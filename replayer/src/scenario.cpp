@@ -150,6 +150,8 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
         if (st == trace::ReadStatus::Corrupt) return reader.message();
         const std::uint64_t index = reader.index();
         out.records = index + 1;
+        if (std::find(out.clients.begin(), out.clients.end(), ev.client) == out.clients.end())
+            out.clients.push_back(ev.client);
         if (ev.client != client) continue;
         add_fills();
         switch (ev.kind) {

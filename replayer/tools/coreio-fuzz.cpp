@@ -7,8 +7,12 @@
 #include <fstream>
 #include <sstream>
 
+#include "coreio/cli/conventions.hpp"
 #include "coreio/replayer/fuzz.hpp"
+#include "coreio/replayer/process.hpp"
 #include "models.hpp"
+#include "progress_display.hpp"
+#include "reproducer_message.hpp"
 
 using namespace coreio::replayer;
 using namespace coreio::replayer::tools;
@@ -17,7 +21,14 @@ namespace {
 
 int fail(const std::string& msg) {
     std::fprintf(stderr, "coreio-fuzz: %s\n", msg.c_str());
-    return 2;
+    return coreio::cli::kExitUsage;
+}
+
+/// The directory as given, without doubled or trailing slashes ("out//" -> "out").
+std::string clean_dir(const std::string& dir) {
+    std::string s = std::filesystem::path(dir).lexically_normal().string();
+    while (s.size() > 1 && s.back() == '/') s.pop_back();
+    return s.empty() ? "." : s;
 }
 
 std::vector<std::uint64_t> numbers(const std::string& spec, std::size_t n, std::string& err) {
@@ -87,9 +98,11 @@ std::string load_config(const std::string& path, FuzzConfig& c, std::string& tra
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"coreio-fuzz: seeded, reproducible fuzzing of a CoreIO device model"};
+    CLI::App app{"coreio-fuzz: seeded, reproducible fuzzing of a CoreIO device model.\n"
+                 "Exit status: 0 no finding, 1 findings, 2 bad command line or the fuzzer could not run."};
+    coreio::cli::add_version(app, "coreio-fuzz");
     std::string model, run, config_file, trace, out = ".";
-    bool bug = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false;
+    bool bug = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false, device_log = false;
     std::uint64_t seed = 1, execs = 1000000, first = 0;
     double seconds = 0;
     unsigned timeout_ms = 2000, max_ops = 32, irq_stuck = 0;
@@ -99,9 +112,10 @@ int main(int argc, char** argv) {
     app.add_flag("--seeded-bug", bug, "with --model: switch the model's seeded bug on");
     app.add_option("--run", run, "fuzz an out-of-process model over TCP: command started with COREHDL_VM set");
     app.add_option("--seed", seed, "seed: the same seed gives the same execs on every machine");
-    app.add_option("--execs", execs, "execs to run at most (an exec = reset + up to --max-ops steps)");
+    auto* execs_opt = app.add_option(
+        "--execs", execs, "execs to run at most (an exec = reset + up to --max-ops steps; default 1000000, or no cap with --time)");
     app.add_option("--first-exec", first, "exec number to start at (e.g. to re-run one exec)");
-    app.add_option("--time", seconds, "stop after this many seconds");
+    auto* time_opt = app.add_option("--time", seconds, "stop after this many seconds (alone: run for that long)");
     app.add_option("--max-ops", max_ops, "steps per exec at most");
     app.add_option("--range", ranges, "MMIO range RID:BASE:SIZE (repeatable)");
     app.add_option("--register", registers, "known register RID:OFFSET:WIDTH (repeatable)");
@@ -117,7 +131,13 @@ int main(int argc, char** argv) {
     app.add_option("--irq-stuck-steps", irq_stuck, "an IRQ line high for more steps than this is a finding");
     app.add_flag("--no-irq-reset-check", no_irq_reset, "do not require IRQ lines low after a reset");
     app.add_flag("--no-dma-mmio-check", no_dma_mmio, "allow DMA into the MMIO ranges");
-    CLI11_PARSE(app, argc, argv);
+    app.add_flag("--device-log", device_log, "with --run: show the device processes' output (discarded by default)");
+    if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
+    coreio::replayer::kill_device_groups_on_signals();
+    coreio::replayer::DeviceProcess::set_default_output(device_log ? DeviceProcess::Output::Inherit
+                                                                   : DeviceProcess::Output::Discard);
+    if (time_opt->count() > 0 && execs_opt->count() == 0) execs = UINT64_MAX - first;  // a time limit alone
+    if (seconds < 0) return fail("--time must not be negative");
 
     if (model.empty() == run.empty()) return fail("give exactly one of --model NAME or --run COMMAND");
     FuzzConfig config;
@@ -157,12 +177,22 @@ int main(int argc, char** argv) {
         if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return fail(err);
         o.assertions.reads.push_back(x);
     }
+    out = clean_dir(out);
     std::error_code ec;
     std::filesystem::create_directories(out, ec);
     o.out_dir = out;
-    o.log = [](const std::string& line) { std::fprintf(stderr, "coreio-fuzz: %s\n", line.c_str()); };
+    ProgressDisplay progress(stderr);
+    o.log = [&progress](const std::string& line) { progress.line("coreio-fuzz: " + line); };
+    o.progress = [&progress](const FuzzProgress& p) { progress.update(p.execs, p.findings); };
 
-    const FuzzResult r = model.empty() ? fuzz_tcp(config, run, o) : fuzz_in_process(config, m.factory, o);
+    FuzzResult r = model.empty() ? fuzz_tcp(config, run, o) : fuzz_in_process(config, m.factory, o);
+    progress.finish();
+    for (Finding& f : r.findings) {  // the reproducer's header describes its own (minimised) steps
+        if (!f.reproduced) continue;
+        const std::string err = model.empty() ? describe_minimised_tcp(f, run, seed, o.assertions, o.timeout)
+                                              : describe_minimised_in_process(f, m.factory, seed, o.assertions, o.timeout);
+        if (!err.empty() && r.error.empty()) r.error = err;
+    }
     if (!r.error.empty()) std::fprintf(stderr, "coreio-fuzz: error: %s\n", r.error.c_str());
     std::printf("%llu execs (%llu steps) in %.2f s: %.0f execs/s; %zu finding%s; seed %llu\n",
                 static_cast<unsigned long long>(r.stats.execs), static_cast<unsigned long long>(r.stats.steps),
@@ -174,6 +204,6 @@ int main(int argc, char** argv) {
                     f.original_steps, f.reproduced ? "" : " (did NOT reproduce on a fresh device)",
                     f.reproducer.empty() ? "(none)" : f.reproducer.c_str());
     }
-    if (!r.error.empty()) return 2;
-    return r.findings.empty() ? 0 : 1;
+    if (!r.error.empty()) return coreio::cli::kExitUsage;
+    return r.findings.empty() ? coreio::cli::kExitOk : coreio::cli::kExitFailed;
 }

@@ -3,7 +3,9 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <iostream>
+#include <system_error>
 
+#include "coreio/cli/conventions.hpp"
 #include "coreio/replayer/fuzz.hpp"
 #include "coreio/replayer/process.hpp"
 #include "coreio/replayer/replay.hpp"
@@ -11,6 +13,7 @@
 #include "coreio/trace/output_file.hpp"
 #include "coreio/trace/writer.hpp"
 #include "models.hpp"
+#include "replay_input.hpp"
 
 using namespace coreio::replayer;
 using namespace coreio::replayer::tools;
@@ -20,7 +23,8 @@ namespace {
 struct DeviceArgs {
     std::string trace, listen = "127.0.0.1", run, model, record, rules, timing = "fast", check = "auto";
     std::uint16_t port = 0;
-    bool seeded_bug = false, keep_going = false, no_irq_reset = false, no_dma_mmio = false;
+    bool seeded_bug = false, keep_going = false, no_irq_reset = false, no_dma_mmio = false, allow_empty = false;
+    bool timeout_given = false;  // --timeout on the command line: it also bounds the wait for the device
     double scale = 1.0;
     unsigned timeout_ms = 5000, irq_stuck = 0;
     std::uint32_t client = 0;
@@ -29,12 +33,12 @@ struct DeviceArgs {
 
 int fail(const std::string& msg) {
     std::fprintf(stderr, "coreio-replay: %s\n", msg.c_str());
-    return 2;
+    return coreio::cli::kExitUsage;
 }
 
 int run_device(const DeviceArgs& a) {
     Scenario sc;
-    if (std::string err = load_scenario(a.trace, sc, a.client); !err.empty()) return fail(err);
+    if (std::string err = load_replay_input(a.trace, a.client, a.allow_empty, sc); !err.empty()) return fail(err);
     if (!sc.warning.empty()) std::fprintf(stderr, "coreio-replay: warning: %s\n", sc.warning.c_str());
     ReplayOptions o;
     o.keep_going = a.keep_going;
@@ -108,16 +112,23 @@ int run_device(const DeviceArgs& a) {
         std::unique_ptr<TcpLink> link;
         try {
             link = std::make_unique<TcpLink>(player, lo);
+        } catch (const std::system_error& e) {
+            if (std::string(e.what()).starts_with("cannot listen"))
+                return fail(coreio::cli::listen_error(coreio::cli::endpoint(a.listen, a.port), e.code().value()));
+            return fail(e.what());
         } catch (const std::exception& e) {
             return fail(e.what());
         }
-        const std::string endpoint = a.listen + ":" + std::to_string(link->port());
-        std::fprintf(stderr, "coreio-replay: listening on %s for the device model\n", endpoint.c_str());
+        const std::string endpoint = coreio::cli::endpoint(a.listen, link->port());
+        // The wait for the device: --timeout when given (or with --run), else a minute to start it by hand.
+        const auto wait = a.run.empty() && !a.timeout_given ? std::chrono::milliseconds(60000) : o.timeout;
+        std::fprintf(stderr, "coreio-replay: listening on %s for the device model (waiting %lld ms)\n",
+                     endpoint.c_str(), static_cast<long long>(wait.count()));
         DeviceProcess proc;
         if (!a.run.empty() && proc.start(a.run, endpoint) != 0) return fail("cannot start '" + a.run + "'");
-        const auto wait = a.run.empty() ? std::chrono::milliseconds(60000) : o.timeout;
         if (link->accept(wait) != 0)
-            return fail("no device model connected to " + endpoint + (a.run.empty() ? "" : " (" + proc.kill() + ")"));
+            return fail("no device model connected to " + endpoint + " within " + std::to_string(wait.count()) +
+                        " ms" + (a.run.empty() ? "" : " (the device " + proc.kill() + ")"));
         rep = player.run(sc, *link);
         link->disconnect();
         if (!a.run.empty()) {
@@ -135,13 +146,15 @@ int run_device(const DeviceArgs& a) {
     }
     std::fputs(rep.summary().c_str(), stdout);
     if (!record_error.empty()) return fail("--record: " + record_error);
-    return rep.passed() ? 0 : 1;
+    return rep.passed() ? coreio::cli::kExitOk : coreio::cli::kExitFailed;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"coreio-replay: replay a CoreIO trace against a device model, or as the device"};
+    CLI::App app{"coreio-replay: replay a CoreIO trace against a device model, or as the device.\n"
+                 "Exit status: 0 pass, 1 a divergence (or finding), 2 bad command line or input, or no device."};
+    coreio::cli::add_version(app, "coreio-replay");
     app.require_subcommand(1);
 
     DeviceArgs d;
@@ -158,8 +171,10 @@ int main(int argc, char** argv) {
     dev->add_option("--timing", d.timing, "fast (default), recorded or scaled");
     dev->add_option("--scale", d.scale, "with --timing scaled: time factor (2 = half speed)");
     dev->add_option("--check", d.check, "auto (default), replies or findings (reproducers: assertions only)");
-    dev->add_option("--timeout", d.timeout_ms, "ms without a reply before the device counts as hung");
+    auto* timeout_opt = dev->add_option(
+        "--timeout", d.timeout_ms, "ms without a reply before the device counts as hung; also bounds the wait for it to connect");
     dev->add_option("--client", d.client, "which device model of a multi-client trace");
+    dev->add_flag("--allow-empty", d.allow_empty, "accept a trace (or client) with nothing to replay: PASS with 0 steps");
     dev->add_option("--record", d.record, "also write the replay as a trace");
     dev->add_option("--expect-read", d.expect_read, "assertion RID:OFFSET:MASK:VALUE on reads (repeatable)");
     dev->add_option("--irq-stuck-steps", d.irq_stuck, "an IRQ line high for more steps than this is a finding");
@@ -170,7 +185,9 @@ int main(int argc, char** argv) {
     auto* stub = app.add_subcommand("stub", "connect to a VM as the device and answer it from TRACE");
     add_stub_options(*stub, s);
 
-    CLI11_PARSE(app, argc, argv);
+    if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
+    kill_device_groups_on_signals();
+    d.timeout_given = timeout_opt->count() > 0;
     if (dev->parsed()) return run_device(d);
     return run_stub(s);
 }

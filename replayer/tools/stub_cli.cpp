@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "coreio/replayer/stub.hpp"
+#include "replay_input.hpp"
 
 namespace coreio::replayer {
 
@@ -15,11 +16,12 @@ void add_stub_options(CLI::App& cmd, StubArgs& a) {
     cmd.add_option("--idle", a.idle_ms, "ms without a request before the VM counts as stopped");
     cmd.add_flag("--keep-going", a.keep_going, "report every divergence");
     cmd.add_option("--client", a.client, "which device model of a multi-client trace to play");
+    cmd.add_flag("--allow-empty", a.allow_empty, "accept a trace (or client) with nothing to play");
 }
 
 int run_stub(const StubArgs& a) {
     Scenario sc;
-    if (std::string err = load_scenario(a.trace, sc, a.client); !err.empty()) {
+    if (std::string err = load_replay_input(a.trace, a.client, a.allow_empty, sc); !err.empty()) {
         std::fprintf(stderr, "coreio-replay: %s\n", err.c_str());
         return 2;
     }

@@ -11,6 +11,7 @@ struct StubArgs {
     std::vector<std::string> ignore;
     unsigned idle_ms = 5000;
     bool keep_going = false;
+    bool allow_empty = false;
     std::uint32_t client = 0;
 };
 /// Adds the stub options to `cmd`.

@@ -1,6 +1,11 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <cstdio>
+#include <cstring>
+#include <span>
+#include <unistd.h>
+#include <vector>
 #include <string>
 
 #include "coreio/mockvm/guest_memory.hpp"
@@ -120,6 +125,86 @@ TEST(GuestMemory, LargeSparseRegionsAreCheap) {
     m.add_region(0x100000000ull, 1ull << 30);  // 1 GiB: only touched pages cost memory
     ASSERT_TRUE(m.write(0x100000000ull + (1ull << 29), bytes("x")));
     EXPECT_TRUE(m.contains(0x100000000ull, 1ull << 30));
+}
+
+}  // namespace
+
+namespace {
+
+// Resident set size of this process, in bytes (from /proc/self/statm).
+std::uint64_t rss_bytes() {
+    std::FILE* f = std::fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, resident = 0;
+    if (f != nullptr) {
+        if (std::fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
+        std::fclose(f);
+    }
+    return resident * static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
+}
+
+TEST(GuestMemory, SixtyFourGibConfiguredCostsOnlyThePagesTouched) {
+    const std::uint64_t before = rss_bytes();
+    GuestMemory m;
+    m.add_region(0, 64ull << 30);  // 64 GiB
+    m.add_region(64ull << 30, 1ull << 20);
+    EXPECT_TRUE(m.contains(0, 64ull << 30));
+    // Reads of untouched memory see zeros and allocate nothing.
+    std::array<std::byte, 16> got{};
+    got.fill(std::byte{1});
+    ASSERT_TRUE(m.read(40ull << 30, got));
+    for (auto b : got) EXPECT_EQ(b, std::byte{0});
+    EXPECT_EQ(m.resident(), 0u);
+    EXPECT_TRUE(m.fill(0, 1ull << 30, std::byte{0}));  // zeros allocate nothing either
+    EXPECT_EQ(m.resident(), 0u);
+    // Touch 16 pages spread over the region (one write crosses into the next region).
+    for (std::uint64_t i = 0; i < 15; ++i) ASSERT_TRUE(m.write(i * (4ull << 30) + 123, std::as_bytes(std::span("page"))));
+    ASSERT_TRUE(m.write((64ull << 30) - 2, std::as_bytes(std::span("xyz"))));
+    EXPECT_EQ(m.resident(), 17 * GuestMemory::kPageSize);  // the crossing write touched two pages
+    EXPECT_LT(rss_bytes() - before, 16ull << 20) << "RSS grew by " << (rss_bytes() - before);
+    std::array<std::byte, 5> back{};
+    ASSERT_TRUE(m.read(8ull << 30 | 123, back));
+    EXPECT_EQ(std::memcmp(back.data(), "page", 5), 0);
+    ASSERT_TRUE(m.read((64ull << 30) - 2, std::span(back).first(4)));
+    EXPECT_EQ(std::memcmp(back.data(), "xyz", 4), 0);
+}
+
+TEST(GuestMemory, AccessesAcrossPageEdgesKeepEveryByte) {
+    GuestMemory m;
+    m.add_region(0x1000, 4 * GuestMemory::kPageSize);
+    std::vector<std::byte> data(2 * GuestMemory::kPageSize + 100);
+    for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::byte>(i * 7 + 1);
+    const std::uint64_t at = 0x1000 + GuestMemory::kPageSize - 50;
+    ASSERT_TRUE(m.write(at, data));
+    std::vector<std::byte> back(data.size());
+    ASSERT_TRUE(m.read(at, back));
+    EXPECT_EQ(back, data);
+    std::array<std::byte, 32> src{};
+    src.fill(std::byte{0x5a});
+    ASSERT_TRUE(m.write_masked(0x1000 + GuestMemory::kPageSize - 3, src.data(), 8, 0b10100101));
+    std::array<std::byte, 8> got{};
+    ASSERT_TRUE(m.read(0x1000 + GuestMemory::kPageSize - 3, got));
+    for (unsigned i = 0; i < 8; ++i)
+        if ((0b10100101 >> i) & 1) {
+            EXPECT_EQ(got[i], std::byte{0x5a}) << i;
+        }
+}
+
+TEST(GuestMemory, AWriteThatCannotGetItsPagesFailsAndWritesNothing) {
+    GuestMemory m;
+    m.add_region(0, 32ull << 30);
+    m.set_resident_limit(2 * GuestMemory::kPageSize);
+    ASSERT_TRUE(m.write(0, std::as_bytes(std::span("a"))));
+    ASSERT_TRUE(m.write(5 * GuestMemory::kPageSize, std::as_bytes(std::span("b"))));
+    // A third page is over the limit: the write fails as a whole, even the part on an allocated page.
+    std::vector<std::byte> two_pages(8, std::byte{0x77});
+    EXPECT_FALSE(m.write(6 * GuestMemory::kPageSize - 4, two_pages));
+    EXPECT_FALSE(m.fill(9 * GuestMemory::kPageSize, 1, std::byte{1}));
+    EXPECT_TRUE(m.view(9 * GuestMemory::kPageSize, 4).empty());
+    EXPECT_TRUE(m.contains(6 * GuestMemory::kPageSize - 4, 8));  // how a caller tells it from a fault
+    std::array<std::byte, 4> back{};
+    ASSERT_TRUE(m.read(6 * GuestMemory::kPageSize - 4, back));
+    for (auto b : back) EXPECT_EQ(b, std::byte{0});
+    EXPECT_EQ(m.resident(), 2 * GuestMemory::kPageSize);
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <mutex>
+#include <thread>
 #include <sstream>
 
 #include "coreio/mockvm/demo.hpp"
@@ -267,6 +268,52 @@ TEST(ScriptRunUnclaimed, DemoFailsWhenNothingStores) {
     EXPECT_FALSE(coreio::mockvm::run_demo(vm, table));  // unclaimed: reads return 0xAA
     EXPECT_NE(table.str().find("NO"), std::string::npos);
     EXPECT_NE(table.str().find("64 of 64 values did not read back"), std::string::npos) << table.str();
+}
+
+}  // namespace
+
+namespace {
+
+// A device that goes away in the middle of a script: the run stops at the first
+// command that needs it, with one ERR line, instead of reading the VM's own
+// 0xAA answers as the device's and printing a FAIL per command.
+TEST_F(ScriptRun, TheDeviceDisconnectingStopsTheRunWithOneErr) {
+    std::thread closer([&] {  // the device quits when told to (a write to 0xf80)
+        auto told = [&] {
+            std::lock_guard lock(mu);
+            return regs[0xf80] != 0;
+        };
+        for (int i = 0; i < 10000 && !told(); ++i) std::this_thread::sleep_for(1ms);
+        client->stop_serving();
+        client->close();
+    });
+    std::string text = "writel 0xfef00f80 1\nwritel 0xfef00000 7\nreadl 0xfef00000 expect 7\nsleep 300\n";
+    for (int i = 0; i < 50; ++i) text += "readl 0xfef00000 expect 7\n";
+    const auto r = run(text);
+    closer.join();
+    EXPECT_FALSE(r.ok);
+    const std::string o = out.str();
+    EXPECT_EQ(o.find("FAIL"), std::string::npos) << o;
+    ASSERT_NE(o.find("ERR "), std::string::npos) << o;
+    EXPECT_EQ(o.find("ERR "), o.rfind("ERR ")) << "one ERR line: " << o;
+    EXPECT_NE(o.find("ERR run.txt:"), std::string::npos) << o;
+    EXPECT_NE(r.error.find(": readl 0xfef00000: "), std::string::npos) << r.error;
+    EXPECT_LE(r.executed, 5u) << o;
+}
+
+TEST(ScriptRunMemory, GuestMemoryThatCannotBeAllocatedIsAnErrorNamingIt) {
+    coreio::mockvm::VmConfig c;
+    c.ranges = {{0xfef00000, 0x1000}};
+    c.memory = {{0, 64ull << 30}};  // 64 GiB: fine, it is sparse
+    c.log = [](std::string_view) {};
+    coreio::mockvm::Vm vm(c);
+    vm.memory().set_resident_limit(1 << 20);
+    std::ostringstream out;
+    const auto r = run_script(vm, parse_script("memset 0x100 0x1000 0xff\nmemset 0x0 0x200000 0xff\n", "m.txt"), out);
+    EXPECT_FALSE(r.ok);
+    EXPECT_EQ(r.executed, 2u);
+    EXPECT_NE(r.error.find("m.txt:2: memset 0x0 size 2097152: cannot allocate guest memory"), std::string::npos)
+        << r.error;
 }
 
 }  // namespace

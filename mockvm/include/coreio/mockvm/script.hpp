@@ -78,7 +78,10 @@ struct ScriptResult {
 /// Runs a script against a Vm. Each command prints its qtest-style answer to
 /// `out` ("OK", "OK 0x..."); a failed expectation prints "FAIL FILE:LINE: ..."
 /// and the run goes on; an error (address outside every range, timeout,
-/// client gone) stops it.
+/// guest memory that cannot be allocated) stops it with one "ERR FILE:LINE:
+/// COMMAND ..." line. So does the device going away: the first command that
+/// needs the device after a range claimed during the run lost its client
+/// stops the run (the VM would answer it itself, with 0xAA bytes).
 ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out);
 
 }  // namespace coreio::mockvm

@@ -50,6 +50,12 @@ struct FuzzConfig {
 /// Writes exec `exec` of `seed` into `out` (its ranges/memory set from `config`).
 void generate_exec(const FuzzConfig& config, std::uint64_t seed, std::uint64_t exec, Scenario& out);
 
+/// Totals of a running fuzz, for progress displays.
+struct FuzzProgress {
+    std::uint64_t execs = 0;     // execs finished
+    std::size_t findings = 0;    // distinct findings so far
+};
+
 struct FuzzOptions {
     std::uint64_t seed = 1;
     std::uint64_t first_exec = 0;            // exec number to start at
@@ -65,6 +71,9 @@ struct FuzzOptions {
     std::size_t max_findings = 8;            // distinct findings to collect, then stop
     std::size_t max_minimise_runs = 3000;    // oracle runs per finding
     std::function<void(const std::string&)> log;  // progress lines (may be empty)
+    /// Called often (after each exec, or every few ms while a forked worker
+    /// runs) with the totals so far; the caller decides what to show and when.
+    std::function<void(const FuzzProgress&)> progress;
 };
 
 struct Finding {

@@ -88,6 +88,7 @@ struct Scenario {
     std::vector<std::pair<std::string, std::string>> labels;  // header labels
     bool reproducer = false;  // written by the fuzzer: its findings are checked, not its replies
     std::uint64_t records = 0;  // records read from the trace
+    std::vector<std::uint32_t> clients;  // the device models (client indexes) the records name, in order seen
     std::string warning;        // e.g. the trace's tail was cut off
 
     /// The label's value, or "".
