@@ -195,6 +195,11 @@ struct Player::State {
         }
         return 0;
     }
+    void wait_for_claims(Link& link);
+    void link_error(Link& link, int rc);
+    void fill(const Step& step);
+    void wait_until(Link& link, std::chrono::steady_clock::time_point target);
+    void report_unused();
     void record_completion(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply);
     void check_reset(std::uint64_t seq);
     void check_reply(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply);
@@ -534,23 +539,10 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
     }
 }
 
-ReplayReport Player::run(const Scenario& scenario, Link& link) {
-    State& s = *s_;
-    ReplayReport rep;
-    s.sc = &scenario;
-    s.rep = &rep;
-    s.stop = false;
-    s.irq_next = s.dma_next = 0;
-    s.dma_used.assign(scenario.dmas.size(), 0);
-    s.held.clear();
-    s.last_done = kNoSeq;
-    s.claimed = link.claimed();
-    const bool findings = s.opt.check == CheckMode::Findings || (s.opt.check == CheckMode::Auto && scenario.reproducer);
-    s.compare = !findings;
-    rep.findings_mode = findings;
-    const auto t_start = std::chrono::steady_clock::now();
-
-    // The device must hold the ranges the scenario uses before requests go out.
+// The device must hold the ranges the scenario uses before requests go out.
+void Player::State::wait_for_claims(Link& link) {
+    State& s = *this;
+    const Scenario& scenario = *sc;
     std::uint8_t need = 0;
     if (s.compare) {
         for (const auto& c : scenario.claims) need = static_cast<std::uint8_t>(need | (1u << (c.rid & 7)));
@@ -572,19 +564,87 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
         }
     }
 
-    auto link_error = [&](int rc) {
-        const std::uint64_t at = link.current();
-        const std::uint64_t step = at == kNoSeq ? 0 : at;
-        if (rc == -ETIMEDOUT)
-            s.add(DivergenceKind::Hang, step, "timeout", "a reply within " + std::to_string(s.opt.timeout.count()) + " ms",
-                  "none", at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
-        else if (rc == -EPROTO)
-            s.add(DivergenceKind::Protocol, step, "protocol", "", "", "frame length over the limit; stream unusable");
-        else
-            s.add(DivergenceKind::Crash, step, "connection", "connected", "device closed the connection",
-                  at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
-        s.stop = true;
-    };
+}
+
+// Reports why the link failed (hang, protocol, crash) at the request in flight, and stops.
+void Player::State::link_error(Link& link, int rc) {
+    State& s = *this;
+    const Scenario& scenario = *sc;
+    const std::uint64_t at = link.current();
+    const std::uint64_t step = at == kNoSeq ? 0 : at;
+    if (rc == -ETIMEDOUT)
+        s.add(DivergenceKind::Hang, step, "timeout", "a reply within " + std::to_string(s.opt.timeout.count()) + " ms",
+              "none", at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
+    else if (rc == -EPROTO)
+        s.add(DivergenceKind::Protocol, step, "protocol", "", "", "frame length over the limit; stream unusable");
+    else
+        s.add(DivergenceKind::Crash, step, "connection", "connected", "device closed the connection",
+              at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
+    s.stop = true;
+}
+
+// A Fill step: writes its bytes into guest memory.
+void Player::State::fill(const Step& step) {
+    State& s = *this;
+    if (step.fill_size > 0 && step.fill_size <= (64u << 20)) {
+        std::vector<std::byte> bytes(step.fill_size);
+        fill_bytes(step.fill_seed, bytes);
+        if (s.mem.write(step.fill_address, bytes)) s.dirty.emplace_back(step.fill_address, step.fill_size);
+    }
+}
+
+// Timed replay: pumps the link (or sleeps) until `target`.
+void Player::State::wait_until(Link& link, std::chrono::steady_clock::time_point target) {
+    for (auto now = std::chrono::steady_clock::now(); now < target; now = std::chrono::steady_clock::now()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(target - now);
+        if (link.outstanding() > 0) {
+            if (link.pump(std::min(left, std::chrono::milliseconds(10))) != 0) break;
+        } else {
+            std::this_thread::sleep_until(target);
+        }
+    }
+}
+
+// After the run: expected IRQ changes and DMA chunks that never came.
+void Player::State::report_unused() {
+    State& s = *this;
+    const Scenario& scenario = *sc;
+    if (s.compare && !s.stop) {
+        for (; s.irq_next < scenario.irqs.size() && !s.stop; ++s.irq_next) {
+            const ExpectedIrq& e = scenario.irqs[s.irq_next];
+            if (!s.opt.ignore.ignores_irq(e.rid, e.line))
+                s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), "no change");
+        }
+        for (std::size_t k = 0; k < scenario.dmas.size() && !s.stop; ++k) {
+            if (s.dma_used[k]) continue;
+            const ExpectedDma& e = scenario.dmas[k];
+            char b[96];
+            std::snprintf(b, sizeof b, "%s of %u bytes at 0x%llx", op_name(static_cast<std::uint8_t>(e.op)), e.size,
+                          static_cast<unsigned long long>(e.address));
+            s.add_at_record(DivergenceKind::Missing, e.record, "dma", b, "no such DMA");
+        }
+    }
+}
+
+ReplayReport Player::run(const Scenario& scenario, Link& link) {
+    State& s = *s_;
+    ReplayReport rep;
+    s.sc = &scenario;
+    s.rep = &rep;
+    s.stop = false;
+    s.irq_next = s.dma_next = 0;
+    s.dma_used.assign(scenario.dmas.size(), 0);
+    s.held.clear();
+    s.last_done = kNoSeq;
+    s.claimed = link.claimed();
+    const bool findings = s.opt.check == CheckMode::Findings || (s.opt.check == CheckMode::Auto && scenario.reproducer);
+    s.compare = !findings;
+    rep.findings_mode = findings;
+    const auto t_start = std::chrono::steady_clock::now();
+
+    s.wait_for_claims(link);
+
+    auto link_error = [&](int rc) { s.link_error(link, rc); };
 
     const bool timed = s.opt.timing != TimingMode::Fast;
     const double scale = s.opt.timing == TimingMode::Scaled ? s.opt.time_scale : 1.0;
@@ -600,24 +660,13 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
                 failed_link = true;
                 break;
             }
-            if (step.fill_size > 0 && step.fill_size <= (64u << 20)) {
-                std::vector<std::byte> bytes(step.fill_size);
-                fill_bytes(step.fill_seed, bytes);
-                if (s.mem.write(step.fill_address, bytes)) s.dirty.emplace_back(step.fill_address, step.fill_size);
-            }
+            s.fill(step);
             continue;
         }
         if (timed && step.time_ns >= t0) {
             const auto target = t_start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                                               static_cast<double>(step.time_ns - t0) * scale));
-            for (auto now = std::chrono::steady_clock::now(); now < target; now = std::chrono::steady_clock::now()) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(target - now);
-                if (link.outstanding() > 0) {
-                    if (link.pump(std::min(left, std::chrono::milliseconds(10))) != 0) break;
-                } else {
-                    std::this_thread::sleep_until(target);
-                }
-            }
+            s.wait_until(link, target);
         }
         if (step.wait_device) {
             if (const int rc = s.wait_for_device(link, i); rc != 0) {
@@ -639,21 +688,7 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
         if (const int rc = link.drain(s.opt.timeout); rc != 0) link_error(rc);
         else if (const int rc2 = s.wait_for_device(link, scenario.steps.size()); rc2 != 0) link_error(rc2);
     }
-    if (s.compare && !s.stop) {
-        for (; s.irq_next < scenario.irqs.size() && !s.stop; ++s.irq_next) {
-            const ExpectedIrq& e = scenario.irqs[s.irq_next];
-            if (!s.opt.ignore.ignores_irq(e.rid, e.line))
-                s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), "no change");
-        }
-        for (std::size_t k = 0; k < scenario.dmas.size() && !s.stop; ++k) {
-            if (s.dma_used[k]) continue;
-            const ExpectedDma& e = scenario.dmas[k];
-            char b[96];
-            std::snprintf(b, sizeof b, "%s of %u bytes at 0x%llx", op_name(static_cast<std::uint8_t>(e.op)), e.size,
-                          static_cast<unsigned long long>(e.address));
-            s.add_at_record(DivergenceKind::Missing, e.record, "dma", b, "no such DMA");
-        }
-    }
+    if (s.compare && !s.stop) s.report_unused();
     // Held events of a request that never completed (crash/hang) still belong in a recording.
     for (const trace::Event& ev : s.held) s.write_event(ev, (s.last_done == kNoSeq ? 0 : s.last_done + 2) * 1000);
     s.held.clear();
