@@ -14,6 +14,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "coreio/net/listener.hpp"
 #include "coreio/vm_session.hpp"
 #include "futex_wait.hpp"
 
@@ -142,7 +143,8 @@ struct Vm::Impl final : VmSessionEvents {
 
     // I/O thread
     void start_accept();
-    void on_accept(tcp::socket s);
+    void accept_ready();
+    void on_accept(int fd, const std::string& from);
     void read_main(const std::shared_ptr<Conn>& c);
     void read_dma(const std::shared_ptr<Conn>& c);
     void flush_dma(const std::shared_ptr<Conn>& c);
@@ -191,7 +193,12 @@ struct Vm::Impl final : VmSessionEvents {
     std::optional<LockedTap> tap;
     GuestMemory memory;
     asio::io_context io;
-    tcp::acceptor acceptor{io};
+    // Accepts through the transport kit's Listener, which backs off (and logs
+    // once per interval) when out of descriptors; Asio only watches its fd.
+    net::Listener listener;
+    asio::posix::stream_descriptor listen_watch{io};  // a dup of listener.fd()
+    asio::steady_timer accept_backoff{io};
+    bool accepting = true;                            // I/O thread: false once closing
     std::uint16_t port = 0;
     std::thread thread;
 
@@ -250,13 +257,16 @@ Vm::Impl::Impl(VmConfig c) : cfg(std::move(c)) {
     asio::error_code ec;
     const auto addr = asio::ip::make_address(cfg.listen, ec);
     if (ec) throw std::invalid_argument("bad listen address '" + cfg.listen + "': " + ec.message());
-    const tcp::endpoint ep(addr, cfg.port);
-    acceptor.open(ep.protocol());
-    acceptor.set_option(asio::socket_base::reuse_address(true));
-    acceptor.bind(ep, ec);
-    if (ec) throw std::system_error(ec, "cannot listen on " + cfg.listen + ":" + std::to_string(cfg.port));
-    acceptor.listen();
-    port = acceptor.local_endpoint().port();
+    net::ListenerOptions lo;
+    lo.log = [this](std::string_view line) { log("accept: " + std::string(line)); };  // I/O thread, no lock held
+    listener = net::Listener(std::move(lo));
+    std::string error;
+    if (const int rc = listener.open(net::HostPort{addr.to_string(), cfg.port}, &error); rc < 0)
+        throw std::system_error(-rc, std::generic_category(), error);
+    port = listener.port();
+    const int watch_fd = ::dup(listener.fd());
+    if (watch_fd < 0) throw std::system_error(errno, std::generic_category(), "dup of the listening socket");
+    listen_watch.assign(watch_fd);
     start_accept();
     thread = std::thread([this] { io.run(); });
 }
@@ -265,30 +275,62 @@ Vm::Impl::~Impl() {
     // Close everything from the I/O thread; run() returns once no work is left.
     asio::post(io, [this] {
         asio::error_code ec;
-        acceptor.close(ec);
+        accepting = false;
+        listen_watch.close(ec);
+        accept_backoff.cancel();
+        listener.close();
         close_all();
     });
     thread.join();
 }
 
 void Vm::Impl::start_accept() {
-    acceptor.async_accept([this](const asio::error_code& ec, tcp::socket s) {
-        if (ec) {
-            if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-            log("accept failed: " + ec.message());
-        } else {
-            on_accept(std::move(s));
-        }
-        start_accept();
+    if (!accepting) return;
+    listen_watch.async_wait(asio::posix::stream_descriptor::wait_read, [this](const asio::error_code& ec) {
+        if (!ec) accept_ready();
     });
 }
 
-void Vm::Impl::on_accept(tcp::socket s) {
+// Takes the pending connections (a bounded batch per wake-up, so clients
+// already connected are served in between). While the Listener backs off
+// (out of descriptors), the listening fd is not watched: no spinning.
+void Vm::Impl::accept_ready() {
+    for (int i = 0; i < 64 && accepting; ++i) {
+        std::string from;
+        const int fd = listener.accept(&from);
+        if (fd >= 0) {
+            on_accept(fd, from);
+            continue;
+        }
+        const auto wait = listener.backoff();
+        if (fd == -EAGAIN && wait.count() == 0) break;
+        if (wait.count() > 0) {
+            accept_backoff.expires_after(wait);
+            accept_backoff.async_wait([this](const asio::error_code& ec) {
+                if (!ec) start_accept();
+            });
+            return;
+        }
+        if (fd != -EAGAIN) {
+            log("accept failed: " + std::string(std::strerror(-fd)) + "; no longer accepting");
+            return;
+        }
+    }
+    start_accept();
+}
+
+void Vm::Impl::on_accept(int fd, const std::string& from) {
+    sockaddr_storage local{};
+    socklen_t len = sizeof local;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+    tcp::socket s(io);
     asio::error_code ec;
-    s.set_option(tcp::no_delay(true), ec);
-    s.non_blocking(true, ec);
-    const auto peer = s.remote_endpoint(ec);
-    const std::string from = ec ? std::string("?") : peer.address().to_string() + ":" + std::to_string(peer.port());
+    s.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+    if (ec) {
+        ::close(fd);
+        log("accept: cannot adopt the connection from " + from + ": " + ec.message());
+        return;
+    }
     if (pending_main && !pending_main->closed) {
         // The second connection of a client is its DMA connection.
         std::shared_ptr<Conn> c = std::move(pending_main);

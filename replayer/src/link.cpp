@@ -1,5 +1,8 @@
 #include "coreio/replayer/link.hpp"
 
+#include "coreio/net/outbound.hpp"
+
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
@@ -186,32 +189,13 @@ int InProcessLink::dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std
 TcpLink::TcpLink(LinkObserver& observer, TcpLinkOptions options)
     : core_(observer, true), options_(std::move(options)) {
     in_.resize(64 * 1024);
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) throw std::system_error(errno, std::generic_category(), "socket");
-    const int one = 1;
-    ::setsockopt(listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(options_.port);
-    if (::inet_pton(AF_INET, options_.listen.c_str(), &sa.sin_addr) != 1) {
-        ::close(listen_fd_);
-        throw std::system_error(EINVAL, std::generic_category(), "bad listen address '" + options_.listen + "'");
-    }
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(listen_fd_, 8) != 0) {
-        const int err = errno;
-        ::close(listen_fd_);
-        throw std::system_error(err, std::generic_category(),
-                                "cannot listen on " + options_.listen + ":" + std::to_string(options_.port));
-    }
-    socklen_t len = sizeof sa;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len);
-    port_ = ntohs(sa.sin_port);
+    std::string error;
+    if (const int rc = listener_.open(net::HostPort{options_.listen, options_.port}, &error); rc < 0)
+        throw std::system_error(-rc, std::generic_category(), error);
+    port_ = listener_.port();
 }
 
-TcpLink::~TcpLink() {
-    disconnect();
-    if (listen_fd_ >= 0) ::close(listen_fd_);
-}
+TcpLink::~TcpLink() { disconnect(); }
 
 void TcpLink::close_fds() {
     if (main_fd_ >= 0) ::close(main_fd_);
@@ -225,32 +209,49 @@ void TcpLink::disconnect() {
 }
 
 namespace {
-int accept_one(int listen_fd, std::chrono::steady_clock::time_point deadline) {
+// One connection from `listener` by `deadline`: its fd, -ETIMEDOUT, or an accept error.
+int accept_one(net::Listener& listener, std::chrono::steady_clock::time_point deadline) {
     for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return -ETIMEDOUT;
-        pollfd p{listen_fd, POLLIN, 0};
+        if (const auto backoff = listener.backoff(); backoff.count() > 0) {  // out of descriptors: wait, then retry
+            ::poll(nullptr, 0, static_cast<int>(std::min(backoff, left).count()));
+            continue;
+        }
+        pollfd p{listener.fd(), POLLIN, 0};
         const int n = ::poll(&p, 1, static_cast<int>(left.count()));
         if (n < 0 && errno != EINTR) return -errno;
         if (n <= 0) continue;
-        const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
-        if (fd < 0) {
-            if (errno == EINTR || errno == EAGAIN) continue;
-            return -errno;
-        }
-        const int one = 1;
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        return fd;
+        const int fd = listener.accept();
+        if (fd != -EAGAIN) return fd;
     }
 }
+
+// The VM session's outbound bytes of one channel, for net::send_from().
+class SessionBytes final : public net::ByteSource {
+public:
+    SessionBytes(VmSession& session, Channel channel) : session_(session), channel_(channel) {}
+    std::size_t gather(iovec* out, std::size_t max) const override {
+        const auto bytes = session_.outbound(channel_);
+        if (bytes.empty() || max == 0) return 0;
+        out[0] = iovec{const_cast<std::byte*>(bytes.data()), bytes.size()};
+        return 1;
+    }
+    void consume(std::size_t n) override { session_.consume(channel_, n); }
+
+private:
+    VmSession& session_;
+    Channel channel_;
+};
 }  // namespace
 
 int TcpLink::accept(std::chrono::milliseconds timeout) {
     disconnect();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
-    const int m = accept_one(listen_fd_, deadline);
+    // PROTOCOL.md: a client opens its main connection, then its DMA connection.
+    const int m = accept_one(listener_, deadline);
     if (m < 0) return m;
-    const int d = accept_one(listen_fd_, deadline);
+    const int d = accept_one(listener_, deadline);
     if (d < 0) {
         ::close(m);
         return d;
@@ -305,17 +306,10 @@ int TcpLink::wait_claims(std::uint8_t mask, std::chrono::milliseconds timeout) {
 int TcpLink::flush_out() {
     const int fds[2] = {main_fd_, dma_fd_};
     const Channel channels[2] = {Channel::Main, Channel::Dma};
-    VmSession& vm = core_.session();
     for (int i = 0; i < 2; ++i) {
-        for (auto out = vm.outbound(channels[i]); !out.empty(); out = vm.outbound(channels[i])) {
-            const ssize_t n = ::send(fds[i], out.data(), out.size(), MSG_NOSIGNAL);
-            if (n < 0) {
-                if (errno == EINTR) continue;
-                if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-                return -ECONNRESET;
-            }
-            vm.consume(channels[i], static_cast<std::size_t>(n));
-        }
+        SessionBytes bytes(core_.session(), channels[i]);
+        const int rc = net::send_from(fds[i], bytes);
+        if (rc < 0 && rc != -EAGAIN) return -ECONNRESET;
     }
     return 0;
 }

@@ -195,6 +195,16 @@ struct Player::State {
         }
         return 0;
     }
+    void wait_for_claims(Link& link);
+    void link_error(Link& link, int rc);
+    void fill(const Step& step);
+    void wait_until(Link& link, std::chrono::steady_clock::time_point target);
+    void report_unused();
+    void record_completion(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply);
+    void check_reset(std::uint64_t seq);
+    void check_reply(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply);
+    void check_read_expectations(std::uint64_t seq, const Frame& req, const Frame* reply);
+    void check_stuck_irqs(std::uint64_t seq);
     void write_event(trace::Event ev, std::uint64_t time) {
         if (opt.record == nullptr) return;
         ev.time_ns = time;
@@ -394,13 +404,12 @@ void Player::on_device_log(std::uint64_t cause, std::string_view line) {
         s_->add(DivergenceKind::Crash, cause == kNoSeq ? 0 : cause, "exception", "", "", std::string(line));
 }
 
-void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply) {
-    State& s = *s_;
-    if (s.sc == nullptr || seq >= s.sc->steps.size()) return;
-    const Step& step = s.sc->steps[seq];
-    ReplayReport& rep = *s.rep;
+// Writes the completed request and what it caused to the run's recording.
+void Player::State::record_completion(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply) {
+    State& s = *this;
     // Recording: the request, then what it caused.
-    if (s.opt.record != nullptr) {
+    if (s.opt.record == nullptr) return;
+    {
         const std::uint64_t t = (seq + 1) * 1000;
         if (step.kind == Step::Kind::Reset) {
             trace::Event ev;
@@ -415,66 +424,79 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
         for (const trace::Event& ev : s.held) s.write_event(ev, t + 100 + k++);
         s.held.clear();
     }
-    s.last_done = seq;
+}
 
-    if (step.kind == Step::Kind::Reset) {
-        ++rep.counts.resets;
-        if (s.opt.assertions.irq_low_after_reset && seq >= s.opt.assertions.reset_check_from_step) {
-            for (unsigned rid = 0; rid < kNumRanges; ++rid) {
-                for (unsigned line = 0; line < kNumIrqLines; ++line) {
-                    if ((s.levels[rid] >> line & 1) == 0 || s.opt.ignore.ignores_irq(rid, line)) continue;
-                    s.add(DivergenceKind::IrqStuck, seq, "irq.after-reset", "rid " + std::to_string(rid) + " line " +
-                          std::to_string(line) + " low", "still high", "RESET");
-                }
+// After a RESET: every IRQ line must be low.
+void Player::State::check_reset(std::uint64_t seq) {
+    State& s = *this;
+    ++s.rep->counts.resets;
+    if (s.opt.assertions.irq_low_after_reset && seq >= s.opt.assertions.reset_check_from_step) {
+        for (unsigned rid = 0; rid < kNumRanges; ++rid) {
+            for (unsigned line = 0; line < kNumIrqLines; ++line) {
+                if ((s.levels[rid] >> line & 1) == 0 || s.opt.ignore.ignores_irq(rid, line)) continue;
+                s.add(DivergenceKind::IrqStuck, seq, "irq.after-reset", "rid " + std::to_string(rid) + " line " +
+                      std::to_string(line) + " low", "still high", "RESET");
             }
-        }
-    } else {
-        const Op op = req.op();
-        const unsigned size = req.size();
-        const bool pair = is_pair_op(op);
-        if (reply != nullptr && s.compare && step.expect_reply) {
-            ++rep.counts.replies_checked;
-            const Frame& e = step.expected;
-            if (e.error() != reply->error()) {
-                s.add(DivergenceKind::Mismatch, seq, "mmio.error", e.error() ? "1" : "0", reply->error() ? "1" : "0",
-                      describe(req));
-            } else if (is_read_op(op) && !reply->error()) {
-                const unsigned rid = req.rid();
-                for (int el = 0; el < (pair ? 2 : 1); ++el) {
-                    const std::byte* pe = el == 0 ? e.payload() : e.pair_second();
-                    const std::byte* pg = el == 0 ? reply->payload() : reply->pair_second();
-                    const std::uint64_t base = s.offset(rid, req.address()) + static_cast<std::uint64_t>(el) * size;
-                    bool differ = false;
-                    for (unsigned i = 0; i < size && !differ; ++i) {
-                        const auto ign = s.opt.ignore.mmio_byte_mask(rid, base + i);
-                        differ = ((static_cast<std::uint8_t>(pe[i]) ^ static_cast<std::uint8_t>(pg[i])) & ~ign & 0xff) != 0;
-                    }
-                    if (differ) {
-                        s.add(DivergenceKind::Mismatch, seq, el == 0 ? "mmio.data" : "mmio.data2", hex_value(pe, size),
-                              hex_value(pg, size), describe(req));
-                        break;
-                    }
-                }
-            }
-        }
-        if (reply != nullptr && is_read_op(op) && !reply->error()) {
-            for (const ReadExpectation& x : s.opt.assertions.reads) {
-                if (x.rid != req.rid() || s.offset(req.rid(), req.address()) != x.offset) continue;
-                if (size < 8 && (x.mask >> (8 * size)) != 0) continue;  // a narrower read: not the whole field
-                const std::uint64_t v = le_value(reply->payload(), size);
-                if ((v & x.mask) != x.value) {
-                    char b[64];
-                    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-                    s.add(DivergenceKind::Assertion, seq, "expect-read " + x.text, "value & mask == value", b,
-                          describe(req));
-                }
-            }
-        }
-        if (s.opt.assertions.custom) {
-            std::string msg = s.opt.assertions.custom(req, reply);
-            if (!msg.empty()) s.add(DivergenceKind::Assertion, seq, "custom", "", "", std::move(msg));
         }
     }
+}
+
+// The device's reply against the recorded one (error bit, read data outside ignored bytes).
+void Player::State::check_reply(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply) {
+    State& s = *this;
+    const Op op = req.op();
+    const unsigned size = req.size();
+    const bool pair = is_pair_op(op);
+    if (reply != nullptr && s.compare && step.expect_reply) {
+        ++s.rep->counts.replies_checked;
+        const Frame& e = step.expected;
+        if (e.error() != reply->error()) {
+            s.add(DivergenceKind::Mismatch, seq, "mmio.error", e.error() ? "1" : "0", reply->error() ? "1" : "0",
+                  describe(req));
+        } else if (is_read_op(op) && !reply->error()) {
+            const unsigned rid = req.rid();
+            for (int el = 0; el < (pair ? 2 : 1); ++el) {
+                const std::byte* pe = el == 0 ? e.payload() : e.pair_second();
+                const std::byte* pg = el == 0 ? reply->payload() : reply->pair_second();
+                const std::uint64_t base = s.offset(rid, req.address()) + static_cast<std::uint64_t>(el) * size;
+                bool differ = false;
+                for (unsigned i = 0; i < size && !differ; ++i) {
+                    const auto ign = s.opt.ignore.mmio_byte_mask(rid, base + i);
+                    differ = ((static_cast<std::uint8_t>(pe[i]) ^ static_cast<std::uint8_t>(pg[i])) & ~ign & 0xff) != 0;
+                }
+                if (differ) {
+                    s.add(DivergenceKind::Mismatch, seq, el == 0 ? "mmio.data" : "mmio.data2", hex_value(pe, size),
+                          hex_value(pg, size), describe(req));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+// The user's read expectations on a completed read.
+void Player::State::check_read_expectations(std::uint64_t seq, const Frame& req, const Frame* reply) {
+    State& s = *this;
+    const Op op = req.op();
+    const unsigned size = req.size();
+    if (reply != nullptr && is_read_op(op) && !reply->error()) {
+        for (const ReadExpectation& x : s.opt.assertions.reads) {
+            if (x.rid != req.rid() || s.offset(req.rid(), req.address()) != x.offset) continue;
+            if (size < 8 && (x.mask >> (8 * size)) != 0) continue;  // a narrower read: not the whole field
+            const std::uint64_t v = le_value(reply->payload(), size);
+            if ((v & x.mask) != x.value) {
+                char b[64];
+                std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+                s.add(DivergenceKind::Assertion, seq, "expect-read " + x.text, "value & mask == value", b,
+                      describe(req));
+            }
+        }
+    }
+}
+
+// IRQ lines high for longer than the assertion allows.
+void Player::State::check_stuck_irqs(std::uint64_t seq) {
+    State& s = *this;
     if (s.opt.assertions.irq_stuck_steps > 0) {
         for (unsigned rid = 0; rid < kNumRanges; ++rid) {
             for (unsigned line = 0; s.levels[rid] != 0 && line < kNumIrqLines; ++line) {
@@ -489,6 +511,25 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
             }
         }
     }
+}
+
+void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply) {
+    State& s = *s_;
+    if (s.sc == nullptr || seq >= s.sc->steps.size()) return;
+    const Step& step = s.sc->steps[seq];
+    s.record_completion(seq, step, req, reply);
+    s.last_done = seq;
+    if (step.kind == Step::Kind::Reset) {
+        s.check_reset(seq);
+    } else {
+        s.check_reply(seq, step, req, reply);
+        s.check_read_expectations(seq, req, reply);
+        if (s.opt.assertions.custom) {
+            std::string msg = s.opt.assertions.custom(req, reply);
+            if (!msg.empty()) s.add(DivergenceKind::Assertion, seq, "custom", "", "", std::move(msg));
+        }
+    }
+    s.check_stuck_irqs(seq);
     // Every IRQ change caused by requests up to seq has arrived by now, except
     // those the device made after seq completed: they are due before the next request.
     if (s.compare) {
@@ -498,23 +539,10 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
     }
 }
 
-ReplayReport Player::run(const Scenario& scenario, Link& link) {
-    State& s = *s_;
-    ReplayReport rep;
-    s.sc = &scenario;
-    s.rep = &rep;
-    s.stop = false;
-    s.irq_next = s.dma_next = 0;
-    s.dma_used.assign(scenario.dmas.size(), 0);
-    s.held.clear();
-    s.last_done = kNoSeq;
-    s.claimed = link.claimed();
-    const bool findings = s.opt.check == CheckMode::Findings || (s.opt.check == CheckMode::Auto && scenario.reproducer);
-    s.compare = !findings;
-    rep.findings_mode = findings;
-    const auto t_start = std::chrono::steady_clock::now();
-
-    // The device must hold the ranges the scenario uses before requests go out.
+// The device must hold the ranges the scenario uses before requests go out.
+void Player::State::wait_for_claims(Link& link) {
+    State& s = *this;
+    const Scenario& scenario = *sc;
     std::uint8_t need = 0;
     if (s.compare) {
         for (const auto& c : scenario.claims) need = static_cast<std::uint8_t>(need | (1u << (c.rid & 7)));
@@ -536,19 +564,87 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
         }
     }
 
-    auto link_error = [&](int rc) {
-        const std::uint64_t at = link.current();
-        const std::uint64_t step = at == kNoSeq ? 0 : at;
-        if (rc == -ETIMEDOUT)
-            s.add(DivergenceKind::Hang, step, "timeout", "a reply within " + std::to_string(s.opt.timeout.count()) + " ms",
-                  "none", at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
-        else if (rc == -EPROTO)
-            s.add(DivergenceKind::Protocol, step, "protocol", "", "", "frame length over the limit; stream unusable");
-        else
-            s.add(DivergenceKind::Crash, step, "connection", "connected", "device closed the connection",
-                  at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
-        s.stop = true;
-    };
+}
+
+// Reports why the link failed (hang, protocol, crash) at the request in flight, and stops.
+void Player::State::link_error(Link& link, int rc) {
+    State& s = *this;
+    const Scenario& scenario = *sc;
+    const std::uint64_t at = link.current();
+    const std::uint64_t step = at == kNoSeq ? 0 : at;
+    if (rc == -ETIMEDOUT)
+        s.add(DivergenceKind::Hang, step, "timeout", "a reply within " + std::to_string(s.opt.timeout.count()) + " ms",
+              "none", at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
+    else if (rc == -EPROTO)
+        s.add(DivergenceKind::Protocol, step, "protocol", "", "", "frame length over the limit; stream unusable");
+    else
+        s.add(DivergenceKind::Crash, step, "connection", "connected", "device closed the connection",
+              at < scenario.steps.size() ? describe(scenario.steps[at].frame) : "");
+    s.stop = true;
+}
+
+// A Fill step: writes its bytes into guest memory.
+void Player::State::fill(const Step& step) {
+    State& s = *this;
+    if (step.fill_size > 0 && step.fill_size <= (64u << 20)) {
+        std::vector<std::byte> bytes(step.fill_size);
+        fill_bytes(step.fill_seed, bytes);
+        if (s.mem.write(step.fill_address, bytes)) s.dirty.emplace_back(step.fill_address, step.fill_size);
+    }
+}
+
+// Timed replay: pumps the link (or sleeps) until `target`.
+void Player::State::wait_until(Link& link, std::chrono::steady_clock::time_point target) {
+    for (auto now = std::chrono::steady_clock::now(); now < target; now = std::chrono::steady_clock::now()) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(target - now);
+        if (link.outstanding() > 0) {
+            if (link.pump(std::min(left, std::chrono::milliseconds(10))) != 0) break;
+        } else {
+            std::this_thread::sleep_until(target);
+        }
+    }
+}
+
+// After the run: expected IRQ changes and DMA chunks that never came.
+void Player::State::report_unused() {
+    State& s = *this;
+    const Scenario& scenario = *sc;
+    if (s.compare && !s.stop) {
+        for (; s.irq_next < scenario.irqs.size() && !s.stop; ++s.irq_next) {
+            const ExpectedIrq& e = scenario.irqs[s.irq_next];
+            if (!s.opt.ignore.ignores_irq(e.rid, e.line))
+                s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), "no change");
+        }
+        for (std::size_t k = 0; k < scenario.dmas.size() && !s.stop; ++k) {
+            if (s.dma_used[k]) continue;
+            const ExpectedDma& e = scenario.dmas[k];
+            char b[96];
+            std::snprintf(b, sizeof b, "%s of %u bytes at 0x%llx", op_name(static_cast<std::uint8_t>(e.op)), e.size,
+                          static_cast<unsigned long long>(e.address));
+            s.add_at_record(DivergenceKind::Missing, e.record, "dma", b, "no such DMA");
+        }
+    }
+}
+
+ReplayReport Player::run(const Scenario& scenario, Link& link) {
+    State& s = *s_;
+    ReplayReport rep;
+    s.sc = &scenario;
+    s.rep = &rep;
+    s.stop = false;
+    s.irq_next = s.dma_next = 0;
+    s.dma_used.assign(scenario.dmas.size(), 0);
+    s.held.clear();
+    s.last_done = kNoSeq;
+    s.claimed = link.claimed();
+    const bool findings = s.opt.check == CheckMode::Findings || (s.opt.check == CheckMode::Auto && scenario.reproducer);
+    s.compare = !findings;
+    rep.findings_mode = findings;
+    const auto t_start = std::chrono::steady_clock::now();
+
+    s.wait_for_claims(link);
+
+    auto link_error = [&](int rc) { s.link_error(link, rc); };
 
     const bool timed = s.opt.timing != TimingMode::Fast;
     const double scale = s.opt.timing == TimingMode::Scaled ? s.opt.time_scale : 1.0;
@@ -564,24 +660,13 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
                 failed_link = true;
                 break;
             }
-            if (step.fill_size > 0 && step.fill_size <= (64u << 20)) {
-                std::vector<std::byte> bytes(step.fill_size);
-                fill_bytes(step.fill_seed, bytes);
-                if (s.mem.write(step.fill_address, bytes)) s.dirty.emplace_back(step.fill_address, step.fill_size);
-            }
+            s.fill(step);
             continue;
         }
         if (timed && step.time_ns >= t0) {
             const auto target = t_start + std::chrono::nanoseconds(static_cast<std::int64_t>(
                                               static_cast<double>(step.time_ns - t0) * scale));
-            for (auto now = std::chrono::steady_clock::now(); now < target; now = std::chrono::steady_clock::now()) {
-                const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(target - now);
-                if (link.outstanding() > 0) {
-                    if (link.pump(std::min(left, std::chrono::milliseconds(10))) != 0) break;
-                } else {
-                    std::this_thread::sleep_until(target);
-                }
-            }
+            s.wait_until(link, target);
         }
         if (step.wait_device) {
             if (const int rc = s.wait_for_device(link, i); rc != 0) {
@@ -603,21 +688,7 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
         if (const int rc = link.drain(s.opt.timeout); rc != 0) link_error(rc);
         else if (const int rc2 = s.wait_for_device(link, scenario.steps.size()); rc2 != 0) link_error(rc2);
     }
-    if (s.compare && !s.stop) {
-        for (; s.irq_next < scenario.irqs.size() && !s.stop; ++s.irq_next) {
-            const ExpectedIrq& e = scenario.irqs[s.irq_next];
-            if (!s.opt.ignore.ignores_irq(e.rid, e.line))
-                s.add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), "no change");
-        }
-        for (std::size_t k = 0; k < scenario.dmas.size() && !s.stop; ++k) {
-            if (s.dma_used[k]) continue;
-            const ExpectedDma& e = scenario.dmas[k];
-            char b[96];
-            std::snprintf(b, sizeof b, "%s of %u bytes at 0x%llx", op_name(static_cast<std::uint8_t>(e.op)), e.size,
-                          static_cast<unsigned long long>(e.address));
-            s.add_at_record(DivergenceKind::Missing, e.record, "dma", b, "no such DMA");
-        }
-    }
+    if (s.compare && !s.stop) s.report_unused();
     // Held events of a request that never completed (crash/hang) still belong in a recording.
     for (const trace::Event& ev : s.held) s.write_event(ev, (s.last_done == kNoSeq ? 0 : s.last_done + 2) * 1000);
     s.held.clear();

@@ -6,18 +6,13 @@
 namespace coreio::net {
 
 ConnectionRole role_shown_by(const Frame& f) {
-    switch (f.op()) {
-    case Op::Claim:
-    case Op::IrqUpdate: return ConnectionRole::Main;
-    case Op::Read:
-    case Op::WriteAck:
-        // DMA requests (and the VM's replies, which echo them) carry the
-        // client bit; the VM's MMIO requests (and their replies) do not.
-        return f.from_client() ? ConnectionRole::Dma : ConnectionRole::Main;
-    case Op::Write:
-    case Op::ReadPair:
-    case Op::WritePair:
-    case Op::WriteAckPair: return f.from_client() ? ConnectionRole::Unknown : ConnectionRole::Main;
+    // Claims, IRQ updates and the VM's MMIO requests (and their replies) only
+    // cross a main connection; DMA requests (and the VM's replies) a DMA one.
+    switch (exchange_of(f)) {
+    case Exchange::Claim:
+    case Exchange::Irq:
+    case Exchange::Mmio: return ConnectionRole::Main;
+    case Exchange::Dma: return ConnectionRole::Dma;
     default: return ConnectionRole::Unknown;
     }
 }

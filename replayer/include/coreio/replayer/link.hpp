@@ -24,6 +24,7 @@
 
 #include "coreio/client_session.hpp"
 #include "coreio/frame.hpp"
+#include "coreio/net/listener.hpp"
 #include "coreio/vm_session.hpp"
 #include "coreio/replayer/device.hpp"
 
@@ -219,7 +220,7 @@ private:
 
     LinkCore core_;
     TcpLinkOptions options_;
-    int listen_fd_ = -1;
+    net::Listener listener_;
     std::uint16_t port_ = 0;
     int main_fd_ = -1, dma_fd_ = -1;
     std::vector<std::byte> in_;          // receive buffer
