@@ -35,6 +35,7 @@ std::vector<std::byte> fresh_trace() {
     TraceWriter w;
     WriterOptions o;
     o.background_flush = false;
+    o.flush_interval = std::chrono::hours(1);  // batches only where the test flushes, however slow the machine
     EXPECT_EQ(w.open(path, golden::header_v2(), o), "");
     const auto events = golden::events_v1();
     for (std::size_t i = 0; i < events.size(); ++i) {
@@ -103,6 +104,7 @@ TEST(TraceIntegrity, ChecksumsCostUnderOneBytePerTransaction) {
     TraceWriter w;
     WriterOptions o;
     o.background_flush = false;
+    o.flush_interval = std::chrono::hours(1);  // batches only where the test flushes, however slow the machine
     ASSERT_EQ(w.open(path, {}, o), "");
     constexpr int kTransactions = 20000;
     std::uint64_t data_bytes = 0;

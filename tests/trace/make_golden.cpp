@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
     coreio::trace::TraceWriter w;
     coreio::trace::WriterOptions o;
     o.background_flush = false;
+    o.flush_interval = std::chrono::hours(1);  // batches only where the test flushes, however slow the machine
     if (auto e = w.open(argv[2], golden::header_v2(), o); !e.empty()) {
         std::fprintf(stderr, "%s\n", e.c_str());
         return 1;
