@@ -160,27 +160,28 @@ double serial_reads_s(coreio::mockvm::Vm& vm, std::uint64_t addr, int n) {
     return seconds_since(t0);
 }
 
-/// A device on its own thread, served until destroyed: a bare register file, or
-/// a model through the bridge.
+/// A device on its own thread, served by `loop` until destroyed: a bare
+/// register file, or a model through the bridge.
 class ServedDevice {
 public:
-    ServedDevice(coreio::mockvm::Vm& vm, coreio::MmioHandler& handler, std::function<void(std::atomic<bool>&)> loop)
-        : vm_(vm) {
+    using Loop = std::function<void(coreio::Client&, std::atomic<bool>&)>;
+    ServedDevice(coreio::mockvm::Vm& vm, coreio::Client& client, coreio::MmioHandler& handler, Loop loop)
+        : vm_(vm), client_(client) {
         if (client.connect(vm.endpoint()) != 0 || client.register_range(0, handler) != 0 ||
             !vm.wait_for_claim(0, std::chrono::seconds(5)))
             std::fprintf(stderr, "cannot connect a device to the mock VM\n");
-        thread_ = std::thread([this, loop = std::move(loop)] { loop(stop_); });
+        thread_ = std::thread([this, loop = std::move(loop)] { loop(client_, stop_); });
     }
     ~ServedDevice() {
         stop_ = true;
         thread_.join();
-        client.disconnect();
+        client_.disconnect();
         (void)vm_.wait_until([this] { return !vm_.claimed(0); }, std::chrono::seconds(5));
     }
-    coreio::Client client;
 
 private:
     coreio::mockvm::Vm& vm_;
+    coreio::Client& client_;
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
@@ -195,25 +196,23 @@ void overhead_table(int n) {
     auto bridged = [&](std::uint64_t idle_rate) {
         return [&, idle_rate] {
             auto model = models::make_timer_apb(std::nullopt);
-            std::unique_ptr<ServedDevice> dev;
-            const auto irq = [&dev](unsigned line, bool level) {
-                if (dev) dev->client.irq_update(0, line, level);
-            };
-            Bridge bridge(*model, BridgeOptions{}, irq, nullptr);
-            dev = std::make_unique<ServedDevice>(vm, bridge, [&bridge, &dev, idle_rate](std::atomic<bool>& stop) {
-                serve(dev->client, bridge, ServeOptions{idle_rate}, stop);
+            coreio::Client client;
+            Bridge bridge(*model, BridgeOptions{}, [&client](unsigned line, bool level) { client.irq_update(0, line, level); },
+                          nullptr);
+            ServedDevice dev(vm, client, bridge, [&bridge, idle_rate](coreio::Client& cl, std::atomic<bool>& stop) {
+                serve(cl, bridge, ServeOptions{idle_rate}, stop);
             });
-            const std::uint64_t c0 = bridge.sim().cycles();
+            const std::uint64_t c0 = bridge.sim().cycles(), a0 = bridge.accesses();
             const double s = serial_reads_s(vm, kBase + 4, n);
-            if (idle_rate == 0) cycles = bridge.sim().cycles() - c0, accesses = bridge.accesses();
-            dev.reset();
+            if (idle_rate == 0) cycles = bridge.sim().cycles() - c0, accesses = bridge.accesses() - a0;
             return s;
         };
     };
     const auto bare = [&] {
         coreio::bench::RegisterFile regs(kBase);
-        ServedDevice dev(vm, regs, [&dev](std::atomic<bool>& stop) {
-            while (!stop.load() && dev.client.run_for(20000) == 0) {
+        coreio::Client client;
+        ServedDevice dev(vm, client, regs, [](coreio::Client& cl, std::atomic<bool>& stop) {
+            while (!stop.load() && cl.run_for(20000) == 0) {
             }
         });
         return serial_reads_s(vm, kBase + 4, n);
