@@ -5,6 +5,11 @@
 //  2. The per-cycle path (a protocol checker attached), for reference.
 //  3. MMIO transactions/s through each slave adapter in process, and through
 //     the mock VM over TCP on 127.0.0.1 (one outstanding, and pipelined).
+//  4. The cosim overhead per transaction: one read at a time through the mock
+//     VM, the bridge (clock frozen between accesses, and idling at 1 M
+//     cycles/s as coreio-cosim-NAME does by default) against a bare libcoreio
+//     register file through the same VM: µs per access, cycles simulated per
+//     access, ratio. Goal: ratio <= 1.2.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -18,6 +23,8 @@
 #include "coreio/cosim/bridge.hpp"
 #include "coreio/cosim/checkers.hpp"
 #include "coreio/mockvm/vm.hpp"
+#include "../best_of.hpp"
+#include "../register_file.hpp"
 #include "timer-apb_model.hpp"
 #include "timer-axil_model.hpp"
 #include "timer-wb_model.hpp"
@@ -145,6 +152,82 @@ VmFigures vm_tps(std::unique_ptr<Model> (*make)(std::optional<TraceFormat>), int
     return f;
 }
 
+/// Wall seconds for `n` serial 32-bit reads at `addr` through `vm`.
+double serial_reads_s(coreio::mockvm::Vm& vm, std::uint64_t addr, int n) {
+    const auto t0 = Clock::now();
+    for (int i = 0; i < n; ++i)
+        if (!vm.readl(addr)) return 1e99;
+    return seconds_since(t0);
+}
+
+/// A device on its own thread, served by `loop` until destroyed: a bare
+/// register file, or a model through the bridge.
+class ServedDevice {
+public:
+    using Loop = std::function<void(coreio::Client&, std::atomic<bool>&)>;
+    ServedDevice(coreio::mockvm::Vm& vm, coreio::Client& client, coreio::MmioHandler& handler, Loop loop)
+        : vm_(vm), client_(client) {
+        if (client.connect(vm.endpoint()) != 0 || client.register_range(0, handler) != 0 ||
+            !vm.wait_for_claim(0, std::chrono::seconds(5)))
+            std::fprintf(stderr, "cannot connect a device to the mock VM\n");
+        thread_ = std::thread([this, loop = std::move(loop)] { loop(client_, stop_); });
+    }
+    ~ServedDevice() {
+        stop_ = true;
+        thread_.join();
+        client_.disconnect();
+        (void)vm_.wait_until([this] { return !vm_.claimed(0); }, std::chrono::seconds(5));
+    }
+
+private:
+    coreio::mockvm::Vm& vm_;
+    coreio::Client& client_;
+    std::atomic<bool> stop_{false};
+    std::thread thread_;
+};
+
+void overhead_table(int n) {
+    constexpr std::uint64_t kBase = 0x10000000;
+    coreio::mockvm::VmConfig c;
+    c.ranges = {{kBase, 0x1000}};
+    c.log = [](std::string_view) {};
+    coreio::mockvm::Vm vm(c);
+    std::uint64_t cycles = 0, accesses = 0;
+    auto bridged = [&](std::uint64_t idle_rate) {
+        return [&, idle_rate] {
+            auto model = models::make_timer_apb(std::nullopt);
+            coreio::Client client;
+            Bridge bridge(*model, BridgeOptions{}, [&client](unsigned line, bool level) { client.irq_update(0, line, level); },
+                          nullptr);
+            ServedDevice dev(vm, client, bridge, [&bridge, idle_rate](coreio::Client& cl, std::atomic<bool>& stop) {
+                serve(cl, bridge, ServeOptions{idle_rate}, stop);
+            });
+            const std::uint64_t c0 = bridge.sim().cycles(), a0 = bridge.accesses();
+            const double s = serial_reads_s(vm, kBase + 4, n);
+            if (idle_rate == 0) cycles = bridge.sim().cycles() - c0, accesses = bridge.accesses() - a0;
+            return s;
+        };
+    };
+    const auto bare = [&] {
+        coreio::bench::RegisterFile regs(kBase);
+        coreio::Client client;
+        ServedDevice dev(vm, client, regs, [](coreio::Client& cl, std::atomic<bool>& stop) {
+            while (!stop.load() && cl.run_for(20000) == 0) {
+            }
+        });
+        return serial_reads_s(vm, kBase + 4, n);
+    };
+    const std::vector<double> best = coreio::bench::best_of(5, {bare, bridged(0), bridged(1000000)});
+    const auto us = [n](double s) { return s * 1e6 / n; };
+    std::printf("cosim overhead per transaction: %d serial 32-bit reads through the mock VM, best of 5 interleaved\n", n);
+    std::printf("  bare libcoreio register file      %7.2f us/access\n", us(best[0]));
+    std::printf("  timer-apb, clock frozen           %7.2f us/access  %.2f cycles/access  ratio %.3f (goal <= 1.2)\n",
+                us(best[1]), accesses ? static_cast<double>(cycles) / static_cast<double>(accesses) : 0.0,
+                best[1] / best[0]);
+    std::printf("  timer-apb, idling at 1 M cycles/s %7.2f us/access                     ratio %.3f (goal <= 1.2)\n",
+                us(best[2]), best[2] / best[0]);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -177,5 +260,6 @@ int main(int argc, char** argv) {
         const VmFigures vf = vm_tps(r.make, n);
         std::printf("  %-10s %14.0f %16.0f %18.0f\n", r.name, inproc, vf.serial_tps, vf.pipelined_tps);
     }
+    overhead_table(n);
     return 0;
 }

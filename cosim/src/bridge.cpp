@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <stdexcept>
 #include <string>
 
 namespace coreio::cosim {
@@ -17,14 +18,20 @@ Bridge::Bridge(Model& model, BridgeOptions options, IrqSink irq, DmaPort* dma)
         for (unsigned line = 0; line < 8; ++line)
             if ((changed >> line) & 1) irq_(line, (levels >> line) & 1);
     });
+    std::string error;
+    if (!sim_.set_trace(opt_.trace, error)) throw std::runtime_error(error);
     sim_.reset(opt_.reset_cycles);
 }
 
 Bridge::~Bridge() = default;
 
-std::uint64_t Bridge::bus_addr(std::uint64_t addr) const {
+std::optional<std::uint64_t> Bridge::bus_addr(std::uint64_t addr, std::size_t len) const {
     const std::uint64_t off = addr - opt_.base;
-    return opt_.addr_bits >= 64 ? off : off & ((std::uint64_t{1} << opt_.addr_bits) - 1);
+    const std::uint64_t span = opt_.addr_bits >= 64 ? 0 : std::uint64_t{1} << opt_.addr_bits;
+    if (opt_.range_size == 0) return span == 0 ? off : off & (span - 1);
+    if (addr < opt_.base || off >= opt_.range_size || len > opt_.range_size - off) return std::nullopt;
+    if (span != 0 && (off >= span || len > span - off)) return std::nullopt;
+    return off;
 }
 
 int Bridge::finish(BusStatus s, std::uint64_t addr, const char* what) {
@@ -43,9 +50,10 @@ int Bridge::finish(BusStatus s, std::uint64_t addr, const char* what) {
 
 int Bridge::read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) {
     sim_.note_access(addr);
+    const auto at = bus_addr(addr, len);
     if (!slave_) return finish(BusStatus::DecodeError, addr, "read");
-    const BusStatus s =
-        bus_read(*slave_, bus_addr(addr), len, static_cast<std::uint8_t*>(buf), prot_from_flags(flags));
+    if (!at) return finish(BusStatus::DecodeError, addr, "read outside the range or beyond the design's address width");
+    const BusStatus s = bus_read(*slave_, *at, len, static_cast<std::uint8_t*>(buf), prot_from_flags(flags));
     return finish(s, addr, "read");
 }
 
@@ -56,10 +64,12 @@ int Bridge::write(std::uint64_t addr, std::size_t len, const void* buf, unsigned
 int Bridge::write_masked(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags,
                          std::uint32_t byte_mask) {
     sim_.note_access(addr);
+    const auto at = bus_addr(addr, len);
     if (!slave_) return finish(BusStatus::DecodeError, addr, "write");
+    if (!at) return finish(BusStatus::DecodeError, addr, "write outside the range or beyond the design's address width");
     const std::uint64_t mask = byte_mask == 0 ? ~std::uint64_t{0} : byte_mask;
-    const BusStatus s = bus_write(*slave_, bus_addr(addr), len, static_cast<const std::uint8_t*>(buf), mask,
-                                  prot_from_flags(flags));
+    const BusStatus s =
+        bus_write(*slave_, *at, len, static_cast<const std::uint8_t*>(buf), mask, prot_from_flags(flags));
     return finish(s, addr, "write");
 }
 

@@ -108,10 +108,12 @@ void AxiLiteChecker::before_edge() {
     if (!e.empty()) fail("AXI-Lite " + e), e.clear();
     const bool r = r_.check(*this, e);
     if (!e.empty()) fail("AXI-Lite " + e), e.clear();
-    // Responses may complete at the earliest one cycle after their requests.
+    // A response may come at the earliest with the handshake of its request
+    // (registered-output slaves raise BVALID together with AWREADY/WREADY).
+    n_aw_ += aw, n_w_ += w, n_ar_ += ar;
     if (p_.bvalid.get() && std::min(n_aw_, n_w_) <= n_b_) fail("AXI-Lite: BVALID before both AW and W were taken");
     if (p_.rvalid.get() && n_ar_ <= n_r_) fail("AXI-Lite: RVALID before AR was taken");
-    n_aw_ += aw, n_w_ += w, n_b_ += b, n_ar_ += ar, n_r_ += r;
+    n_b_ += b, n_r_ += r;
 }
 
 // ---- Wishbone ----

@@ -8,13 +8,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "coreio/cli/conventions.hpp"
 #include "coreio/client.hpp"
 #include "coreio/cosim/bridge.hpp"
 #include "coreio/cosim/checkers.hpp"
+#include "coreio/cosim/reset_check.hpp"
 
 namespace coreio::cosim {
 
@@ -35,6 +38,23 @@ std::optional<std::uint64_t> parse_number(const std::string& text, const char* o
     return v;
 }
 
+/// The start-up line on how MMIO addresses reach the design's address port.
+void print_address_map(const char* program, const BridgeOptions& o) {
+    if (o.addr_bits >= 64) return;
+    const auto span = std::uint64_t{1} << o.addr_bits;
+    const auto hex = [](std::uint64_t v) { return static_cast<unsigned long long>(v); };
+    if (o.range_size == 0)
+        std::fprintf(stderr,
+                     "%s: the design decodes %u address bits; the bus address is the low %u bits of (address - "
+                     "0x%llx); give --range-size to have accesses beyond 0x%llx answered as bus errors\n",
+                     program, o.addr_bits, o.addr_bits, hex(o.base), hex(span - 1));
+    else if (o.range_size > span)
+        std::fprintf(stderr,
+                     "%s: the range (0x%llx bytes) is larger than the design's %u-bit address: accesses at offsets "
+                     "0x%llx..0x%llx answer a bus error\n",
+                     program, hex(o.range_size), o.addr_bits, hex(span), hex(o.range_size - 1));
+}
+
 }  // namespace
 
 int cosim_main(int argc, char** argv, const char* program, ModelFactory factory, ModelDefaults defaults) {
@@ -44,6 +64,7 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     coreio::cli::add_version(app, program);
     std::string target;
     std::string fst, vcd, start_addr, stop_addr, base = "0";
+    std::uint64_t range_size = 0;
     std::uint64_t start_cycle = 0, idle_rate = 1000000, idle_per_access = 0, timeout_cycles = 100000;
     std::optional<std::uint64_t> stop_cycle;
     bool deterministic = false, verbose = false, check = false;
@@ -67,7 +88,12 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     app.add_option("--rid", rid, "MMIO range id to claim (0..7)")->check(CLI::Range(0, 7))->capture_default_str();
     app.add_option("--mid", mid, "IOMMU id of the model's DMA")->check(CLI::Range(0, 255))->capture_default_str();
     app.add_option("--sid", sid, "IOMMU region id of the model's DMA")->check(CLI::Range(0, 15))->capture_default_str();
-    app.add_option("--base", base, "subtracted from MMIO addresses before they reach the bus")->capture_default_str();
+    app.add_option("--base", base, "guest-physical base of the range (subtracted from MMIO addresses)")
+        ->capture_default_str();
+    app.add_option("--range-size", range_size,
+                   "size of the range: accesses outside it or beyond the design's address width are bus errors "
+                   "(default 0: unknown, the bus address is the offset's low --addr-bits bits)")
+        ->capture_default_str();
     app.add_option("--addr-bits", addr_bits, "bus address width")->check(CLI::Range(1, 64))->capture_default_str();
     app.add_option("--reset-cycles", reset_cycles, "cycles reset is held")->check(CLI::Range(1, 1000000))
         ->capture_default_str();
@@ -110,14 +136,32 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     bopt.mid = mid;
     bopt.sid = sid;
     bopt.base = base_addr;
+    bopt.range_size = range_size;
     bopt.addr_bits = addr_bits;
     bopt.reset_cycles = reset_cycles;
     bopt.idle_per_access = idle_per_access;
     bopt.slave.timeout_cycles = timeout_cycles;
+    bopt.slave.addr_shift = defaults.addr_shift;
     bopt.slave.wishbone_pipelined = wb_mode == "pipelined";
+    bopt.trace = trace;
     if (verbose) bopt.log = [program](std::string_view m) { std::fprintf(stderr, "%s: %.*s\n", program, int(m.size()), m.data()); };
-    Bridge bridge(*model, bopt, [&client, rid](unsigned line, bool level) { client.irq_update(rid, line, level); },
-                  &dma);
+
+    const std::string reset_advice = check_reset_polarity(factory, bopt.slave, reset_cycles);
+    if (!reset_advice.empty()) {
+        std::fprintf(stderr, "%s: %s\n", program, reset_advice.c_str());
+        return 2;
+    }
+    print_address_map(program, bopt);
+
+    std::unique_ptr<Bridge> bridge_owner;
+    try {
+        bridge_owner = std::make_unique<Bridge>(
+            *model, bopt, [&client, rid](unsigned line, bool level) { client.irq_update(rid, line, level); }, &dma);
+    } catch (const std::runtime_error& e) {
+        std::fprintf(stderr, "%s: %s\n", program, e.what());
+        return 2;
+    }
+    Bridge& bridge = *bridge_owner;
     std::unique_ptr<ProtocolChecker> slave_checker, master_checker;
     if (check) {
         const Ports& p = model->ports();
@@ -130,11 +174,6 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
         case BusKind::None: break;
         }
         if (p.has_master) master_checker = std::make_unique<Axi4Checker>(bridge.sim(), p.axi);
-    }
-    std::string error;
-    if (!bridge.sim().set_trace(trace, error)) {
-        std::fprintf(stderr, "%s: %s\n", program, error.c_str());
-        return coreio::cli::kExitUsage;
     }
 
     int rc = client.connect(target);

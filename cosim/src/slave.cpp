@@ -174,9 +174,9 @@ BusStatus AxiLiteAdapter::write(std::uint64_t addr, std::uint64_t data, std::uin
         sim_.settle();
         const bool aw_hs = !aw_done && p_.awready.get() != 0;
         const bool w_hs = !w_done && p_.wready.get() != 0;
-        // A response before both address and data were taken breaks the
-        // protocol; the checker reports it, the adapter only waits for both.
-        const bool b_hs = aw_done && w_done && p_.bvalid.get() != 0;
+        // The response counts from the edge that takes the last of AW and W
+        // on: registered-output slaves raise BVALID with AWREADY/WREADY.
+        const bool b_hs = (aw_done || aw_hs) && (w_done || w_hs) && p_.bvalid.get() != 0;
         const std::uint64_t resp = p_.bresp.get();
         sim_.cycle();
         if (aw_hs) {
@@ -207,7 +207,8 @@ BusStatus AxiLiteAdapter::read(std::uint64_t addr, std::uint64_t& data, unsigned
     for (std::uint64_t n = 0;; ++n) {
         sim_.settle();
         const bool ar_hs = !ar_done && p_.arready.get() != 0;
-        const bool r_hs = ar_done && p_.rvalid.get() != 0;
+        // As for writes: RVALID may come with ARREADY.
+        const bool r_hs = (ar_done || ar_hs) && p_.rvalid.get() != 0;
         if (r_hs) data = p_.rdata.get();
         const std::uint64_t resp = p_.rresp.get();
         sim_.cycle();

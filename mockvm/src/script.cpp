@@ -96,12 +96,79 @@ public:
     }
     std::size_t args() const { return t_.size() - 1; }
     std::string_view word() const { return t_[0]; }
+    std::string_view token(std::size_t i) const { return t_[i]; }
 
 private:
     std::string_view name_;
     unsigned line_;
     std::vector<std::string_view> t_;
 };
+
+/// RID LINE of the irq_* commands, and an optional TIMEOUT_MS at `timeout_at`.
+void parse_rid_line(const LineParser& p, ScriptCommand& c, std::size_t timeout_at) {
+    const std::uint64_t rid = p.number(1, "RID");
+    const std::uint64_t line = p.number(2, "LINE");
+    if (rid >= kNumRanges) p.fail(c.name + ": RID " + std::to_string(rid) + " out of range 0..7");
+    if (line >= kNumIrqLines) p.fail(c.name + ": LINE " + std::to_string(line) + " out of range 0..7");
+    c.rid = static_cast<unsigned>(rid);
+    c.irq_line = static_cast<unsigned>(line);
+    if (timeout_at != 0 && p.args() >= timeout_at) {
+        const std::uint64_t ms = p.number(timeout_at, "TIMEOUT_MS");
+        if (ms > 3600000) p.fail(c.name + ": TIMEOUT_MS " + std::to_string(ms) + " is over an hour");
+        c.ms = static_cast<std::int64_t>(ms);
+    }
+}
+
+/// Parses the edge and pair commands into `c`; false when the word is none of them.
+bool parse_edge_or_pair(const LineParser& p, ScriptCommand& c) {
+    using K = ScriptCommand::Kind;
+    const std::string_view w = p.word();
+    if (w == "irq_count") {
+        p.arity(2, 4, "RID LINE [expect N]");
+        c.kind = K::IrqCount;
+        parse_rid_line(p, c, 0);
+        if (p.args() > 2) {
+            if (p.args() != 4) p.fail("irq_count takes RID LINE [expect N], got " + std::to_string(p.args()) + " argument(s)");
+            p.keyword(3, "expect");
+            c.has_expect = true;
+            c.expect = le_bytes(p.number(4, "N"), 8);
+        }
+    } else if (w == "irq_wait_edge") {
+        p.arity(3, 4, "RID LINE rising|falling [TIMEOUT_MS]");
+        c.kind = K::IrqWaitEdge;
+        parse_rid_line(p, c, 4);
+        if (p.token(3) != "rising" && p.token(3) != "falling")
+            p.fail("irq_wait_edge: edge '" + std::string(p.token(3)) + "' is not rising or falling");
+        c.rising = p.token(3) == "rising";
+    } else if (w == "irq_clear") {
+        p.arity(2, 2, "RID LINE");
+        c.kind = K::IrqClear;
+        parse_rid_line(p, c, 0);
+    } else if (w == "readp" || w == "writep") {
+        const bool read = w == "readp";
+        p.arity(read ? 2 : 4, read ? 5 : 4, read ? "ADDR SIZE [expect 0xHEX1 0xHEX2]" : "ADDR SIZE 0xHEX1 0xHEX2");
+        c.kind = read ? K::ReadPair : K::WritePair;
+        c.addr = p.number(1, "ADDR");
+        c.size = p.number(2, "SIZE");
+        if (c.size == 0 || c.size > kMaxAccessSize / 2)
+            p.fail(c.name + ": SIZE " + std::to_string(c.size) + " out of range 1.." + std::to_string(kMaxAccessSize / 2));
+        std::vector<std::byte>& into = read ? c.expect : c.data;
+        if (read && p.args() > 2) {
+            if (p.args() != 5) p.fail("readp takes ADDR SIZE [expect 0xHEX1 0xHEX2], got " + std::to_string(p.args()) + " argument(s)");
+            p.keyword(3, "expect");
+            c.has_expect = true;
+        }
+        if (!read || c.has_expect) {
+            const std::size_t first = read ? 4 : 3;
+            into = p.bytes(first, c.size, "first element");
+            const std::vector<std::byte> second = p.bytes(first + 1, c.size, "second element");
+            into.insert(into.end(), second.begin(), second.end());
+        }
+    } else {
+        return false;
+    }
+    return true;
+}
 
 ScriptCommand parse_line(const LineParser& p, unsigned line) {
     using K = ScriptCommand::Kind;
@@ -208,9 +275,10 @@ ScriptCommand parse_line(const LineParser& p, unsigned line) {
         c.ms = static_cast<std::int64_t>(ms);
         return c;
     }
+    if (parse_edge_or_pair(p, c)) return c;
     p.fail("unknown command '" + c.name +
            "' (known: writeb writew writel writeq readb readw readl readq write read memwrite memread memset "
-           "irq_wait reset ping sleep)");
+           "readp writep irq_wait irq_count irq_wait_edge irq_clear reset ping sleep)");
 }
 
 std::string errno_text(int rc, const Vm& vm) {
@@ -247,7 +315,8 @@ private:
 
 bool talks_to_device(ScriptCommand::Kind k) {
     using K = ScriptCommand::Kind;
-    return k == K::Write || k == K::Read || k == K::IrqWait || k == K::Ping || k == K::Reset;
+    return k == K::Write || k == K::Read || k == K::ReadPair || k == K::WritePair || k == K::IrqWait ||
+           k == K::IrqWaitEdge || k == K::Ping || k == K::Reset;
 }
 
 std::string memory_error(Vm& vm, const ScriptCommand& c, const std::string& what) {
@@ -255,6 +324,74 @@ std::string memory_error(Vm& vm, const ScriptCommand& c, const std::string& what
         return what + " size " + std::to_string(c.size) + ": outside guest memory";
     return what + " size " + std::to_string(c.size) + ": cannot allocate guest memory (" +
            std::to_string(vm.memory().resident() >> 20) + " MiB already in use)";
+}
+
+/// What one edge or pair command did: expectations not met (and bus errors),
+/// and an error that stops the run ("" when none).
+struct StepResult {
+    std::vector<std::string> failures;
+    std::string stop;
+};
+
+StepResult run_edge_or_pair(Vm& vm, const ScriptCommand& c, std::ostream& out) {
+    using K = ScriptCommand::Kind;
+    StepResult r;
+    const std::string rid_line = std::to_string(c.rid) + " " + std::to_string(c.irq_line);
+    const std::string what = c.name + " " + hex(c.addr);
+    const auto size = static_cast<unsigned>(c.size);
+    switch (c.kind) {
+    case K::IrqCount: {
+        const std::uint64_t n = vm.irq_count(c.rid, c.irq_line);
+        out << "OK " << n << std::endl;
+        if (c.has_expect && n != le_value(c.expect))
+            r.failures.push_back("irq_count " + rid_line + ": expected " + std::to_string(le_value(c.expect)) +
+                                 " rising edge(s), got " + std::to_string(n));
+        break;
+    }
+    case K::IrqWaitEdge: {
+        const auto timeout = c.ms >= 0 ? std::chrono::milliseconds(c.ms) : vm.config().timeout;
+        const auto edge = c.rising ? Vm::IrqEdge::Rising : Vm::IrqEdge::Falling;
+        if (vm.irq_wait_edge(c.rid, c.irq_line, edge, timeout))
+            out << "OK" << std::endl;
+        else
+            r.failures.push_back("irq_wait_edge " + rid_line + " " + (c.rising ? "rising" : "falling") +
+                                 ": no such edge within " + std::to_string(timeout.count()) + " ms");
+        break;
+    }
+    case K::IrqClear:
+        vm.irq_clear(c.rid, c.irq_line);
+        out << "OK" << std::endl;
+        break;
+    case K::ReadPair: {
+        std::vector<std::byte> got(2 * c.size);
+        const int rc = vm.read_pair(c.addr, size, got.data(), got.data() + c.size);
+        if (rc == -EIO) {
+            r.failures.push_back(what + ": bus error");
+            break;
+        }
+        if (rc < 0) {
+            r.stop = what + ": " + errno_text(rc, vm);
+            break;
+        }
+        const auto shown = [&](const std::vector<std::byte>& b) {
+            return format_hex_bytes(b.data(), c.size) + " " + format_hex_bytes(b.data() + c.size, c.size);
+        };
+        out << "OK " << shown(got) << std::endl;
+        if (c.has_expect && got != c.expect) r.failures.push_back(what + ": expected " + shown(c.expect) + ", got " + shown(got));
+        break;
+    }
+    case K::WritePair: {
+        const int rc = vm.write_pair(c.addr, size, c.data.data(), c.data.data() + c.size);
+        if (rc < 0) {
+            r.stop = what + ": " + errno_text(rc, vm);
+            break;
+        }
+        out << "OK" << std::endl;
+        break;
+    }
+    default: break;
+    }
+    return r;
 }
 
 }  // namespace
@@ -308,7 +445,8 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
             return c.value_form ? hex64(le_value(b)) : format_hex_bytes(b.data(), b.size());
         };
         auto disconnected = [&](int rid) {
-            return stop(c.name + (c.kind == K::Write || c.kind == K::Read ? " " + hex(c.addr) : std::string()) +
+            const bool addressed = c.kind == K::Write || c.kind == K::Read || c.kind == K::ReadPair || c.kind == K::WritePair;
+            return stop(c.name + (addressed ? " " + hex(c.addr) : std::string()) +
                         ": the device disconnected (range " + std::to_string(rid) + " is no longer claimed)");
         };
         ++r.executed;
@@ -378,6 +516,16 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
             std::this_thread::sleep_for(std::chrono::milliseconds(c.ms));
             out << "OK" << std::endl;
             break;
+        case K::ReadPair:
+        case K::WritePair:
+        case K::IrqCount:
+        case K::IrqWaitEdge:
+        case K::IrqClear: {
+            const StepResult step = run_edge_or_pair(vm, c, out);
+            for (const std::string& f : step.failures) failure(f);
+            if (!step.stop.empty()) return stop(step.stop);
+            break;
+        }
         }
     }
     r.ok = r.failures == 0 && r.error.empty();

@@ -213,6 +213,7 @@ struct Vm::Impl final : VmSessionEvents {
     std::atomic<int> event_waiters{0};              // driver calls inside wait_event(); bump() wakes only if > 0
     std::array<std::atomic<std::uint8_t>, kNumRanges> irq_levels{};  // bit per line
     std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> edges{};
+    std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> falling_edges{};
 
     std::mutex slots_mu;                            // guards slots and free_slots
     std::vector<Slot> slots = std::vector<Slot>(kSlots);
@@ -519,11 +520,9 @@ void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
 void Vm::Impl::on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) {
     (void)s;
     const auto bit = static_cast<std::uint8_t>(1u << line);
-    if (level)
-        irq_levels[rid].fetch_or(bit);
-    else
-        irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
+    const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
     if (rising) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
+    if (!level && (old & bit)) falling_edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     bump();
 }
 
@@ -888,6 +887,15 @@ bool Vm::wait_irq(unsigned rid, unsigned line, bool level, std::chrono::millisec
 std::uint64_t Vm::irq_edges(unsigned rid, unsigned line) const {
     if (rid >= kNumRanges || line >= kNumIrqLines) return 0;
     return impl_->edges[rid][line].load(std::memory_order_relaxed);
+}
+
+std::uint64_t Vm::irq_falling_edges(unsigned rid, unsigned line) const {
+    if (rid >= kNumRanges || line >= kNumIrqLines) return 0;
+    return impl_->falling_edges[rid][line].load(std::memory_order_relaxed);
+}
+
+bool Vm::wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+    return impl_->wait_event(pred, timeout);
 }
 
 void Vm::drop_clients() {

@@ -21,9 +21,11 @@ using namespace coreio::cosim;
 
 /// A model on a Sim, its slave adapter and the matching bus checker.
 struct Rig {
-    Rig(std::unique_ptr<Model> m, bool wb_pipelined = false) : model(std::move(m)), sim(*model) {
+    Rig(std::unique_ptr<Model> m, bool wb_pipelined = false, unsigned addr_shift = 0)
+        : model(std::move(m)), sim(*model) {
         SlaveOptions o;
         o.wishbone_pipelined = wb_pipelined;
+        o.addr_shift = addr_shift;
         o.timeout_cycles = 1000;
         const Ports& p = model->ports();
         switch (p.bus) {

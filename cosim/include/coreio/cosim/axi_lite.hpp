@@ -1,5 +1,7 @@
 // AXI4-Lite slave adapter: AW and W are offered together and each drops on
-// its own handshake; B (writes) and R (reads) are awaited with READY high.
+// its own handshake; B (writes) and R (reads) are awaited with READY high
+// and taken from the edge of the address handshake on (a registered-output
+// slave answers in the same cycle as it accepts).
 // SLVERR and DECERR become bus errors.
 #pragma once
 

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string_view>
 
 #include "coreio/client.hpp"
@@ -23,11 +24,15 @@ namespace coreio::cosim {
 struct BridgeOptions {
     unsigned rid = 0;                   // the range this bridge answers (IRQs are sent for it)
     unsigned mid = 0, sid = 0;          // IOMMU ids of the master's DMA (0/0 = guest-physical)
-    std::uint64_t base = 0;             // subtracted from MMIO addresses before masking
-    unsigned addr_bits = 12;            // bus address = (addr - base) masked to this many bits
+    std::uint64_t base = 0;             // the range's guest-physical base, subtracted from MMIO addresses
+    std::uint64_t range_size = 0;       // the range's size; 0 = unknown (see addr_bits)
+    unsigned addr_bits = 12;            // the design's address width. With range_size known, an access
+                                        // outside the range or beyond this width is a bus error; without,
+                                        // the bus address is the offset's low addr_bits bits
     unsigned reset_cycles = 4;          // cycles reset is held on RESET (and at start)
     std::uint64_t idle_per_access = 0;  // extra cycles clocked after every access
     SlaveOptions slave;                 // adapter settings
+    TraceOptions trace;                 // waveform, opened before the initial reset
     LogFunction log;                    // one line per bus error/timeout; default: none
 };
 
@@ -53,7 +58,8 @@ public:
     using IrqSink = std::function<void(unsigned line, bool level)>;
 
     /// Wraps `model` (not owned). `dma` (not owned) serves the master port and
-    /// may be null for models without one. Applies reset once.
+    /// may be null for models without one. Opens the waveform, if any (throws
+    /// std::runtime_error when it cannot), then applies reset once.
     Bridge(Model& model, BridgeOptions options, IrqSink irq, DmaPort* dma);
     ~Bridge() override;
     Bridge(const Bridge&) = delete;
@@ -82,7 +88,9 @@ public:
     std::uint64_t bus_errors() const { return bus_errors_; }
 
 private:
-    std::uint64_t bus_addr(std::uint64_t addr) const;
+    /// The bus address of [addr, addr + len), or nullopt when it lies outside
+    /// the range or beyond the design's address width (range_size known).
+    std::optional<std::uint64_t> bus_addr(std::uint64_t addr, std::size_t len) const;
     int finish(BusStatus s, std::uint64_t addr, const char* what);
 
     Model& model_;

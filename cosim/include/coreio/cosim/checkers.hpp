@@ -67,8 +67,9 @@ private:
     std::uint64_t held_[5]{};  // paddr, pwrite, pwdata, pstrb, pprot
 };
 
-/// AXI4-Lite: the VALID/READY rule on all five channels; a B response only
-/// after both AW and W, an R only after AR.
+/// AXI4-Lite: the VALID/READY rule on all five channels; a B response no
+/// earlier than the edge that takes the last of AW and W, an R no earlier than
+/// the edge that takes AR.
 class AxiLiteChecker final : public ProtocolChecker {
 public:
     AxiLiteChecker(Sim& sim, const AxiLitePins& pins);

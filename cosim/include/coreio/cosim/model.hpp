@@ -44,13 +44,23 @@ public:
     /// Drives the clock port.
     void set_clock(bool high) { ports().clock.set(high ? 1 : 0); }
     /// Drives the reset port, applying its polarity.
-    void set_reset(bool asserted) { ports().reset.set(asserted != ports().reset_active_low ? 1 : 0); }
+    void set_reset(bool asserted) {
+        const bool active_low = ports().reset_active_low != reset_inverted_;
+        ports().reset.set(asserted != active_low ? 1 : 0);
+    }
+    /// Drives reset with the opposite of the configured polarity from now on
+    /// (the start-up check that tells a user their polarity is wrong).
+    void invert_reset_polarity() { reset_inverted_ = !reset_inverted_; }
+
+private:
+    bool reset_inverted_ = false;
 };
 
 /// Per-model defaults chosen in coreio_add_cosim().
 struct ModelDefaults {
-    unsigned addr_bits = 12;          // slave address width (bus address = offset in range, masked)
+    unsigned addr_bits = 12;          // slave byte-address width (default: the address port's)
     bool wishbone_pipelined = false;  // Wishbone mode
+    unsigned addr_shift = 0;          // low address bits the port lacks (ADR[31:2]: 2)
 };
 
 /// Makes a model able to write `format` (nullopt: any build).

@@ -59,6 +59,7 @@ struct Ports {
     Signal clock;                  // rising-edge clock
     Signal reset;                  // model reset
     bool reset_active_low = true;  // polarity of `reset`
+    const char* reset_name = "";   // its port name (for messages)
     BusKind bus = BusKind::None;   // which of the slave pin sets is used
     ApbPins apb;
     AxiLitePins axil;

@@ -114,14 +114,6 @@ private:
 
 }  // namespace coreio::cosim
 
-/// Binds one optional or required port member of `top` (used by generated bindings).
-#define COREIO_COSIM_PIN(field, port, key, required)                                                        \
-    do {                                                                                                    \
-        if constexpr (requires { top->port; }) {                                                            \
-            field = ::coreio::cosim::Signal(&top->port);                                                    \
-        } else {                                                                                            \
-            static_assert(!(required) || sizeof(Top) == 0,                                                  \
-                          "coreio_add_cosim: the model has no port '" #port "' for " key                   \
-                          "; map it with SIGNALS " key "=<port>");                                         \
-        }                                                                                                   \
-    } while (0)
+/// Binds a model port to a bridge role (used by generated bindings; the
+/// helper has checked at configure time that the port exists).
+#define COREIO_COSIM_BIND(field, port) field = ::coreio::cosim::Signal(&top->port)

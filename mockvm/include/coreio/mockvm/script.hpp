@@ -7,7 +7,13 @@
 //   memwrite ADDR SIZE 0xHEX                     write guest memory
 //   memread ADDR SIZE [expect 0xHEX]             read guest memory; prints "OK 0xHEX"
 //   memset ADDR SIZE BYTE                        fill guest memory
+//   readp ADDR SIZE [expect 0xHEX1 0xHEX2]       pair read: two SIZE-byte (1..16) elements at ADDR, ADDR+SIZE
+//   writep ADDR SIZE 0xHEX1 0xHEX2               pair write (posted)
 //   irq_wait RID LINE LEVEL [TIMEOUT_MS]         wait for an IRQ line level
+//   irq_count RID LINE [expect N]                rising edges since the start or irq_clear; prints "OK N"
+//   irq_wait_edge RID LINE rising|falling [TIMEOUT_MS]  latched: at once if such an edge happened since the
+//                                                last irq_wait_edge for it (or irq_clear), else wait for one
+//   irq_clear RID LINE                           restart irq_count at 0, forget unchecked edges
 //   reset | ping | sleep MS
 //   # comment (also after a command)
 //
@@ -40,20 +46,24 @@ private:
 
 /// One parsed script command.
 struct ScriptCommand {
-    enum class Kind { Write, Read, MemWrite, MemRead, MemSet, IrqWait, Reset, Ping, Sleep };
+    enum class Kind {
+        Write, Read, MemWrite, MemRead, MemSet, IrqWait, Reset, Ping, Sleep,
+        ReadPair, WritePair, IrqCount, IrqWaitEdge, IrqClear
+    };
     Kind kind{};
     unsigned line = 0;             // 1-based source line
     std::string name;              // the command word as written ("readl", "write", ...)
     std::uint64_t addr = 0;        // Write/Read/Mem*: address
     std::uint64_t size = 0;        // bytes (readl: 4)
     bool value_form = false;       // readX/writeX: value is a little-endian number, printed as %016x
-    std::vector<std::byte> data;   // Write/MemWrite: bytes to write
-    bool has_expect = false;       // Read/MemRead: an expectation follows
-    std::vector<std::byte> expect; // expected bytes (value forms: the value, little endian)
+    std::vector<std::byte> data;   // Write/MemWrite: bytes to write (WritePair: both elements)
+    bool has_expect = false;       // Read/MemRead/ReadPair/IrqCount: an expectation follows
+    std::vector<std::byte> expect; // expected bytes (value forms: the value, little endian; IrqCount: N, 8 bytes)
     std::uint8_t fill = 0;         // MemSet: the byte
-    unsigned rid = 0, irq_line = 0;  // IrqWait
+    unsigned rid = 0, irq_line = 0;  // Irq*
     bool level = false;            // IrqWait
-    std::int64_t ms = -1;          // IrqWait timeout (-1: the Vm's), Sleep duration
+    bool rising = true;            // IrqWaitEdge: rising (else falling)
+    std::int64_t ms = -1;          // IrqWait/IrqWaitEdge timeout (-1: the Vm's), Sleep duration
 };
 
 /// A parsed script.

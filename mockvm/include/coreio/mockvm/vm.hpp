@@ -3,9 +3,12 @@
 // and sparse guest memory that serves the clients' DMA.
 #pragma once
 
+#include <array>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -151,6 +154,25 @@ public:
     bool wait_irq(unsigned rid, unsigned line, bool level, std::chrono::milliseconds timeout);
     /// Number of 0 -> 1 transitions seen on that line.
     std::uint64_t irq_edges(unsigned rid, unsigned line) const;
+    /// Number of 1 -> 0 transitions seen on that line.
+    std::uint64_t irq_falling_edges(unsigned rid, unsigned line) const;
+
+    /// The kinds of edge irq_wait_edge() waits for.
+    enum class IrqEdge : std::uint8_t { Rising, Falling };
+    /// Rising edges on that line since the start or the last irq_clear().
+    std::uint64_t irq_count(unsigned rid, unsigned line) const;
+    /// Restarts irq_count() of that line at 0 and forgets its edges not yet
+    /// waited for (irq_wait_edge() then waits for a new one).
+    void irq_clear(unsigned rid, unsigned line);
+    /// Latched edge wait, so that no pulse is missed however short: true at
+    /// once if such an edge happened on that line since the last successful
+    /// irq_wait_edge() for this kind of edge (or irq_clear(), or the start),
+    /// else waits for one; false on timeout. Success marks every edge seen so
+    /// far as checked.
+    bool irq_wait_edge(unsigned rid, unsigned line, IrqEdge edge, std::chrono::milliseconds timeout);
+    /// Waits until pred() holds, checking it again after every VM event
+    /// (client connect, claim, IRQ change, disconnect); false on timeout.
+    bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout);
 
     /// Guest memory (serves DMA; readable and writable from any thread).
     GuestMemory& memory();
@@ -165,6 +187,11 @@ public:
 
 private:
     std::unique_ptr<Impl> impl_;
+    /// Edge counts at the last irq_clear() and the last successful irq_wait_edge(), per range and line.
+    struct IrqMarks {
+        std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> cleared{}, rising{}, falling{};
+    };
+    IrqMarks irq_marks_;
 };
 
 }  // namespace coreio::mockvm
