@@ -194,6 +194,7 @@ struct Client::Impl {
           wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
         rbuf[0].reset(new std::byte[kRecvBufferSize]);
         rbuf[1].reset(new std::byte[kRecvBufferSize]);
+        session.set_backlog_handler([this](Channel c) { flush_backlog(static_cast<int>(c)); });
     }
     ~Impl() {
         if (wake_fd >= 0) ::close(wake_fd);
@@ -249,6 +250,24 @@ struct Client::Impl {
             }
             lose(-ECONNRESET);
             return;
+        }
+    }
+    /// The session's queue for `ch` passed its limit (e.g. IRQ edges raised in a
+    /// loop inside a handler): send all of it now, waiting for the socket, so
+    /// memory stays bounded. On a dead socket the bytes are dropped; the next
+    /// pump reports the loss (never lose() from inside the session).
+    void flush_backlog(int ch) {
+        const auto c = static_cast<Channel>(ch);
+        for (auto p = session.pending(c); !p.empty(); p = session.pending(c)) {
+            const ssize_t n = fd[ch] < 0 ? -1 : ::send(fd[ch], p.data(), p.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n > 0) {
+                session.consume(c, static_cast<std::size_t>(n));
+            } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                pollfd w{fd[ch], POLLOUT, 0};
+                ::poll(&w, 1, -1);
+            } else if (!(n < 0 && errno == EINTR)) {
+                session.consume(c, p.size());
+            }
         }
     }
     void flush_all() {

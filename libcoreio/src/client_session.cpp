@@ -12,10 +12,6 @@ namespace coreio {
 namespace {
 
 constexpr std::uint32_t kNone = 0xffffffffu;
-constexpr unsigned kSlotBits = 10;  // tag = generation << 10 | slot
-static_assert((1u << kSlotBits) == ClientSession::kMaxOutstanding);
-constexpr std::uint32_t kSlotMask = (1u << kSlotBits) - 1;
-constexpr std::uint32_t kGenMask = (1u << (32 - kSlotBits)) - 1;
 
 constexpr std::size_t idx(Channel ch) { return static_cast<std::size_t>(ch); }
 const char* channel_name(Channel ch) { return ch == Channel::Main ? "main" : "DMA"; }
@@ -105,7 +101,6 @@ struct ClientSession::Slot {
     std::uint64_t addr = 0;
     std::size_t offset = 0;         // of this chunk in the transfer's buffer
     std::uint32_t transfer = kNone;
-    std::uint32_t gen = 0;          // upper tag bits of the chunk in flight
     std::uint8_t size = 0;
     Op op = Op::Read;
     std::uint8_t mid = 0, sid = 0;
@@ -156,7 +151,7 @@ void ClientSession::on_frame(Channel ch, const Frame& f) {
     if (options_.tap) options_.tap->on_frame(ch, Direction::Received, f.bytes());
     const FrameError e = f.validate(reader_[idx(ch)].max_blocks());
     if (e != FrameError::Ok) {
-        report(ch, e, f);
+        on_malformed(ch, e, f);
         return;
     }
     const Op op = f.op();
@@ -191,6 +186,18 @@ void ClientSession::on_frame(Channel ch, const Frame& f) {
         return;
     }
     report(ch, FrameError::UnexpectedOp, f);  // IRQ_UPDATE, RGN_CLAIM: client -> VM only
+}
+
+void ClientSession::on_malformed(Channel ch, FrameError e, const Frame& f) {
+    report(ch, e, f);
+    // A VM request it waits for (bad size): answer with a bus error rather than
+    // leave the VM hanging. Only the 64-byte header is echoed, never the data.
+    const bool sized = e == FrameError::BadSize || e == FrameError::BadPairSize;
+    if (sized && !f.from_client() && access_wants_reply(f.op())) {
+        Frame r = f;
+        r.set_error(true);
+        echo(ch, r);
+    }
 }
 
 void ClientSession::on_mmio(Frame f) {
@@ -251,10 +258,9 @@ void ClientSession::deliver_reset() {
 
 void ClientSession::on_dma_reply(const Frame& f) {
     const std::uint32_t tag = f.tag();
-    const std::uint32_t si = tag & kSlotMask;
-    Slot& s = slots_[si];
-    if (!s.used || s.gen != (tag >> kSlotBits) || s.op != f.op() || s.addr != f.address() || s.size != f.size() ||
-        s.mid != f.mid() || s.sid != f.sid()) {
+    const std::uint32_t si = tag;
+    if (si >= kMaxOutstanding || !slots_[si].used || slots_[si].op != f.op() || slots_[si].addr != f.address() ||
+        slots_[si].size != f.size() || slots_[si].mid != f.mid() || slots_[si].sid != f.sid()) {
         char buf[200];
         std::snprintf(buf, sizeof buf,
                       "DMA reply matches no request in flight (tag 0x%08x (w0[63:32]), %s addr 0x%llx size %u)", tag,
@@ -262,21 +268,23 @@ void ClientSession::on_dma_reply(const Frame& f) {
         log_line(Channel::Dma, buf);
         return;
     }
+    Slot& s = slots_[si];
     Transfer& t = transfers_[s.transfer];
     if (f.error())
         t.faulted = true;
     else if (s.op == Op::Read && !t.cancelled)
         std::memcpy(t.buf + s.offset, f.payload(), s.size);  // straight into the user's buffer
     s.used = false;
-    s.gen = (s.gen + 1) & kGenMask;
     free_slots_.push_back(static_cast<std::uint16_t>(si));
     if (--t.in_flight == 0 && t.sent == t.len) finish(s.transfer, t.faulted ? -EFAULT : 0);
 }
 
 void ClientSession::send(Channel ch, const Frame& f) {
     if (closed_) return;
-    std::memcpy(out_[idx(ch)]->append(kBlockSize), f.data(), kBlockSize);
+    Output& out = *out_[idx(ch)];
+    std::memcpy(out.append(kBlockSize), f.data(), kBlockSize);
     if (options_.tap) options_.tap->on_frame(ch, Direction::Sent, f.bytes());
+    if (on_backlog_ && out.tail - out.head > backlog_limit_) on_backlog_(ch);
 }
 
 void ClientSession::echo(Channel ch, Frame f) {
@@ -302,9 +310,9 @@ void ClientSession::refill_window() {
         s.sid = t.sid;
         s.used = true;
 
-        Frame fr = Frame::dma_request(t.op, t.mid, t.sid, a, static_cast<unsigned>(chunk), t.flags,
-                                      (s.gen << kSlotBits) | si);
+        Frame fr = Frame::dma_request(t.op, t.mid, t.sid, a, static_cast<unsigned>(chunk), t.flags, si);
         if (t.op == Op::WriteAck) std::memcpy(fr.payload(), t.buf + t.sent, chunk);
+        std::memset(fr.payload() + chunk, 0, kDataBytes - chunk);  // padding: zero, as the original
         send(Channel::Dma, fr);
         t.sent += chunk;
         ++t.in_flight;
@@ -319,7 +327,7 @@ void ClientSession::refill_window() {
 int ClientSession::dma_start(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf,
                              std::size_t len, unsigned flags, DmaCompletion done, std::uint64_t* handle) {
     if (op != Op::Read && op != Op::WriteAck) return -EINVAL;
-    if (mid >= kNumMids || sid >= kNumSids || flags > 15 || len == 0 || buf == nullptr) return -EINVAL;
+    if (mid >= kNumMmus || sid >= kNumSids || len == 0 || buf == nullptr) return -EINVAL;
     if (addr + (len - 1) < addr) return -EINVAL;  // wraps past 2^64
     if (closed_) return -ENOTCONN;
     std::uint32_t ti;
@@ -341,7 +349,7 @@ int ClientSession::dma_start(Op op, unsigned mid, unsigned sid, std::uint64_t ad
     t.op = op;
     t.mid = static_cast<std::uint8_t>(mid);
     t.sid = static_cast<std::uint8_t>(sid);
-    t.flags = static_cast<std::uint8_t>(flags);
+    t.flags = static_cast<std::uint8_t>(flags & kDmaFlagMask);
     t.faulted = false;
     t.cancelled = false;
     t.live = true;
@@ -398,7 +406,6 @@ void ClientSession::fail_all_dma(int result) {
         Slot& s = slots_[si];
         if (!s.used) continue;
         s.used = false;
-        s.gen = (s.gen + 1) & kGenMask;
         free_slots_.push_back(static_cast<std::uint16_t>(si));
     }
     queue_head_ = queue_tail_ = kNone;
