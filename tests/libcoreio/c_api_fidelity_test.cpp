@@ -1,7 +1,8 @@
 // The C API (coreio.h) as devices written for the original C library use it,
 // over real TCP on 127.0.0.1 against a raw-socket VM in the test (issue 9,
 // "drop-in fidelity"): IRQ states other than 0/1, NULL read/write handlers,
-// DMA argument rules and packet ids, and IRQ edges raised inside a handler.
+// DMA argument rules and packet ids, IRQ edges raised inside a handler; and
+// the error codes coreio.h lists for each call.
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
@@ -282,4 +283,87 @@ TEST(CApiFidelity, IrqEdgesRaisedInsideAHandlerAreBoundedAndAllDelivered) {
     EXPECT_EQ(edges, kToggles);
     EXPECT_TRUE(in_order);
     EXPECT_LT(peak - rss_before, 8 * 1024) << "peak RSS grew by " << (peak - rss_before) << " KiB";
+}
+
+// ---- the error codes coreio.h documents, call by call ------------------------
+
+TEST(CApiErrors, ConnectTwiceIsEisconnAndARefusedPortIsEconnrefused) {
+    Session s;
+    ASSERT_TRUE(s.up);
+    EXPECT_EQ(coreio_connect(s.vm.target().c_str()), -EISCONN);
+    coreio_disconnect();
+    // A port bound but not listening on 127.0.0.1 refuses connections.
+    const int held = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(::bind(held, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+    socklen_t len = sizeof a;
+    ::getsockname(held, reinterpret_cast<sockaddr*>(&a), &len);
+    const std::string refused = "127.0.0.1:" + std::to_string(ntohs(a.sin_port));
+    EXPECT_EQ(coreio_connect(refused.c_str()), -ECONNREFUSED);
+    ::close(held);
+    EXPECT_EQ(coreio_connect("127.0.0.1:"), -EINVAL);
+    EXPECT_EQ(coreio_connect("[::1"), -EINVAL);
+}
+
+TEST(CApiErrors, ArgumentErrorsAreEinval) {
+    Session s;
+    ASSERT_TRUE(s.up);
+    coreio_func_t func{};
+    EXPECT_EQ(coreio_register(0, nullptr, nullptr), -EINVAL);
+    EXPECT_EQ(coreio_register(8, &func, nullptr), -EINVAL);
+    EXPECT_EQ(coreio_register(0, &func, nullptr), 0);
+    EXPECT_EQ(coreio_register(0, &func, nullptr), -EBUSY);
+    EXPECT_EQ(coreio_irq_update(8, 0, 1), -EINVAL);
+    EXPECT_EQ(coreio_irq_update(0, 8, 1), -EINVAL);
+    unsigned char b[4];
+    EXPECT_EQ(coreio_dma_read(0, 0, 0, 4, nullptr, 0, nullptr, nullptr), -EINVAL);
+    EXPECT_EQ(coreio_dma_write(0, 0, ~0ull - 1, 4, b, 0, nullptr, nullptr), -EINVAL);  // wraps
+    EXPECT_EQ(coreio_dma_write(0, 16, 0, 4, b, 0, nullptr, nullptr), -EINVAL);
+    EXPECT_TRUE(RawVm::quiet(s.vm.dma, 50));
+}
+
+TEST(CApiErrors, AfterTheVmClosesEveryCallSaysWhy) {
+    Session s;
+    ASSERT_TRUE(s.up);
+    unsigned char b[8];
+    int cpl_result = 1;
+    ASSERT_EQ(coreio_dma_read(0, 0, 0x1000, sizeof b, b, 0, [](void* p, int r) { *static_cast<int*>(p) = r; },
+                              &cpl_result),
+              0);
+    Frame f;
+    ASSERT_TRUE(RawVm::recv(s.vm.dma, f));  // the request is out; the VM goes away without answering
+    ::close(s.vm.main);
+    ::close(s.vm.dma);
+    s.vm.main = s.vm.dma = -1;
+    int rc = 0;
+    for (int i = 0; i < 500 && rc == 0; ++i) rc = coreio_mainloop(10000);
+    EXPECT_EQ(rc, -ECONNRESET);
+    EXPECT_EQ(cpl_result, -ECONNRESET);  // the pending DMA completed with the reason
+    fd_set r, w;
+    FD_ZERO(&r);
+    FD_ZERO(&w);
+    EXPECT_EQ(coreio_preparefds(0, &r, &w), -ECONNRESET);
+    EXPECT_EQ(coreio_processfds(&r, &w), -ECONNRESET);
+    EXPECT_EQ(coreio_irq_update(0, 0, 1), -ECONNRESET);
+    EXPECT_EQ(coreio_dma_read(0, 0, 0x1000, sizeof b, b, 0, nullptr, nullptr), -ECONNRESET);
+    coreio_func_t func{};
+    EXPECT_EQ(coreio_register(0, &func, nullptr), -ENOTCONN);
+    coreio_disconnect();
+    EXPECT_EQ(coreio_preparefds(0, &r, &w), -ENOTCONN);
+    EXPECT_EQ(coreio_mainloop(1000), -ENOTCONN);
+    EXPECT_EQ(coreio_irq_update(0, 0, 1), -ENOTCONN);
+}
+
+TEST(CApiErrors, BlockingDmaEndedByTheVmIsEconnreset) {
+    Session s;
+    ASSERT_TRUE(s.up);
+    std::thread vm([&] {
+        Frame f;
+        if (RawVm::recv(s.vm.dma, f)) ::shutdown(s.vm.dma, SHUT_RDWR);  // closes mid-transfer
+    });
+    unsigned char b[64];
+    EXPECT_EQ(coreio_dma_read(0, 0, 0x1000, sizeof b, b, 0, nullptr, nullptr), -ECONNRESET);
+    vm.join();
 }

@@ -61,7 +61,8 @@ public:
     virtual void reset() {}
 };
 
-/// Completion of a non-blocking DMA: 0, -EFAULT, -ECONNRESET.
+/// Completion of a non-blocking DMA: 0, -EFAULT (a chunk faulted), -ECONNRESET
+/// (connection lost or disconnect()).
 using DmaCompletion = std::function<void(int result)>;
 /// Receives one line per protocol error or notable event.
 using LogFunction = std::function<void(std::string_view message)>;
@@ -77,6 +78,9 @@ struct ClientOptions {
     FrameTap* tap = nullptr;
 };
 
+/// Errors are negative errno values, listed per call. "Lost" below means the
+/// connection ended under the client: -ECONNRESET (the VM closed it, or a
+/// socket error) or -EPROTO (the VM broke the framing), until disconnect().
 class COREIO_EXPORT Client {
 public:
     explicit Client(ClientOptions options = {});
@@ -85,7 +89,9 @@ public:
     Client& operator=(const Client&) = delete;
 
     /// Opens the main then the DMA connection to "host[:port]" (port 4800 by
-    /// default). Returns 0 or -EINVAL, -ECONNREFUSED, ... (negative errno).
+    /// default). Returns 0, -EINVAL (bad target, host not resolved), -EISCONN
+    /// (already connected), or the errno of the failed socket()/connect()
+    /// (-ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, -EMFILE, ...).
     int connect(std::string_view target);
     /// Closes both connections; pending DMA completes with -ECONNRESET;
     /// registrations are forgotten.
@@ -93,29 +99,33 @@ public:
     bool connected() const;
 
     /// Claims range rid (0..7) and routes its MMIO to `handler` (not owned).
-    /// Returns 0, -EINVAL, -EBUSY, -ENOTCONN.
+    /// Returns 0, -EINVAL (rid >= 8), -EBUSY (claimed), -ENOTCONN, or lost.
     int register_range(unsigned rid, MmioHandler& handler);
 
     /// Sets IRQ line `line` of range `rid`; sent at once, only on change.
-    /// Thread-safe. Returns 0, -EINVAL, -ENOTCONN.
+    /// Thread-safe. Returns 0, -EINVAL (rid or line >= 8), -ENOTCONN, or lost.
     int irq_update(unsigned rid, unsigned line, bool level);
 
     /// Starts a DMA; `done` runs from the loop when every chunk has a reply.
-    /// `buf` must stay valid until then. Returns 0 or a negative errno (then
-    /// `done` is not called). Thread-safe.
+    /// `buf` must stay valid until then. Returns 0, or (then `done` is not
+    /// called) -EINVAL (mid >= 8, sid >= 16, empty buf, address wraps),
+    /// -ENOTCONN, or lost. Flag bits other than kFlag* are dropped. Thread-safe.
     int dma_read(unsigned mid, unsigned sid, std::uint64_t addr, std::span<std::byte> buf, unsigned flags,
                  DmaCompletion done);
     int dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std::span<const std::byte> buf, unsigned flags,
                   DmaCompletion done);
-    /// Blocking forms: return the transfer's result. Safe inside an MMIO
-    /// handler (MMIO handlers are not re-entered while it waits).
+    /// Blocking forms: the errors above, or the transfer's result: 0, -EFAULT,
+    /// -ECONNRESET, -ETIMEDOUT (ClientOptions::dma_timeout), -ENOMEM (no
+    /// eventfd). Safe inside an MMIO handler (not re-entered while it waits).
     int dma_read(unsigned mid, unsigned sid, std::uint64_t addr, std::span<std::byte> buf, unsigned flags);
     int dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std::span<const std::byte> buf, unsigned flags);
 
-    /// select()-style loop: add this client's fds / process what select found.
+    /// select()-style loop: add this client's fds (returns the new nfds) /
+    /// process what select found (returns 0); both: -ENOTCONN, or lost.
     int prepare_fds(int nfds, fd_set* readfds, fd_set* writefds);
     int process_fds(fd_set* readfds, fd_set* writefds);
     /// Runs the select loop for `usec` microseconds (negative: until an error).
+    /// Returns 0 when the time is up, -ENOTCONN, lost, or a ppoll() errno.
     int run_for(long long usec);
 
     /// Drives this client from an Asio io_context instead (no select loop);
