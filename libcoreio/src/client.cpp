@@ -7,7 +7,6 @@
 #include "coreio/client.hpp"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -30,13 +29,13 @@
 #include <thread>
 
 #include "coreio/client_session.hpp"
+#include "trace_loader.hpp"
 
 namespace coreio {
 
 namespace {
 
 constexpr std::size_t kRecvBufferSize = 256 * 1024;
-constexpr const char* kTraceLibrary = "libcoreio_trace.so.0";
 
 /// A recursive mutex that a blocking wait can release completely and take back.
 class ReentrantLock {
@@ -165,9 +164,6 @@ int open_connection(const std::string& host, const std::string& port, int& out_f
     return -err;
 }
 
-using TapOpen = FrameTap* (*)(const char*, const char*);
-using TapClose = void (*)(FrameTap*);
-
 }  // namespace
 
 /// The Asio driver's state; shared with pending handlers so that they can see
@@ -212,8 +208,7 @@ struct Client::Impl {
     std::thread::id batch_thread{};       // the thread processing input right now
     std::unique_ptr<std::byte[]> rbuf[2]; // one per channel: a handler may pump DMA mid-batch
     FrameTap* tap = nullptr;              // options.tap or the trace library's
-    FrameTap* trace_tap = nullptr;        // opened from COREIO_TRACE (closed at disconnect)
-    TapClose trace_close = nullptr;
+    detail::TraceRecorder trace;          // opened from COREIO_TRACE (closed at disconnect)
     asio::io_context* io = nullptr;       // set by attach()
     std::function<void(int)> on_close;
     std::shared_ptr<AsioLink> link;
@@ -348,36 +343,6 @@ struct Client::Impl {
         if (tap == nullptr) return;
         tap->on_connection(Channel::Main, up);
         tap->on_connection(Channel::Dma, up);
-    }
-
-    void open_trace() {
-        const char* path = std::getenv("COREIO_TRACE");
-        if (path == nullptr || *path == '\0') return;
-        void* lib = ::dlopen(kTraceLibrary, RTLD_NOW | RTLD_LOCAL);
-        if (lib == nullptr) {
-            const char* why = ::dlerror();
-            log(std::string("COREIO_TRACE is set but ") + kTraceLibrary + " cannot be loaded (" +
-                (why ? why : "?") + "); not recording");
-            return;
-        }
-        auto open = reinterpret_cast<TapOpen>(::dlsym(lib, "coreio_trace_tap_open"));
-        auto close = reinterpret_cast<TapClose>(::dlsym(lib, "coreio_trace_tap_close"));
-        if (open == nullptr || close == nullptr) {
-            log(std::string(kTraceLibrary) + " lacks coreio_trace_tap_open/close; not recording");
-            return;
-        }
-        trace_tap = open(path, "libcoreio");
-        if (trace_tap == nullptr) {
-            log(std::string("cannot open trace file ") + path + "; not recording");
-            return;
-        }
-        trace_close = close;
-    }
-
-    void close_trace() {
-        if (trace_tap != nullptr && trace_close != nullptr) trace_close(trace_tap);
-        trace_tap = nullptr;
-        trace_close = nullptr;
     }
 
     // ---- Asio driver -----------------------------------------------------------
@@ -519,8 +484,7 @@ int Client::connect(std::string_view target) {
     im.lost_error = 0;
     im.tap = im.options.tap;
     if (im.tap == nullptr) {
-        im.open_trace();
-        im.tap = im.trace_tap;
+        im.tap = im.trace.open(target, im.options.log);
     }
     im.session.set_tap(im.tap);
     im.notify_connection(true);
@@ -544,7 +508,7 @@ void Client::disconnect() {
     if (was_up) im.notify_connection(false);
     im.session.set_tap(nullptr);
     im.tap = nullptr;
-    im.close_trace();
+    im.trace.close();
 }
 
 bool Client::connected() const {
