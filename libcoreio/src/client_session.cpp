@@ -137,11 +137,21 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
     if (closed_) return -ENOTCONN;
     if (poisoned_[i]) return -EPROTO;
     if (ch == Channel::Main && dispatching_) return -EDEADLK;
-    const bool ok = reader_[i].feed(
-        bytes, [&](const Frame& f) { on_frame(ch, f); },
-        [&](FrameError e, const Frame& f) { report(ch, e, f); });
-    if (!ok) poisoned_[i] = true;
-    refill_window();
+    bool ok;
+    {
+        // Nested when a handler's blocking DMA receives on the DMA channel mid-batch.
+        struct Restore {
+            bool& flag;
+            bool value;
+            ~Restore() { flag = value; }
+        } restore{receiving_, receiving_};
+        receiving_ = true;
+        ok = reader_[i].feed(
+            bytes, [&](const Frame& f) { on_frame(ch, f); },
+            [&](FrameError e, const Frame& f) { report(ch, e, f); });
+        if (!ok) poisoned_[i] = true;
+        refill_window();
+    }
     run_completions();
     return ok ? 0 : -EPROTO;
 }
@@ -284,7 +294,8 @@ void ClientSession::send(Channel ch, const Frame& f) {
     Output& out = *out_[idx(ch)];
     std::memcpy(out.append(kBlockSize), f.data(), kBlockSize);
     if (options_.tap) options_.tap->on_frame(ch, Direction::Sent, f.bytes());
-    if (on_backlog_ && out.tail - out.head > backlog_limit_) on_backlog_(ch);
+    if (ch == Channel::Main && on_backlog_ && (dispatching_ || !receiving_) && out.tail - out.head > backlog_limit_)
+        on_backlog_(ch);
 }
 
 void ClientSession::echo(Channel ch, Frame f) {

@@ -231,3 +231,23 @@ TEST(SessionFidelity, BacklogHookKeepsTheQueueSmallAndInOrder) {
     }
     EXPECT_EQ(sent.back().tag(), 42u);
 }
+
+TEST(SessionFidelity, RepliesOfOneBatchDoNotCallTheBacklogHandler) {
+    // A batch's replies are bounded by its input; blocking mid-batch could stall
+    // a VM that sends its next requests before reading replies.
+    ClientSession s;
+    int calls = 0;
+    s.set_backlog_handler([&](Channel) { ++calls; }, 1024);
+    Device d;
+    ASSERT_EQ(s.claim(0, d), 0);
+    std::vector<std::byte> in;
+    for (std::uint32_t i = 0; i < 100; ++i) {
+        const Frame f = Frame::mmio_request(Op::Read, 0, 0x1000, 4, 0, i);
+        in.insert(in.end(), f.data(), f.data() + kBlockSize);
+    }
+    ASSERT_EQ(s.receive(Channel::Main, in), 0);
+    EXPECT_EQ(calls, 0);
+    EXPECT_EQ(s.pending(Channel::Main).size(), 101 * kBlockSize);
+    s.irq_update(0, 0, true);  // a command outside receive(): the queue is over the limit
+    EXPECT_EQ(calls, 1);
+}

@@ -132,11 +132,15 @@ public:
 
     /// Unsent bytes per channel above which the backlog handler runs.
     static constexpr std::size_t kDefaultBacklogLimit = 32 * 1024;
-    /// `handler(channel)` runs when a channel's unsent bytes pass `limit`, e.g.
-    /// IRQ edges raised in a loop inside an MMIO handler. It sends
-    /// pending(channel), blocking if need be, and consume()s it; the session
-    /// goes on after the call. It must not call receive(), reset() or
+    /// `handler(Channel::Main)` runs when the main channel's unsent bytes pass
+    /// `limit` while the device model adds to them: inside an MMIO handler or
+    /// from a command (e.g. IRQ edges raised in a loop). It sends
+    /// pending(Channel::Main), blocking if need be, and consume()s it; the
+    /// session goes on after the call. It must not call receive(), reset() or
     /// connection_closed(). Without one (the default) the queue simply grows.
+    /// Not for the DMA channel (bounded by the window) nor for the replies of
+    /// one receive() batch (bounded by its input): blocking there could stall
+    /// a VM that waits for this end to read.
     void set_backlog_handler(std::function<void(Channel)> handler, std::size_t limit = kDefaultBacklogLimit) {
         on_backlog_ = std::move(handler);
         backlog_limit_ = limit;
@@ -171,6 +175,7 @@ private:
     bool poisoned_[2] = {false, false};  // a stream cut beyond repair (TooLong)
     bool closed_ = false;
     bool dispatching_ = false;     // inside an MMIO handler (no re-entry)
+    bool receiving_ = false;       // inside receive()
     bool reset_deferred_ = false;  // RESET arrived on the DMA channel during a handler
     MmioHandler* handlers_[kNumRanges] = {};
     std::uint8_t irq_levels_[kNumRanges] = {};  // last level sent, one bit per line
