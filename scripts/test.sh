@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, then builds and runs every test
-# (warnings as errors), again under ASan+UBSan, and the fuzz targets for a short
-# bounded run. Exits non-zero on the first failure.
+# (warnings as errors), again under ASan+UBSan, again under ThreadSanitizer, and
+# the fuzz targets for a short bounded run. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -20,6 +20,15 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCOREIO_SANITIZE=ON -DCOREIO_
 cmake --build build/asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 300 -LE fuzz
+
+echo "== build + tests (ThreadSanitizer)"
+# -O1: TSan at -O0 is several times slower. Suppressions (scripts/tsan.supp) are
+# for proven false positives only, each with its reason.
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1" "-DCMAKE_C_FLAGS_DEBUG=-g1 -O1" \
+      -DCOREIO_TSAN=ON -DCOREIO_WERROR=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
+cmake --build build/tsan -j"$jobs"
+TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp" \
+  ctest --test-dir build/tsan --output-on-failure -j"$jobs" --timeout 300 -LE fuzz
 
 echo "== fuzz targets (libFuzzer, bounded)"
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCOREIO_BUILD_FUZZ=ON \

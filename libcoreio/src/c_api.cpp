@@ -16,17 +16,19 @@
 namespace {
 
 /// Adapts a coreio_func_t table to MmioHandler. Without readp/writep the
-/// MmioHandler defaults call read/write at addr and at addr + len.
+/// MmioHandler defaults call read/write at addr and at addr + len. A NULL
+/// read/write answers as an unclaimed range does (the original library's
+/// behaviour): the VM's data goes back unchanged, no bus error.
 class CHandler final : public coreio::MmioHandler {
 public:
     coreio_func_t func{};
     void* priv = nullptr;
 
     int read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) override {
-        return func.read ? func.read(priv, addr, len, buf, flags) : 1;
+        return func.read ? func.read(priv, addr, len, buf, flags) : 0;
     }
     int write(std::uint64_t addr, std::size_t len, const void* buf, unsigned flags) override {
-        return func.write ? func.write(priv, addr, len, const_cast<void*>(buf), flags) : 1;
+        return func.write ? func.write(priv, addr, len, const_cast<void*>(buf), flags) : 0;
     }
     int read_pair(std::uint64_t addr, std::size_t len, void* b1, void* b2, unsigned flags) override {
         if (func.readp) return func.readp(priv, addr, len, b1, b2, flags);
@@ -132,10 +134,8 @@ int coreio_mainloop(long long usec) {
 }
 
 int coreio_irq_update(unsigned rid, unsigned iid, unsigned state) {
-    return guarded([&] {
-        if (state > 1) return -EINVAL;
-        return dflt().client.irq_update(rid, iid, state != 0);
-    });
+    // Any non-zero state is active (e.g. `status & mask`), as in the original.
+    return guarded([&] { return dflt().client.irq_update(rid, iid, state != 0); });
 }
 
 static int dma(bool write, unsigned mid, unsigned sid, uint64_t addr, size_t len, void* buf, unsigned flags,

@@ -18,7 +18,6 @@
 // through event_fd()/process_events().
 #include "coreio/client.hpp"
 
-#include <dlfcn.h>
 #include <poll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -37,13 +36,13 @@
 #include "coreio/net/outbound.hpp"
 #include "coreio/net/poller.hpp"
 #include "coreio/net/socket.hpp"
+#include "trace_loader.hpp"
 
 namespace coreio {
 
 namespace {
 
 constexpr std::size_t kRecvBufferSize = 256 * 1024;
-constexpr const char* kTraceLibrary = "libcoreio_trace.so.0";
 constexpr std::uint64_t kWakeKey = 2;  // poller keys: 0 main, 1 DMA, 2 wake
 
 /// A recursive mutex that a blocking wait can release completely and take back.
@@ -124,8 +123,6 @@ private:
     Channel ch_;
 };
 
-using TapOpen = FrameTap* (*)(const char*, const char*);
-using TapClose = void (*)(FrameTap*);
 
 }  // namespace
 
@@ -161,8 +158,7 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
     int lost_error = 0;                   // why the connection ended (negative errno)
     std::thread::id batch_thread{};       // the thread processing input right now
     FrameTap* tap = nullptr;              // options.tap or the trace library's
-    FrameTap* trace_tap = nullptr;        // opened from COREIO_TRACE (closed at disconnect)
-    TapClose trace_close = nullptr;
+    detail::TraceRecorder trace;          // opened from COREIO_TRACE (closed at disconnect)
 
     int not_ready() const { return state == State::Lost ? lost_error : -ENOTCONN; }
     bool in_batch() const { return batch_thread == std::this_thread::get_id(); }
@@ -194,8 +190,7 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
     void lose(int err);
     void close_fds();
     void notify_connection(bool up);
-    void open_trace();
-    void close_trace();
+    void flush_backlog(Connection& c, Channel ch);
     int dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf, std::size_t len,
                      unsigned flags);
 };
@@ -216,11 +211,9 @@ int Client::Impl::open(std::string_view target) {
         watching_write[ch] = false;
     }
     tap = options.tap;
-    if (tap == nullptr) {
-        open_trace();
-        tap = trace_tap;
-    }
+    if (tap == nullptr) tap = trace.open(target, options.log);
     conn = std::make_shared<Connection>(SessionOptions{options.log, options.max_frame_blocks, tap});
+    conn->session.set_backlog_handler([this, c = conn.get()](Channel ch) { flush_backlog(*c, ch); });
     state = State::Connected;
     lost_error = 0;
     notify_connection(true);
@@ -246,7 +239,7 @@ void Client::Impl::close_connection() {
     }
     if (was_up) notify_connection(false);
     tap = nullptr;
-    close_trace();
+    trace.close();
 }
 
 /// Sends what the session queued for `ch`; keeps the rest for writability.
@@ -340,34 +333,24 @@ void Client::Impl::notify_connection(bool up) {
     tap->on_connection(Channel::Dma, up);
 }
 
-void Client::Impl::open_trace() {
-    const char* path = std::getenv("COREIO_TRACE");
-    if (path == nullptr || *path == '\0') return;
-    void* lib = ::dlopen(kTraceLibrary, RTLD_NOW | RTLD_LOCAL);
-    if (lib == nullptr) {
-        const char* why = ::dlerror();
-        log(std::string("COREIO_TRACE is set but ") + kTraceLibrary + " cannot be loaded (" +
-            (why ? why : "?") + "); not recording");
-        return;
+/// The session's queue for `ch` passed its limit (e.g. IRQ edges raised in a
+/// loop inside a handler): sends all of it now, waiting for the socket, so
+/// memory stays bounded and every edge goes out in order. Runs under the lock,
+/// inside the session. On an old or dead connection the bytes are dropped; the
+/// next pump reports the loss (never lose() from inside the session).
+void Client::Impl::flush_backlog(Connection& c, Channel ch) {
+    const int i = static_cast<int>(ch);
+    SessionOutput out(c.session, ch);
+    for (;;) {
+        const int rc = conn.get() == &c && state == State::Connected ? net::send_from(fd[i].get(), out) : -ENOTCONN;
+        if (rc == 0) return;
+        if (rc != -EAGAIN) {
+            c.session.consume(ch, c.session.pending(ch).size());
+            return;
+        }
+        pollfd w{fd[i].get(), POLLOUT, 0};
+        ::poll(&w, 1, 1000);
     }
-    auto open = reinterpret_cast<TapOpen>(::dlsym(lib, "coreio_trace_tap_open"));
-    auto close = reinterpret_cast<TapClose>(::dlsym(lib, "coreio_trace_tap_close"));
-    if (open == nullptr || close == nullptr) {
-        log(std::string(kTraceLibrary) + " lacks coreio_trace_tap_open/close; not recording");
-        return;
-    }
-    trace_tap = open(path, "libcoreio");
-    if (trace_tap == nullptr) {
-        log(std::string("cannot open trace file ") + path + "; not recording");
-        return;
-    }
-    trace_close = close;
-}
-
-void Client::Impl::close_trace() {
-    if (trace_tap != nullptr && trace_close != nullptr) trace_close(trace_tap);
-    trace_tap = nullptr;
-    trace_close = nullptr;
 }
 
 int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf,

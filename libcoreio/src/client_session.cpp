@@ -12,10 +12,6 @@ namespace coreio {
 namespace {
 
 constexpr std::uint32_t kNone = 0xffffffffu;
-constexpr unsigned kSlotBits = 10;  // tag = generation << 10 | slot
-static_assert((1u << kSlotBits) == ClientSession::kMaxOutstanding);
-constexpr std::uint32_t kSlotMask = (1u << kSlotBits) - 1;
-constexpr std::uint32_t kGenMask = (1u << (32 - kSlotBits)) - 1;
 
 constexpr std::size_t idx(Channel ch) { return static_cast<std::size_t>(ch); }
 const char* channel_name(Channel ch) { return ch == Channel::Main ? "main" : "DMA"; }
@@ -105,7 +101,6 @@ struct ClientSession::Slot {
     std::uint64_t addr = 0;
     std::size_t offset = 0;         // of this chunk in the transfer's buffer
     std::uint32_t transfer = kNone;
-    std::uint32_t gen = 0;          // upper tag bits of the chunk in flight
     std::uint8_t size = 0;
     Op op = Op::Read;
     std::uint8_t mid = 0, sid = 0;
@@ -143,11 +138,21 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
     if (closed_) return -ENOTCONN;
     if (poisoned_[i]) return -EPROTO;
     if (ch == Channel::Main && dispatching_) return -EDEADLK;
-    const bool ok = reader_[i].feed(
-        bytes, [&](const Frame& f) { on_frame(ch, f); },
-        [&](FrameError e, const Frame& f) { report(ch, e, f); });
-    if (!ok) poisoned_[i] = true;
-    refill_window();
+    bool ok;
+    {
+        // Nested when a handler's blocking DMA receives on the DMA channel mid-batch.
+        struct Restore {
+            bool& flag;
+            bool value;
+            ~Restore() { flag = value; }
+        } restore{receiving_, receiving_};
+        receiving_ = true;
+        ok = reader_[i].feed(
+            bytes, [&](const Frame& f) { on_frame(ch, f); },
+            [&](FrameError e, const Frame& f) { report(ch, e, f); });
+        if (!ok) poisoned_[i] = true;
+        refill_window();
+    }
     run_completions();
     return ok ? 0 : -EPROTO;
 }
@@ -157,7 +162,7 @@ void ClientSession::on_frame(Channel ch, const Frame& f) {
     if (options_.tap) options_.tap->on_frame(ch, Direction::Received, f.bytes());
     const FrameError e = f.validate(reader_[idx(ch)].max_blocks());
     if (e != FrameError::Ok) {
-        report(ch, e, f);
+        on_malformed(ch, e, f);
         return;
     }
     const Op op = f.op();
@@ -192,6 +197,18 @@ void ClientSession::on_frame(Channel ch, const Frame& f) {
         return;
     }
     report(ch, FrameError::UnexpectedOp, f);  // IRQ_UPDATE, RGN_CLAIM: client -> VM only
+}
+
+void ClientSession::on_malformed(Channel ch, FrameError e, const Frame& f) {
+    report(ch, e, f);
+    // A VM request it waits for (bad size): answer with a bus error rather than
+    // leave the VM hanging. Only the 64-byte header is echoed, never the data.
+    const bool sized = e == FrameError::BadSize || e == FrameError::BadPairSize;
+    if (sized && !f.from_client() && access_wants_reply(f.op())) {
+        Frame r = f;
+        r.set_error(true);
+        echo(ch, r);
+    }
 }
 
 void ClientSession::on_mmio(Frame f) {
@@ -252,9 +269,8 @@ void ClientSession::deliver_reset() {
 
 void ClientSession::on_dma_reply(const Frame& f) {
     const std::uint32_t tag = f.tag();
-    const std::uint32_t si = tag & kSlotMask;
-    Slot& s = slots_[si];
-    if (!s.used || !(s.key == reply_key(f))) {
+    const std::uint32_t si = tag;  // the slot number: ids stay within 0..kMaxOutstanding-1, as the original's
+    if (si >= kMaxOutstanding || !slots_[si].used || !(slots_[si].key == reply_key(f))) {
         char buf[200];
         std::snprintf(buf, sizeof buf,
                       "DMA reply matches no request in flight (tag 0x%08x (w0[63:32]), %s addr 0x%llx size %u)", tag,
@@ -262,21 +278,24 @@ void ClientSession::on_dma_reply(const Frame& f) {
         log_line(Channel::Dma, buf);
         return;
     }
+    Slot& s = slots_[si];
     Transfer& t = transfers_[s.transfer];
     if (f.error())
         t.faulted = true;
     else if (s.op == Op::Read && !t.cancelled)
         std::memcpy(t.buf + s.offset, f.payload(), s.size);  // straight into the user's buffer
     s.used = false;
-    s.gen = (s.gen + 1) & kGenMask;
     free_slots_.push_back(static_cast<std::uint16_t>(si));
     if (--t.in_flight == 0 && t.sent == t.len) finish(s.transfer, t.faulted ? -EFAULT : 0);
 }
 
 void ClientSession::send(Channel ch, const Frame& f) {
     if (closed_) return;
-    std::memcpy(out_[idx(ch)]->append(kBlockSize), f.data(), kBlockSize);
+    Output& out = *out_[idx(ch)];
+    std::memcpy(out.append(kBlockSize), f.data(), kBlockSize);
     if (options_.tap) options_.tap->on_frame(ch, Direction::Sent, f.bytes());
+    if (ch == Channel::Main && on_backlog_ && (dispatching_ || !receiving_) && out.tail - out.head > backlog_limit_)
+        on_backlog_(ch);
 }
 
 void ClientSession::echo(Channel ch, Frame f) {
@@ -302,9 +321,9 @@ void ClientSession::refill_window() {
         s.sid = t.sid;
         s.used = true;
 
-        Frame fr = Frame::dma_request(t.op, t.mid, t.sid, a, static_cast<unsigned>(chunk), t.flags,
-                                      (s.gen << kSlotBits) | si);
+        Frame fr = Frame::dma_request(t.op, t.mid, t.sid, a, static_cast<unsigned>(chunk), t.flags, si);
         if (t.op == Op::WriteAck) std::memcpy(fr.payload(), t.buf + t.sent, chunk);
+        std::memset(fr.payload() + chunk, 0, kDataBytes - chunk);  // padding: zero, as the original
         s.key = reply_key(fr);
         send(Channel::Dma, fr);
         t.sent += chunk;
@@ -320,7 +339,7 @@ void ClientSession::refill_window() {
 int ClientSession::dma_start(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf,
                              std::size_t len, unsigned flags, DmaCompletion done, std::uint64_t* handle) {
     if (op != Op::Read && op != Op::WriteAck) return -EINVAL;
-    if (mid >= kNumMids || sid >= kNumSids || flags > 15 || len == 0 || buf == nullptr) return -EINVAL;
+    if (mid >= kNumMmus || sid >= kNumSids || len == 0 || buf == nullptr) return -EINVAL;
     if (addr + (len - 1) < addr) return -EINVAL;  // wraps past 2^64
     if (closed_) return -ENOTCONN;
     std::uint32_t ti;
@@ -342,7 +361,7 @@ int ClientSession::dma_start(Op op, unsigned mid, unsigned sid, std::uint64_t ad
     t.op = op;
     t.mid = static_cast<std::uint8_t>(mid);
     t.sid = static_cast<std::uint8_t>(sid);
-    t.flags = static_cast<std::uint8_t>(flags);
+    t.flags = static_cast<std::uint8_t>(flags & kDmaFlagMask);
     t.faulted = false;
     t.cancelled = false;
     t.live = true;
@@ -399,7 +418,6 @@ void ClientSession::fail_all_dma(int result) {
         Slot& s = slots_[si];
         if (!s.used) continue;
         s.used = false;
-        s.gen = (s.gen + 1) & kGenMask;
         free_slots_.push_back(static_cast<std::uint16_t>(si));
     }
     queue_head_ = queue_tail_ = kNone;

@@ -33,10 +33,12 @@ public:
 
 }  // namespace
 
-/// Opens `path` for recording as the client end; `tool` names the program in
-/// the header. COREIO_TRACE_RAW=1 keeps raw frames. Returns nullptr (after one
-/// line on stderr) when the file cannot be created.
-COREIO_TRACE_EXPORT coreio::FrameTap* coreio_trace_tap_open(const char* path, const char* tool) noexcept {
+/// Opens `path` for recording as the client end of a connection to `target`
+/// (the header's target; null or empty: COREHDL_VM); `tool` names the program.
+/// COREIO_TRACE_RAW=1 keeps raw frames. Returns nullptr (after one line on
+/// stderr) when the file cannot be created.
+COREIO_TRACE_EXPORT coreio::FrameTap* coreio_trace_tap_open_for(const char* path, const char* tool,
+                                                                const char* target) noexcept {
     try {
         if (path == nullptr || *path == '\0') return nullptr;
         auto t = std::make_unique<FileTap>();
@@ -44,7 +46,10 @@ COREIO_TRACE_EXPORT coreio::FrameTap* coreio_trace_tap_open(const char* path, co
         h.tool = tool ? tool : "libcoreio";
         h.tool_version = COREIO_VERSION;
         h.observer = coreio::trace::Observer::Client;
-        if (const char* target = std::getenv("COREHDL_VM")) h.target = target;
+        if (target != nullptr && *target != '\0')
+            h.target = target;
+        else if (const char* env = std::getenv("COREHDL_VM"))
+            h.target = env;
         const char* raw = std::getenv("COREIO_TRACE_RAW");
         h.raw_frames = raw != nullptr && *raw != '\0' && *raw != '0';
         if (const std::string e = t->writer.open(path, h); !e.empty()) {
@@ -59,6 +64,11 @@ COREIO_TRACE_EXPORT coreio::FrameTap* coreio_trace_tap_open(const char* path, co
     } catch (...) {
         return nullptr;
     }
+}
+
+/// As coreio_trace_tap_open_for() with the target from COREHDL_VM (older libcoreio).
+COREIO_TRACE_EXPORT coreio::FrameTap* coreio_trace_tap_open(const char* path, const char* tool) noexcept {
+    return coreio_trace_tap_open_for(path, tool, nullptr);
 }
 
 /// Writes what is pending, closes the file and frees the tap from coreio_trace_tap_open().

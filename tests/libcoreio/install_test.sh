@@ -1,14 +1,22 @@
 #!/bin/sh
-# Installs libcoreio into a temp prefix, builds find-package/ against it with
-# find_package(coreio), builds a C program with pkg-config flags, runs all.
+# Installs libcoreio into a temp prefix (outside the system library paths) and
+# builds programs against it the ways the README gives, then runs them with no
+# LD_LIBRARY_PATH:
+#   - find_package(coreio): C++ (shared, static) and C consumers;
+#   - pkg-config libcoreio with the documented rpath;
+#   - pkg-config --static libcoreio-static (libcoreio.a) with a plain C compiler;
+#   - with the trace library installed too: COREIO_TRACE=FILE records from a
+#     program that found libcoreio through its rpath, and the header names the target.
 # Usage: install_test.sh <libcoreio build dir> <tests/libcoreio source dir> <work dir> <c compiler>
+#                        [<recorder build dir> <coreio-trace executable>]
 set -eu
-build=$1 src=$2 work=$3 cc=$4
+build=$1 src=$2 work=$3 cc=$4 recorder=${5:-} trace_tool=${6:-}
 rm -rf "$work" && mkdir -p "$work"
-cmake --install "$build" --prefix "$work/prefix" >/dev/null
 prefix=$work/prefix
+cmake --install "$build" --prefix "$prefix" >/dev/null
 libdir=$(dirname "$(find "$prefix" -name libcoreio.pc | head -n1)")/..
-export LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+unset LD_LIBRARY_PATH
+fail() { echo "install_test: $*" >&2; exit 1; }
 
 cmake -S "$src/find-package" -B "$work/consumer" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$work/consumer" >/dev/null
@@ -17,11 +25,30 @@ cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer_c"
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
+# Shared, as the README says: the rpath is what lets the program find libcoreio.so.0.
 # shellcheck disable=SC2046
-"$cc" -std=c99 -Wall -Wextra -Werror -o "$work/prog" "$src/c_api_compile.c" $(pkg-config --cflags --libs libcoreio)
+"$cc" -std=c99 -Wall -Wextra -Werror -o "$work/prog" "$src/c_api_compile.c" $(pkg-config --cflags --libs libcoreio) \
+    "-Wl,-rpath,$(pkg-config --variable=libdir libcoreio)"
 "$work/prog"
+# Static: libcoreio.a and the C++ runtime, linked by the C compiler; no libcoreio.so needed.
 # shellcheck disable=SC2046
-"$cc" -o "$work/prog_static" "$src/c_api_compile.c" $(pkg-config --static --cflags libcoreio) \
-    "$libdir/libcoreio.a" $(pkg-config --static --libs-only-l libcoreio | sed 's/-lcoreio//')
+"$cc" -std=c99 -o "$work/prog_static" "$src/c_api_compile.c" $(pkg-config --static --cflags --libs libcoreio-static)
+if readelf -d "$work/prog_static" | grep -q 'libcoreio\.so'; then fail "prog_static needs libcoreio.so"; fi
 "$work/prog_static"
+
+if [ -n "$recorder" ]; then
+    cmake --install "$recorder" --prefix "$prefix" >/dev/null
+    [ -f "$libdir/libcoreio_trace.so.0" ] || fail "libcoreio_trace.so.0 not installed beside libcoreio"
+    # shellcheck disable=SC2046
+    "$cc" -std=c99 -Wall -Wextra -Werror -o "$work/trace_probe" "$src/trace_probe.c" \
+        $(pkg-config --cflags --libs libcoreio) "-Wl,-rpath,$(pkg-config --variable=libdir libcoreio)"
+    target=$(COREIO_TRACE="$work/probe.ctrace" "$work/trace_probe")
+    [ -s "$work/probe.ctrace" ] || fail "COREIO_TRACE wrote no trace (trace library not loaded?)"
+    header=$("$trace_tool" dump "$work/probe.ctrace" | head -n1)
+    case "$header" in
+        *"target $target,"*) ;;
+        *) fail "trace header does not name the target $target: $header" ;;
+    esac
+    "$trace_tool" dump "$work/probe.ctrace" | grep -q "IRQ" || fail "the IRQ edge is not in the trace"
+fi
 echo "install_test: ok"

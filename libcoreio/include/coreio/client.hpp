@@ -57,7 +57,8 @@ public:
     virtual void reset() {}
 };
 
-/// Completion of a non-blocking DMA: 0, -EFAULT, -ECONNRESET.
+/// Completion of a non-blocking DMA: 0, -EFAULT (a chunk faulted), -ECONNRESET
+/// (connection lost or disconnect()).
 using DmaCompletion = std::function<void(int result)>;
 /// Receives one line per protocol error or notable event.
 using LogFunction = std::function<void(std::string_view message)>;
@@ -114,8 +115,8 @@ public:
     /// (with 0, -EFAULT when the VM answered with an error, -ECONNRESET when
     /// the connection ended first). `buf` must stay valid until then.
     /// Thread-safe. Returns 0 or (then `done` is not called): -EINVAL (empty
-    /// buffer, mid >= 256, sid >= 16, flags > 15, address range wraps),
-    /// -ENOTCONN, or the connection's error.
+    /// buffer, mid >= 8, sid >= 16, address range wraps), -ENOTCONN, or
+    /// the connection's error. Flag bits other than kFlag* are dropped.
     int dma_read(unsigned mid, unsigned sid, std::uint64_t addr, std::span<std::byte> buf, unsigned flags,
                  DmaCompletion done);
     int dma_write(unsigned mid, unsigned sid, std::uint64_t addr, std::span<const std::byte> buf, unsigned flags,

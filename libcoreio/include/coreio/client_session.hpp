@@ -9,9 +9,13 @@
 // callback, "<channel> connection: <what>", e.g.
 //   "main connection: unknown opcode 0x13 (w1[7:0])"
 // and then:
-//   - a frame with a bad field (unknown opcode, size, pair size, IRQ fields) or
-//     one this end does not accept (CLAIM, IRQ_UPDATE, a DMA reply matching no
-//     request, ...) is skipped; the stream continues with the next frame;
+//   - a VM request that expects a reply (READ, READP, WRITEA, WRITEAP with bit
+//     31 clear) whose size or pair size is out of range is answered with the
+//     error bit set (the request echoed, 64 bytes), so the VM never waits for
+//     a reply that cannot come; the device model is not called;
+//   - any other frame with a bad field (unknown opcode, IRQ fields, a posted
+//     write's size) or one this end does not accept (CLAIM, IRQ_UPDATE, a DMA
+//     reply matching no request, ...) is skipped; the stream continues;
 //   - a declared length over max_frame_blocks poisons that stream (the frame
 //     boundary can no longer be trusted): receive() returns -EPROTO and the
 //     transport must close the connection;
@@ -20,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string_view>
@@ -46,8 +51,14 @@ COREIO_EXPORT void log_to_stderr(std::string_view message);
 
 class COREIO_EXPORT ClientSession {
 public:
-    /// DMA chunks allowed in flight at once (PROTOCOL.md).
+    /// DMA chunks allowed in flight at once (PROTOCOL.md); a chunk's packet id
+    /// (w0[63:32]) is its slot, 0..kMaxOutstanding-1, as in the original library.
     static constexpr std::size_t kMaxOutstanding = 1024;
+    /// IOMMU ids (mid, w0[7:0] of a DMA request): 0..kNumMmus-1.
+    static constexpr unsigned kNumMmus = 8;
+    /// The access flag bits a DMA request may carry (IFETCH | PRIV | SECURE);
+    /// other bits of `flags` are dropped, as the original library does.
+    static constexpr unsigned kDmaFlagMask = kFlagIfetch | kFlagPriv | kFlagSecure;
     /// Chunk boundary: no DMA chunk crosses a multiple of this.
     static constexpr std::size_t kChunkAlign = 32;
 
@@ -100,8 +111,9 @@ public:
     /// Starts a DMA of `len` bytes at `addr` (op Read or WriteAck). `buf` must
     /// stay valid until `done` runs (or cancel). Chunks are queued now (up to
     /// the window). `handle`, when given, receives an id for dma_cancel().
-    /// Returns 0, -EINVAL (mid >= 256, sid >= 16, len 0, flags > 15, address
-    /// wraps, op not Read/WriteAck), -ENOTCONN (closed); `done` is then not called.
+    /// `flags` is masked with kDmaFlagMask. Returns 0, -EINVAL (mid >= 8,
+    /// sid >= 16, len 0, buf null, address wraps, op not Read/WriteAck),
+    /// -ENOTCONN (closed); `done` is then not called.
     int dma_start(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf, std::size_t len,
                   unsigned flags, DmaCompletion done, std::uint64_t* handle = nullptr);
 
@@ -118,6 +130,22 @@ public:
     /// Changes the tap (e.g. a trace opened at connect); nullptr: none.
     void set_tap(FrameTap* tap) { options_.tap = tap; }
 
+    /// Unsent bytes per channel above which the backlog handler runs.
+    static constexpr std::size_t kDefaultBacklogLimit = 32 * 1024;
+    /// `handler(Channel::Main)` runs when the main channel's unsent bytes pass
+    /// `limit` while the device model adds to them: inside an MMIO handler or
+    /// from a command (e.g. IRQ edges raised in a loop). It sends
+    /// pending(Channel::Main), blocking if need be, and consume()s it; the
+    /// session goes on after the call. It must not call receive(), reset() or
+    /// connection_closed(). Without one (the default) the queue simply grows.
+    /// Not for the DMA channel (bounded by the window) nor for the replies of
+    /// one receive() batch (bounded by its input): blocking there could stall
+    /// a VM that waits for this end to read.
+    void set_backlog_handler(std::function<void(Channel)> handler, std::size_t limit = kDefaultBacklogLimit) {
+        on_backlog_ = std::move(handler);
+        backlog_limit_ = limit;
+    }
+
 private:
     struct Output;        // one channel's outbound byte queue
     struct Transfer;      // one DMA transfer
@@ -126,6 +154,7 @@ private:
 
     void on_frame(Channel ch, const Frame& f);
     void on_mmio(Frame f);
+    void on_malformed(Channel ch, FrameError e, const Frame& f);
     void on_dma_reply(const Frame& f);
     void deliver_reset();
     void send(Channel ch, const Frame& f);
@@ -139,11 +168,14 @@ private:
     void log_line(Channel ch, std::string_view what);
 
     SessionOptions options_;
+    std::function<void(Channel)> on_backlog_;
+    std::size_t backlog_limit_ = kDefaultBacklogLimit;
     std::unique_ptr<Output> out_[2];
     FrameReader reader_[2];
     bool poisoned_[2] = {false, false};  // a stream cut beyond repair (TooLong)
     bool closed_ = false;
     bool dispatching_ = false;     // inside an MMIO handler (no re-entry)
+    bool receiving_ = false;       // inside receive()
     bool reset_deferred_ = false;  // RESET arrived on the DMA channel during a handler
     MmioHandler* handlers_[kNumRanges] = {};
     std::uint8_t irq_levels_[kNumRanges] = {};  // last level sent, one bit per line
