@@ -1,6 +1,7 @@
 // coreio-record: a recording proxy between device models and a VM.
 #include <CLI/CLI.hpp>
 
+#include <csignal>
 #include <cstdio>
 #include <string>
 
@@ -30,6 +31,14 @@ int main(int argc, char** argv) {
         }
         o.labels.emplace_back(l.substr(0, eq), l.substr(eq + 1));
     }
+    // SIGINT/SIGTERM blocked before any thread exists (start() starts the trace
+    // writer's), so they reach only run()'s signalfd and the trace is closed
+    // cleanly; a thread with them unblocked would be killed by the default action.
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
     coreio::recorder::RecordingProxy proxy;
     if (const std::string e = proxy.start(o); !e.empty()) {
         std::fprintf(stderr, "coreio-record: %s\n", e.c_str());

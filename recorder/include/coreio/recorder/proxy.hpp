@@ -48,7 +48,8 @@ public:
     /// The port device models connect to (after start()).
     std::uint16_t port() const;
     /// Runs the proxy in the calling thread until stop() (or SIGINT/SIGTERM
-    /// when `handle_signals`).
+    /// when `handle_signals`: they are taken through a signalfd, so block them
+    /// in the process before start(), whose trace writer starts a thread).
     void run(bool handle_signals = false);
     /// Runs the proxy on a background thread (for tests and embedding).
     void run_in_thread();
