@@ -57,7 +57,7 @@ TEST(Startup, WrongResetPolarityStopsTheDeviceWithTheFix) {
 
 TEST(Startup, SaysWhereAccessesBecomeBusErrors) {
     Outcome r = run_device(COSIM_ZERO_WAIT_EXE, {"127.0.0.1:1", "--base", "0x10000000", "--range-size", "0x20000"});
-    EXPECT_EQ(r.exit_code, 1) << r.err;  // nothing listens there
+    EXPECT_EQ(r.exit_code, 2) << r.err;  // nothing listens there: a connect error exits 2 (cli conventions)
     EXPECT_NE(r.err.find("the range (0x20000 bytes) is larger than the design's 16-bit address: accesses at "
                          "offsets 0x10000..0x1ffff answer a bus error"),
               std::string::npos)

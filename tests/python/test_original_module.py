@@ -388,7 +388,8 @@ def test_select_loop_with_the_programs_own_fds(vm, default_client):
     def program():
         while not stop.is_set():
             nfds, readable, writable = coreio.preparefds([rpipe], [])
-            assert nfds > rpipe and rpipe in readable and len(readable) >= 3
+            # the program's pipe plus the library's own fd(s) (one epoll fd today)
+            assert nfds > rpipe and rpipe in readable and len(readable) >= 2
             r, w, _ = select.select(readable, writable, [], 0.05)
             if rpipe in r:
                 got_from_pipe.append(os.read(rpipe, 100))
