@@ -27,8 +27,14 @@ echo "== build + tests (ThreadSanitizer)"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1" "-DCMAKE_C_FLAGS_DEBUG=-g1 -O1" \
       -DCOREIO_TSAN=ON -DCOREIO_WERROR=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
 cmake --build build/tsan -j"$jobs"
+# One test left out here: TraceSchema.HeaderRoundTripsBothWays, single-threaded,
+# compares messages with a map field through protobuf reflection, and crashes
+# (SEGV in MapField::SyncRepeatedFieldWithMapNoLock) inside Debian's
+# uninstrumented libprotobuf when the generated code is built with
+# -fsanitize=thread; it passes in the release and ASan+UBSan stages above.
 TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp" \
-  ctest --test-dir build/tsan --output-on-failure -j"$jobs" --timeout 300 -LE fuzz
+  ctest --test-dir build/tsan --output-on-failure -j"$jobs" --timeout 300 -LE fuzz \
+        -E '^TraceSchema\.HeaderRoundTripsBothWays$'
 
 echo "== fuzz targets (libFuzzer, bounded)"
 cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCOREIO_BUILD_FUZZ=ON \
