@@ -212,6 +212,12 @@ struct TraceReader::Impl {
             const std::uint64_t at = here();
             // Only built on the error paths: formatting per record would cost more than decoding.
             const auto where_text = [&] { return "record #" + std::to_string(index) + " at byte offset " + std::to_string(at); };
+            // A field skipped above (unknown varint or fixed width) may have run
+            // past the batch's end: the batch's own bytes contradict its size.
+            if (checked && at > batch_end)
+                return stop(ReadStatus::Corrupt, batch_end,
+                            "corrupt: a field runs past the end of its checked batch at byte offset " +
+                                std::to_string(batch_end));
             const std::uint8_t* p = buf.data() + pos;
             // Within a checked batch, nothing may run past its end.
             const std::uint8_t* end = checked ? p + (batch_end - at) : buf.data() + len;
