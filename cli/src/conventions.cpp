@@ -3,6 +3,8 @@
 #include <cstring>
 #include <iostream>
 
+#include "coreio/net/host_port.hpp"
+
 namespace coreio::cli {
 
 std::string_view version() { return COREIO_VERSION; }
@@ -28,10 +30,7 @@ std::optional<int> parse(CLI::App& app, int argc, const char* const* argv) {
     return parse(app, argc, argv, std::cout, std::cerr);
 }
 
-std::string endpoint(std::string_view host, std::uint16_t port) {
-    const bool v6 = host.find(':') != std::string_view::npos && !host.starts_with('[');
-    return (v6 ? "[" + std::string(host) + "]" : std::string(host)) + ":" + std::to_string(port);
-}
+std::string endpoint(std::string_view host, std::uint16_t port) { return net::HostPort{std::string(host), port}.to_string(); }
 
 std::string listen_error(std::string_view endpoint, int errno_value) {
     return "cannot listen on " + std::string(endpoint) + ": " + std::strerror(errno_value);

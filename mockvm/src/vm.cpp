@@ -14,6 +14,7 @@
 #include <thread>
 #include <unistd.h>
 
+#include "coreio/net/host_port.hpp"
 #include "coreio/net/listener.hpp"
 #include "coreio/vm_session.hpp"
 #include "futex_wait.hpp"
@@ -677,8 +678,7 @@ Vm::~Vm() = default;
 
 std::uint16_t Vm::port() const { return impl_->port; }
 std::string Vm::endpoint() const {
-    const std::string& host = impl_->cfg.listen;  // an IPv6 address goes in brackets: "[::1]:4800"
-    return (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(impl_->port);
+    return net::HostPort{impl_->cfg.listen, impl_->port}.to_string();
 }
 const VmConfig& Vm::config() const { return impl_->cfg; }
 GuestMemory& Vm::memory() { return impl_->memory; }

@@ -35,9 +35,9 @@ std::string split(std::string_view text, std::string_view& host, std::string_vie
 }  // namespace
 
 std::string HostPort::to_string() const {
-    const std::string p = std::to_string(port);
-    if (host.find(':') != std::string::npos) return "[" + host + "]:" + p;
-    return host + ":" + p;
+    // A host already in brackets ("[::1]", as a command line may give it) is kept.
+    const bool bracket = host.find(':') != std::string::npos && !host.starts_with('[');
+    return (bracket ? "[" + host + "]" : host) + ":" + std::to_string(port);
 }
 
 std::string parse_host_port(std::string_view text, HostPort& out, const HostPortRules& rules) {

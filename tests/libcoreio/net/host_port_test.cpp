@@ -63,5 +63,6 @@ TEST(HostPort, LeavesTheOutputAloneOnError) {
 TEST(HostPort, PrintsIpv6WithBrackets) {
     EXPECT_EQ((HostPort{"::1", 4800}).to_string(), "[::1]:4800");
     EXPECT_EQ((HostPort{"127.0.0.1", 1}).to_string(), "127.0.0.1:1");
+    EXPECT_EQ((HostPort{"[::1]", 4800}).to_string(), "[::1]:4800");  // already bracketed: kept
     EXPECT_EQ(ok(ok("[::1]:5").to_string()).port, 5);  // round trip
 }

@@ -17,7 +17,8 @@ struct HostPort {
     std::string host;  ///< name or address, without brackets
     std::uint16_t port = kDefaultPort;
 
-    /// "host:port", or "[v6]:port" when the host contains ':'.
+    /// "host:port", or "[v6]:port" when the host contains ':' (the one
+    /// formatter of endpoints: cli::endpoint() and mockvm's Vm::endpoint() use it).
     std::string to_string() const;
 };
 
