@@ -339,7 +339,7 @@ void ClientSession::refill_window() {
 int ClientSession::dma_start(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf,
                              std::size_t len, unsigned flags, DmaCompletion done, std::uint64_t* handle) {
     if (op != Op::Read && op != Op::WriteAck) return -EINVAL;
-    if (mid >= kNumMmus || sid >= kNumSids || len == 0 || buf == nullptr) return -EINVAL;
+    if (mid >= kNumMids || sid >= kNumSids || len == 0 || buf == nullptr) return -EINVAL;
     if (addr + (len - 1) < addr) return -EINVAL;  // wraps past 2^64
     if (closed_) return -ENOTCONN;
     std::uint32_t ti;

@@ -54,8 +54,6 @@ public:
     /// DMA chunks allowed in flight at once (PROTOCOL.md); a chunk's packet id
     /// (w0[63:32]) is its slot, 0..kMaxOutstanding-1, as in the original library.
     static constexpr std::size_t kMaxOutstanding = 1024;
-    /// IOMMU ids (mid, w0[7:0] of a DMA request): 0..kNumMmus-1.
-    static constexpr unsigned kNumMmus = 8;
     /// The access flag bits a DMA request may carry (IFETCH | PRIV | SECURE);
     /// other bits of `flags` are dropped, as the original library does.
     static constexpr unsigned kDmaFlagMask = kFlagIfetch | kFlagPriv | kFlagSecure;

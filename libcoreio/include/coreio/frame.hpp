@@ -61,7 +61,7 @@ inline constexpr std::size_t kMaxAccessSize = 32;      // single access: w3..w6
 inline constexpr std::size_t kMaxPairElement = 16;     // each pair element
 inline constexpr unsigned kNumRanges = 8;              // rid 0..7
 inline constexpr unsigned kNumIrqLines = 8;            // lines per range
-inline constexpr unsigned kNumMids = 256;              // mid is 8 bits
+inline constexpr unsigned kNumMids = 8;                // IOMMU ids (DMA mid) 0..7
 inline constexpr unsigned kNumSids = 16;               // sid is 4 bits
 inline constexpr std::uint8_t kAaByte = 0xAA;          // filler of read data
 
