@@ -97,15 +97,13 @@ struct ClientSession::Transfer {
     bool live = false;
 };
 
+/// A chunk in flight. Its op, size, address, mid and sid are in `key`: a reply
+/// that matches it carries them too.
 struct ClientSession::Slot {
-    std::uint64_t addr = 0;
+    ReplyKey key;                   // what the chunk's reply must echo (is_reply_to)
     std::size_t offset = 0;         // of this chunk in the transfer's buffer
     std::uint32_t transfer = kNone;
-    std::uint8_t size = 0;
-    Op op = Op::Read;
-    std::uint8_t mid = 0, sid = 0;
     bool used = false;
-    ReplyKey key;                   // what the chunk's reply must echo (is_reply_to)
 };
 
 struct ClientSession::Ready {
@@ -282,8 +280,8 @@ void ClientSession::on_dma_reply(const Frame& f) {
     Transfer& t = transfers_[s.transfer];
     if (f.error())
         t.faulted = true;
-    else if (s.op == Op::Read && !t.cancelled)
-        std::memcpy(t.buf + s.offset, f.payload(), s.size);  // straight into the user's buffer
+    else if (f.op() == Op::Read && !t.cancelled)  // op and size: the request's (the key matched)
+        std::memcpy(t.buf + s.offset, f.payload(), f.size());  // straight into the user's buffer
     s.used = false;
     free_slots_.push_back(static_cast<std::uint16_t>(si));
     if (--t.in_flight == 0 && t.sent == t.len) finish(s.transfer, t.faulted ? -EFAULT : 0);
@@ -312,13 +310,8 @@ void ClientSession::refill_window() {
         const std::uint16_t si = free_slots_.back();
         free_slots_.pop_back();
         Slot& s = slots_[si];
-        s.addr = a;
         s.offset = t.sent;
         s.transfer = ti;
-        s.size = static_cast<std::uint8_t>(chunk);
-        s.op = t.op;
-        s.mid = t.mid;
-        s.sid = t.sid;
         s.used = true;
 
         Frame fr = Frame::dma_request(t.op, t.mid, t.sid, a, static_cast<unsigned>(chunk), t.flags, si);
