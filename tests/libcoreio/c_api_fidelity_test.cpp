@@ -5,8 +5,6 @@
 // the error codes coreio.h lists for each call.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -22,65 +20,13 @@
 
 #include "coreio.h"
 #include "coreio/frame.hpp"
+#include "fake_vm.hpp"
 
 using coreio::Frame;
 using coreio::Op;
+using coreio::test::FakeVm;
 
 namespace {
-
-constexpr int kTimeoutMs = 10000;
-
-/// The VM end: a listener on 127.0.0.1, the client's two connections, and
-/// blocking frame I/O with timeouts.
-class RawVm {
-public:
-    RawVm() {
-        lfd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        ::listen(lfd_, 8);
-        socklen_t len = sizeof a;
-        ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-    }
-    ~RawVm() {
-        for (int f : {main, dma, lfd_})
-            if (f >= 0) ::close(f);
-    }
-    std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-
-    /// coreio_connect() (blocking connect completes in the backlog), then accept both.
-    bool connect_client() {
-        if (coreio_connect(target().c_str()) != 0) return false;
-        main = ::accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
-        dma = ::accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
-        return main >= 0 && dma >= 0;
-    }
-    static bool send(int fd, const Frame& f) { return ::send(fd, f.data(), 64, MSG_NOSIGNAL) == 64; }
-    static bool recv(int fd, Frame& f, int timeout_ms = kTimeoutMs) {
-        std::size_t have = 0;
-        while (have < 64) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, timeout_ms) <= 0) return false;
-            const ssize_t n = ::recv(fd, f.data() + have, 64 - have, 0);
-            if (n <= 0) return false;
-            have += static_cast<std::size_t>(n);
-        }
-        return true;
-    }
-    static bool quiet(int fd, int ms) {
-        pollfd p{fd, POLLIN, 0};
-        return ::poll(&p, 1, ms) == 0;
-    }
-
-    int main = -1, dma = -1;
-
-private:
-    int lfd_ = -1;
-    std::uint16_t port_ = 0;
-};
 
 /// Runs coreio_mainloop() on a thread until the connection ends or stop().
 class Loop {
@@ -102,8 +48,8 @@ private:
 
 /// Connects the default client for one test and disconnects at the end.
 struct Session {
-    RawVm vm;
-    bool up = vm.connect_client();
+    FakeVm vm;
+    bool up = coreio_connect(vm.target().c_str()) == 0 && vm.accept_pair();
     ~Session() { coreio_disconnect(); }
 };
 
@@ -124,13 +70,13 @@ TEST(CApiFidelity, AnyNonZeroIrqStateIsActive) {
     const unsigned status = 0x44, mask = 0x40;
     EXPECT_EQ(coreio_irq_update(0, 2, status & mask), 0);
     Frame f;
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     EXPECT_EQ(f, Frame::irq_update(0, 2, 1));
     EXPECT_EQ(coreio_irq_update(0, 2, 0x80000000u), 0);  // still active: no change, nothing sent
     EXPECT_EQ(coreio_irq_update(0, 2, 0), 0);
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     EXPECT_EQ(f, Frame::irq_update(0, 2, 0));
-    EXPECT_TRUE(RawVm::quiet(s.vm.main, 50));
+    EXPECT_TRUE(FakeVm::quiet(s.vm.main, 50));
 }
 
 TEST(CApiFidelity, NullReadOrWriteAnswersAsAnUnclaimedRange) {
@@ -140,7 +86,7 @@ TEST(CApiFidelity, NullReadOrWriteAnswersAsAnUnclaimedRange) {
     ASSERT_EQ(coreio_register(1, &func, nullptr), 0);
     Loop loop;
     Frame f;
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     ASSERT_EQ(f.op(), Op::Claim);
     const Frame reqs[] = {Frame::mmio_request(Op::Read, 1, 0x1000, 4, 0, 1),
                           Frame::mmio_request(Op::WriteAck, 1, 0x1000, 8, 0, 2),
@@ -149,8 +95,8 @@ TEST(CApiFidelity, NullReadOrWriteAnswersAsAnUnclaimedRange) {
     for (const Frame& r : reqs) {
         Frame req = r;
         if (!coreio::is_read_op(req.op())) std::memset(req.payload(), 0x3C, 16);
-        ASSERT_TRUE(RawVm::send(s.vm.main, req));
-        ASSERT_TRUE(RawVm::recv(s.vm.main, f)) << describe(req);
+        ASSERT_TRUE(FakeVm::send(s.vm.main, req));
+        ASSERT_TRUE(FakeVm::recv(s.vm.main, f)) << describe(req);
         EXPECT_EQ(f, req) << "reply " << describe(f);  // data echoed, no error bit
     }
     loop.stop();
@@ -164,14 +110,14 @@ TEST(CApiFidelity, OnlyTheMissingHandlerIsTreatedAsUnclaimed) {
     ASSERT_EQ(coreio_register(0, &func, nullptr), 0);
     Loop loop;
     Frame f;
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     const Frame rd = Frame::mmio_request(Op::Read, 0, 0x10, 4, 0, 1);
-    ASSERT_TRUE(RawVm::send(s.vm.main, rd));
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::send(s.vm.main, rd));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     EXPECT_EQ(f, rd);
     const Frame wr = Frame::mmio_request(Op::WriteAck, 0, 0x10, 4, 0, 2);
-    ASSERT_TRUE(RawVm::send(s.vm.main, wr));
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::send(s.vm.main, wr));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     EXPECT_TRUE(f.error());
     loop.stop();
 }
@@ -184,7 +130,7 @@ TEST(CApiFidelity, DmaMidAboveSevenIsEinvalAndSendsNothing) {
     EXPECT_EQ(coreio_dma_read(8, 0, 0x1000, sizeof buf, buf, 0, cpl, nullptr), -EINVAL);
     EXPECT_EQ(coreio_dma_write(200, 0, 0x1000, sizeof buf, buf, 0, cpl, nullptr), -EINVAL);
     EXPECT_EQ(coreio_dma_read(8, 0, 0x1000, sizeof buf, buf, 0, nullptr, nullptr), -EINVAL);
-    EXPECT_TRUE(RawVm::quiet(s.vm.dma, 100));
+    EXPECT_TRUE(FakeVm::quiet(s.vm.dma, 100));
 }
 
 TEST(CApiFidelity, DmaFlagsWithUndefinedBitsAreMasked) {
@@ -196,7 +142,7 @@ TEST(CApiFidelity, DmaFlagsWithUndefinedBitsAreMasked) {
                               [](void* p, int r) { *static_cast<int*>(p) = r; }, &result),
               0);
     Frame f;
-    ASSERT_TRUE(RawVm::recv(s.vm.dma, f));
+    ASSERT_TRUE(FakeVm::recv(s.vm.dma, f));
     EXPECT_EQ(f.flags(), unsigned{COREIO_FLAGS_IFETCH | COREIO_FLAGS_PRIV | COREIO_FLAGS_SECURE});
     EXPECT_EQ(f.sid(), 0u);
     EXPECT_EQ(f.size(), 4u);
@@ -209,10 +155,10 @@ TEST(CApiFidelity, DmaPacketIdsStayWithin0x3ff) {
     long chunks = 0;
     std::thread server([&] {  // answers every chunk until the client goes away
         Frame f;
-        while (RawVm::recv(s.vm.dma, f, 2000)) {
+        while (FakeVm::recv(s.vm.dma, f, 2000)) {
             max_tag = std::max(max_tag, f.tag());
             ++chunks;
-            if (!RawVm::send(s.vm.dma, f)) return;
+            if (!FakeVm::send(s.vm.dma, f)) return;
         }
     });
     std::vector<unsigned char> buf(64 * 1024);
@@ -238,7 +184,7 @@ TEST(CApiFidelity, IrqEdgesRaisedInsideAHandlerAreBoundedAndAllDelivered) {
     };
     ASSERT_EQ(coreio_register(0, &func, nullptr), 0);
     Frame f;
-    ASSERT_TRUE(RawVm::recv(s.vm.main, f));
+    ASSERT_TRUE(FakeVm::recv(s.vm.main, f));
     ASSERT_EQ(f.op(), Op::Claim);
 
     // Peak RSS from here on: clear_refs "5" resets VmHWM to the current RSS.
@@ -251,7 +197,7 @@ TEST(CApiFidelity, IrqEdgesRaisedInsideAHandlerAreBoundedAndAllDelivered) {
     ASSERT_GT(rss_before, 0);
     Loop loop;
     const Frame req = Frame::mmio_request(Op::WriteAck, 0, 0x20, 4, 0, 0xfeed);
-    ASSERT_TRUE(RawVm::send(s.vm.main, req));
+    ASSERT_TRUE(FakeVm::send(s.vm.main, req));
 
     long edges = 0;
     bool in_order = true;
@@ -260,7 +206,7 @@ TEST(CApiFidelity, IrqEdgesRaisedInsideAHandlerAreBoundedAndAllDelivered) {
     bool replied = false;
     while (!replied) {
         pollfd p{s.vm.main, POLLIN, 0};
-        ASSERT_GT(::poll(&p, 1, kTimeoutMs), 0) << "stalled after " << edges << " edges";
+        ASSERT_GT(::poll(&p, 1, FakeVm::kTimeoutMs), 0) << "stalled after " << edges << " edges";
         const ssize_t n = ::recv(s.vm.main, in.data() + have, in.size() - have, 0);
         ASSERT_GT(n, 0);
         have += static_cast<std::size_t>(n);
@@ -321,7 +267,7 @@ TEST(CApiErrors, ArgumentErrorsAreEinval) {
     EXPECT_EQ(coreio_dma_read(0, 0, 0, 4, nullptr, 0, nullptr, nullptr), -EINVAL);
     EXPECT_EQ(coreio_dma_write(0, 0, ~0ull - 1, 4, b, 0, nullptr, nullptr), -EINVAL);  // wraps
     EXPECT_EQ(coreio_dma_write(0, 16, 0, 4, b, 0, nullptr, nullptr), -EINVAL);
-    EXPECT_TRUE(RawVm::quiet(s.vm.dma, 50));
+    EXPECT_TRUE(FakeVm::quiet(s.vm.dma, 50));
 }
 
 TEST(CApiErrors, AfterTheVmClosesEveryCallSaysWhy) {
@@ -333,7 +279,7 @@ TEST(CApiErrors, AfterTheVmClosesEveryCallSaysWhy) {
                               &cpl_result),
               0);
     Frame f;
-    ASSERT_TRUE(RawVm::recv(s.vm.dma, f));  // the request is out; the VM goes away without answering
+    ASSERT_TRUE(FakeVm::recv(s.vm.dma, f));  // the request is out; the VM goes away without answering
     ::close(s.vm.main);
     ::close(s.vm.dma);
     s.vm.main = s.vm.dma = -1;
@@ -361,7 +307,7 @@ TEST(CApiErrors, BlockingDmaEndedByTheVmIsEconnreset) {
     ASSERT_TRUE(s.up);
     std::thread vm([&] {
         Frame f;
-        if (RawVm::recv(s.vm.dma, f)) ::shutdown(s.vm.dma, SHUT_RDWR);  // closes mid-transfer
+        if (FakeVm::recv(s.vm.dma, f)) ::shutdown(s.vm.dma, SHUT_RDWR);  // closes mid-transfer
     });
     unsigned char b[64];
     EXPECT_EQ(coreio_dma_read(0, 0, 0x1000, sizeof b, b, 0, nullptr, nullptr), -ECONNRESET);

@@ -3,8 +3,6 @@
 // an MMIO write callback, VM closing mid-DMA, timeout, reconnect, Asio driver.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -23,77 +21,13 @@
 #include "coreio.h"
 #include "coreio/asio_driver.hpp"
 #include "coreio/client.hpp"
+#include "fake_vm.hpp"
 
 using namespace coreio;
 using namespace std::chrono_literals;
+using coreio::test::FakeVm;
 
 namespace {
-
-/// The VM end, driven step by step by the test with blocking sockets (5 s timeouts).
-class FakeVm {
-public:
-    FakeVm() {
-        lfd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        sockaddr_in a{};
-        a.sin_family = AF_INET;
-        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ::bind(lfd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-        ::listen(lfd_, 8);
-        socklen_t len = sizeof a;
-        ::getsockname(lfd_, reinterpret_cast<sockaddr*>(&a), &len);
-        port_ = ntohs(a.sin_port);
-    }
-    ~FakeVm() {
-        close_conns();
-        ::close(lfd_);
-    }
-    std::string target() const { return "127.0.0.1:" + std::to_string(port_); }
-
-    /// Accepts the client's two connections: the first is main, the second DMA.
-    bool accept_pair() {
-        main = accept_one();
-        dma = accept_one();
-        return main >= 0 && dma >= 0;
-    }
-    void close_conns() {
-        for (int* f : {&main, &dma}) {
-            if (*f >= 0) ::close(*f);
-            *f = -1;
-        }
-    }
-    static bool send(int fd, const Frame& f) { return ::send(fd, f.data(), 64, MSG_NOSIGNAL) == 64; }
-    static bool send_bytes(int fd, const std::vector<std::byte>& b) {
-        return ::send(fd, b.data(), b.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(b.size());
-    }
-    /// Reads one 64-byte frame; false on timeout/EOF.
-    static bool recv(int fd, Frame& f) {
-        std::size_t have = 0;
-        while (have < 64) {
-            pollfd p{fd, POLLIN, 0};
-            if (::poll(&p, 1, 5000) <= 0) return false;
-            const ssize_t n = ::recv(fd, f.data() + have, 64 - have, 0);
-            if (n <= 0) return false;
-            have += static_cast<std::size_t>(n);
-        }
-        return true;
-    }
-    /// True when nothing arrives within `ms`.
-    static bool quiet(int fd, int ms) {
-        pollfd p{fd, POLLIN, 0};
-        return ::poll(&p, 1, ms) == 0;
-    }
-
-    int main = -1, dma = -1;
-
-private:
-    int accept_one() {
-        pollfd p{lfd_, POLLIN, 0};
-        if (::poll(&p, 1, 5000) <= 0) return -1;
-        return ::accept4(lfd_, nullptr, nullptr, SOCK_CLOEXEC);
-    }
-    int lfd_;
-    std::uint16_t port_ = 0;
-};
 
 /// Answers DMA chunk requests from a memory image until the connection closes.
 void serve_dma(int fd, std::vector<std::uint8_t>& mem, std::atomic<bool>& stop) {
@@ -164,6 +98,15 @@ ClientOptions quiet_options() {
     return o;
 }
 
+/// Connects `c` to `vm` and accepts both connections there.
+bool connect_to(Client& c, FakeVm& vm) { return c.connect(vm.target()) == 0 && vm.accept_pair(); }
+
+/// Registers `h` for range `rid`; true when the VM received the claim.
+bool claim(Client& c, FakeVm& vm, unsigned rid, MmioHandler& h) {
+    Frame f;
+    return c.register_range(rid, h) == 0 && FakeVm::recv(vm.main, f) && f == Frame::claim(rid);
+}
+
 }  // namespace
 
 TEST(ClientTcp, BadTargetsAndNotConnected) {
@@ -186,8 +129,7 @@ TEST(ClientTcp, BadTargetsAndNotConnected) {
 TEST(ClientTcp, ConnectsMainThenDmaAndClaimsOnMain) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     Regs r;
     ASSERT_EQ(c.register_range(2, r), 0);
     EXPECT_EQ(c.register_range(2, r), -EBUSY);
@@ -209,12 +151,10 @@ TEST(ClientTcp, ConnectsMainThenDmaAndClaimsOnMain) {
 TEST(ClientTcp, SelectLoopAnswersMmioAndPing) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     Regs r;
-    ASSERT_EQ(c.register_range(0, r), 0);
+    ASSERT_TRUE(claim(c, vm, 0, r));
     Frame f;
-    ASSERT_TRUE(FakeVm::recv(vm.main, f));
     std::vector<std::byte> batch;
     for (unsigned i = 0; i < 50; ++i) {
         const Frame q = Frame::mmio_request(Op::Read, 0, 0x1000 + i, 4, 0, i);
@@ -248,8 +188,7 @@ TEST(ClientTcp, SelectLoopAnswersMmioAndPing) {
 TEST(ClientTcp, BlockingDmaInsideMmioWriteDoesNotReenterHandlers) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     struct Dev : MmioHandler {
         Client* c = nullptr;
         bool inside = false;
@@ -304,8 +243,7 @@ TEST(ClientTcp, BlockingDmaInsideMmioWriteDoesNotReenterHandlers) {
 TEST(ClientTcp, ReconnectDuringBlockingDmaKeepsTheOldBatchOffTheNewConnection) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     struct Dev : MmioHandler {
         Client* c = nullptr;
         std::atomic<int> dma_result{1}, reads{0}, writes{0};
@@ -340,8 +278,7 @@ TEST(ClientTcp, ReconnectDuringBlockingDmaKeepsTheOldBatchOffTheNewConnection) {
     const int old_main = vm.main, old_dma = vm.dma;
     vm.main = vm.dma = -1;
     c.disconnect();
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     for (int i = 0; i < 500 && dev.dma_result == 1; ++i) std::this_thread::sleep_for(10ms);
     EXPECT_EQ(dev.dma_result, -ECONNRESET);
     EXPECT_TRUE(FakeVm::quiet(vm.main, 200));  // no reply to tag 1, no echo of tag 2
@@ -365,8 +302,7 @@ TEST(ClientTcp, ReconnectDuringBlockingDmaKeepsTheOldBatchOffTheNewConnection) {
 TEST(ClientTcp, VmClosingMidDmaGivesEconnreset) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::byte> buf(1 << 16);
     int async_result = 1;
     std::vector<std::byte> buf2(100);
@@ -389,8 +325,7 @@ TEST(ClientTcp, BlockingDmaTimesOut) {
     ClientOptions o = quiet_options();
     o.dma_timeout = 100ms;
     Client c(o);
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::byte> buf(64, std::byte{0x5a});
     const auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(c.dma_read(0, 0, 0, buf, 0), -ETIMEDOUT);
@@ -408,14 +343,12 @@ TEST(ClientTcp, DisconnectConnectRegisterAgain) {
     FakeVm vm;
     Client c(quiet_options());
     Regs r;
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     ASSERT_EQ(c.register_range(3, r), 0);
     c.disconnect();
     EXPECT_FALSE(c.connected());
     vm.close_conns();
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     EXPECT_EQ(c.register_range(3, r), 0);
     Frame f;
     ASSERT_TRUE(FakeVm::recv(vm.main, f));
@@ -425,8 +358,7 @@ TEST(ClientTcp, DisconnectConnectRegisterAgain) {
 TEST(ClientTcp, LargeBlockingDmaReadAndWrite) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::uint8_t> mem(4 << 20);
     for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i * 13 + (i >> 12));
     std::atomic<bool> stop{false};
@@ -446,8 +378,7 @@ TEST(ClientTcp, LargeBlockingDmaReadAndWrite) {
 TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::uint8_t> mem(1 << 20, 0x3c);
     std::atomic<bool> stop{false};
     std::thread server([&] { serve_dma(vm.dma, mem, stop); });
@@ -472,8 +403,7 @@ TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
 TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     Regs r;
     ASSERT_EQ(c.register_range(0, r), 0);
     asio::io_context io;
@@ -509,12 +439,10 @@ TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
 TEST(ClientTcp, AsioDriverDrainsABurstLargerThanOneRead) {
     FakeVm vm;
     Client c(quiet_options());
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     Regs r;
-    ASSERT_EQ(c.register_range(0, r), 0);
+    ASSERT_TRUE(claim(c, vm, 0, r));
     Frame f;
-    ASSERT_TRUE(FakeVm::recv(vm.main, f));  // the claim
     asio::io_context io;
     AsioDriver driver(io, c);
     auto work = asio::make_work_guard(io);
@@ -545,8 +473,7 @@ TEST(ClientTcp, OverlongFrameClosesTheConnectionWithALogLine) {
     ClientOptions o = quiet_options();
     o.max_frame_blocks = 2;
     Client c(o);
-    ASSERT_EQ(c.connect(vm.target()), 0);
-    ASSERT_TRUE(vm.accept_pair());
+    ASSERT_TRUE(connect_to(c, vm));
     Frame p = Frame::ping(false);
     p.set_extra_blocks(5);
     ASSERT_TRUE(FakeVm::send(vm.main, p));
