@@ -517,11 +517,13 @@ void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
     bump();
 }
 
-void Vm::Impl::on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) {
-    (void)s;
+// Edges are counted from the VM's line (irq_levels), as the levels are: the
+// session's `rising` is one client's view, which a second client driving
+// the same line makes disagree (rising edges with no falling one between).
+void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool) {
     const auto bit = static_cast<std::uint8_t>(1u << line);
     const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
-    if (rising) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
+    if (level && !(old & bit)) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     if (!level && (old & bit)) falling_edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     bump();
 }
