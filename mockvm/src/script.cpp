@@ -326,72 +326,35 @@ std::string memory_error(Vm& vm, const ScriptCommand& c, const std::string& what
            std::to_string(vm.memory().resident() >> 20) + " MiB already in use)";
 }
 
-/// What one edge or pair command did: expectations not met (and bus errors),
-/// and an error that stops the run ("" when none).
-struct StepResult {
-    std::vector<std::string> failures;
-    std::string stop;
-};
-
-StepResult run_edge_or_pair(Vm& vm, const ScriptCommand& c, std::ostream& out) {
+/// Runs an edge command (irq_count, irq_wait_edge, irq_clear); returns its
+/// failed expectation, or "".
+std::string run_edge_command(Vm& vm, const ScriptCommand& c, std::ostream& out) {
     using K = ScriptCommand::Kind;
-    StepResult r;
     const std::string rid_line = std::to_string(c.rid) + " " + std::to_string(c.irq_line);
-    const std::string what = c.name + " " + hex(c.addr);
-    const auto size = static_cast<unsigned>(c.size);
     switch (c.kind) {
     case K::IrqCount: {
         const std::uint64_t n = vm.irq_count(c.rid, c.irq_line);
         out << "OK " << n << std::endl;
         if (c.has_expect && n != le_value(c.expect))
-            r.failures.push_back("irq_count " + rid_line + ": expected " + std::to_string(le_value(c.expect)) +
-                                 " rising edge(s), got " + std::to_string(n));
-        break;
+            return "irq_count " + rid_line + ": expected " + std::to_string(le_value(c.expect)) +
+                   " rising edge(s), got " + std::to_string(n);
+        return "";
     }
     case K::IrqWaitEdge: {
         const auto timeout = c.ms >= 0 ? std::chrono::milliseconds(c.ms) : vm.config().timeout;
         const auto edge = c.rising ? Vm::IrqEdge::Rising : Vm::IrqEdge::Falling;
-        if (vm.irq_wait_edge(c.rid, c.irq_line, edge, timeout))
-            out << "OK" << std::endl;
-        else
-            r.failures.push_back("irq_wait_edge " + rid_line + " " + (c.rising ? "rising" : "falling") +
-                                 ": no such edge within " + std::to_string(timeout.count()) + " ms");
-        break;
+        if (!vm.irq_wait_edge(c.rid, c.irq_line, edge, timeout))
+            return "irq_wait_edge " + rid_line + " " + (c.rising ? "rising" : "falling") + ": no such edge within " +
+                   std::to_string(timeout.count()) + " ms";
+        out << "OK" << std::endl;
+        return "";
     }
     case K::IrqClear:
         vm.irq_clear(c.rid, c.irq_line);
         out << "OK" << std::endl;
-        break;
-    case K::ReadPair: {
-        std::vector<std::byte> got(2 * c.size);
-        const int rc = vm.read_pair(c.addr, size, got.data(), got.data() + c.size);
-        if (rc == -EIO) {
-            r.failures.push_back(what + ": bus error");
-            break;
-        }
-        if (rc < 0) {
-            r.stop = what + ": " + errno_text(rc, vm);
-            break;
-        }
-        const auto shown = [&](const std::vector<std::byte>& b) {
-            return format_hex_bytes(b.data(), c.size) + " " + format_hex_bytes(b.data() + c.size, c.size);
-        };
-        out << "OK " << shown(got) << std::endl;
-        if (c.has_expect && got != c.expect) r.failures.push_back(what + ": expected " + shown(c.expect) + ", got " + shown(got));
-        break;
+        return "";
+    default: return "";
     }
-    case K::WritePair: {
-        const int rc = vm.write_pair(c.addr, size, c.data.data(), c.data.data() + c.size);
-        if (rc < 0) {
-            r.stop = what + ": " + errno_text(rc, vm);
-            break;
-        }
-        out << "OK" << std::endl;
-        break;
-    }
-    default: break;
-    }
-    return r;
 }
 
 }  // namespace
@@ -442,6 +405,8 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
             out << "FAIL " << where << msg << std::endl;
         };
         auto shown = [&](const std::vector<std::byte>& b) {
+            if (c.kind == K::ReadPair)
+                return format_hex_bytes(b.data(), c.size) + " " + format_hex_bytes(b.data() + c.size, c.size);
             return c.value_form ? hex64(le_value(b)) : format_hex_bytes(b.data(), b.size());
         };
         auto disconnected = [&](int rid) {
@@ -453,16 +418,23 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
         if (talks_to_device(c.kind))
             if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);
         switch (c.kind) {
-        case K::Write: {
-            const int rc = vm.write(c.addr, static_cast<unsigned>(c.size), c.data.data());
+        case K::Write:
+        case K::WritePair: {
+            const auto size = static_cast<unsigned>(c.size);
+            const int rc = c.kind == K::WritePair ? vm.write_pair(c.addr, size, c.data.data(), c.data.data() + size)
+                                                  : vm.write(c.addr, size, c.data.data());
             if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
             if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);  // dropped by the VM, not written
             out << "OK" << std::endl;
             break;
         }
-        case K::Read: {
-            std::vector<std::byte> got(c.size);
-            const int rc = vm.read(c.addr, static_cast<unsigned>(c.size), got.data());
+        case K::Read:
+        case K::ReadPair: {
+            const bool pair = c.kind == K::ReadPair;
+            const auto size = static_cast<unsigned>(c.size);
+            std::vector<std::byte> got(pair ? 2 * c.size : c.size);
+            const int rc = pair ? vm.read_pair(c.addr, size, got.data(), got.data() + size)
+                                : vm.read(c.addr, size, got.data());
             if (rc == -EIO) {
                 failure(what + ": bus error");
                 break;
@@ -516,16 +488,11 @@ ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
             std::this_thread::sleep_for(std::chrono::milliseconds(c.ms));
             out << "OK" << std::endl;
             break;
-        case K::ReadPair:
-        case K::WritePair:
         case K::IrqCount:
         case K::IrqWaitEdge:
-        case K::IrqClear: {
-            const StepResult step = run_edge_or_pair(vm, c, out);
-            for (const std::string& f : step.failures) failure(f);
-            if (!step.stop.empty()) return stop(step.stop);
+        case K::IrqClear:
+            if (const std::string f = run_edge_command(vm, c, out); !f.empty()) failure(f);
             break;
-        }
         }
     }
     r.ok = r.failures == 0 && r.error.empty();

@@ -16,6 +16,7 @@
 
 #include "coreio/net/host_port.hpp"
 #include "coreio/net/listener.hpp"
+#include "coreio/net/pairing.hpp"
 #include "coreio/vm_session.hpp"
 #include "futex_wait.hpp"
 
@@ -86,6 +87,7 @@ struct Request {
 struct Conn {
     Conn(asio::io_context& io, unsigned id_) : id(id_), main(io), dma(io) {}
     unsigned id;
+    std::uint64_t main_key = 0;  // its main connection in Impl::pairing
     tcp::socket main;
     tcp::socket dma;
     bool has_dma = false;  // I/O thread only
@@ -206,7 +208,8 @@ struct Vm::Impl final : VmSessionEvents {
     mutable std::mutex state_mu;                    // guards clients, owner, totals
     std::vector<std::shared_ptr<Conn>> clients;     // connected clients, oldest first
     std::array<std::shared_ptr<Conn>, kNumRanges> owner;  // claiming client per rid
-    std::shared_ptr<Conn> pending_main;             // I/O thread: main connection awaiting its DMA connection
+    net::ConnectionPairing pairing;                 // I/O thread: which accepted connections form a client
+    net::ConnectionPairing::Key next_key = 1;       // I/O thread: names the next accepted connection there
     unsigned next_id = 1;                           // I/O thread
     VmCounters closed_totals;                       // counters of clients already gone
 
@@ -333,10 +336,20 @@ void Vm::Impl::on_accept(int fd, const std::string& from) {
         log("accept: cannot adopt the connection from " + from + ": " + ec.message());
         return;
     }
-    if (pending_main && !pending_main->closed) {
-        // The second connection of a client is its DMA connection.
-        std::shared_ptr<Conn> c = std::move(pending_main);
-        pending_main.reset();
+    // The transport kit's pairing rule, by accept order alone: the session must
+    // know a connection's channel before its first byte.
+    const net::ConnectionPairing::Key key = next_key++;
+    pairing.accepted(key);
+    if (pairing.role(key) == net::ConnectionRole::Dma) {
+        // A client's main connection waits for it: this is its DMA connection.
+        // That client is in `clients` (close_client removes it and forgets its key together).
+        const auto main_key = pairing.pair(key);
+        std::shared_ptr<Conn> c;
+        {
+            std::lock_guard lock(state_mu);
+            for (const auto& x : clients)
+                if (x->main_key == main_key) c = x;
+        }
         c->dma = std::move(s);
         c->has_dma = true;
         if (tap) tap->on_connection(Channel::Dma, true);
@@ -345,6 +358,7 @@ void Vm::Impl::on_accept(int fd, const std::string& from) {
         return;
     }
     auto c = std::make_shared<Conn>(io, next_id++);
+    c->main_key = key;
     c->main = std::move(s);
     VmSessionOptions so;
     so.log = [raw = c.get()](std::string_view line) { raw->log_lines.emplace_back(line); };
@@ -356,7 +370,6 @@ void Vm::Impl::on_accept(int fd, const std::string& from) {
         clients.push_back(c);
         ++closed_totals.clients_accepted;
     }
-    pending_main = c;
     if (tap) tap->on_connection(Channel::Main, true);
     if (cfg.verbose) log("client " + std::to_string(c->id) + ": main connection from " + from);
     bump();
@@ -437,7 +450,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
         c->main.close(ec);
         c->dma.close(ec);
     }
-    if (pending_main == c) pending_main.reset();
+    pairing.closed(c->main_key);
     {
         std::lock_guard lock(state_mu);
         std::erase(clients, c);
@@ -518,11 +531,13 @@ void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
     bump();
 }
 
-void Vm::Impl::on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) {
-    (void)s;
+// Edges are counted from the VM's line (irq_levels), as the levels are: the
+// session's `rising` is one client's view, which a second client driving
+// the same line makes disagree (rising edges with no falling one between).
+void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool) {
     const auto bit = static_cast<std::uint8_t>(1u << line);
     const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
-    if (rising) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
+    if (level && !(old & bit)) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     if (!level && (old & bit)) falling_edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     bump();
 }

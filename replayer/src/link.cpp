@@ -101,20 +101,20 @@ void LinkCore::on_protocol_error(VmSession&, Channel channel, std::string_view w
                                         std::string(what));
 }
 
-Frame LinkCore::dma_reply(const Frame& request) {
+Frame LinkCore::dma_reply(DmaDirection direction, const Frame& request) {
     Frame reply = request;
     reply.set_extra_blocks(0);
-    observer_.on_dma(cause(), request, reply);
+    observer_.on_dma(cause(), direction, request, reply);
     return reply;
 }
 
 bool LinkCore::dma_read(const Frame& request, std::span<std::byte> out) {
-    const Frame reply = dma_reply(request);
+    const Frame reply = dma_reply(DmaDirection::Read, request);
     std::memcpy(out.data(), reply.payload(), out.size());
     return !reply.error();
 }
 
-bool LinkCore::dma_write(const Frame& request) { return !dma_reply(request).error(); }
+bool LinkCore::dma_write(const Frame& request) { return !dma_reply(DmaDirection::Write, request).error(); }
 
 // ---- InProcessLink -------------------------------------------------------------
 

@@ -302,10 +302,11 @@ void Player::on_irq(std::uint64_t cause, unsigned rid, unsigned line, bool level
     }
 }
 
-void Player::on_dma(std::uint64_t cause, const Frame& req, Frame& reply) {
+void Player::on_dma(std::uint64_t cause, DmaDirection direction, const Frame& req, Frame& reply) {
     State& s = *s_;
     if (s.rep) ++s.rep->counts.dmas;
-    const Op op = req.op();
+    const bool read = direction == DmaDirection::Read;
+    const Op op = req.op();  // compared with the recorded chunk's, as a field
     const unsigned size = req.size();
     const std::uint64_t addr = req.address();
     auto record_dma = [&] {
@@ -324,7 +325,7 @@ void Player::on_dma(std::uint64_t cause, const Frame& req, Frame& reply) {
         return;
     }
     auto serve_from_memory = [&] {
-        if (op == Op::Read) {
+        if (read) {
             if (!s.mem.read(addr, std::span<std::byte>(reply.payload(), size))) reply.set_error(true);
         } else {
             if (!s.mem.write_masked(addr, req.payload(), size, req.byte_mask())) reply.set_error(true);
@@ -341,7 +342,7 @@ void Player::on_dma(std::uint64_t cause, const Frame& req, Frame& reply) {
     auto serve_from = [&](std::size_t k) {
         const ExpectedDma& e = dmas[k];
         s.dma_used[k] = 1;
-        if (op == Op::Read) std::memcpy(reply.payload(), e.data.data(), size);
+        if (read) std::memcpy(reply.payload(), e.data.data(), size);
         else if (s.mem.write_masked(addr, req.payload(), size, req.byte_mask())) s.dirty.emplace_back(addr, size);
         reply.set_error(e.error);
     };
@@ -366,7 +367,7 @@ void Player::on_dma(std::uint64_t cause, const Frame& req, Frame& reply) {
         field = "dma.mid/sid", exp = std::to_string(e.mid) + "/" + std::to_string(e.sid),
         got = std::to_string(req.mid()) + "/" + std::to_string(req.sid());
     else if (e.flags != req.flags()) field = "dma.flags", exp = std::to_string(e.flags), got = std::to_string(req.flags());
-    else if (op == Op::WriteAck) {
+    else if (!read) {
         if (e.mask != req.byte_mask()) field = "dma.mask", exp = num(e.mask), got = num(req.byte_mask());
         for (unsigned i = 0; field.empty() && i < size; ++i) {
             if ((e.mask >> i & 1) == 0 || s.opt.ignore.ignores_dma_byte(addr + i)) continue;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "coreio/cli/conventions.hpp"
+#include "coreio/mockvm/parse.hpp"
 #include "coreio/replayer/fuzz.hpp"
 #include "coreio/replayer/process.hpp"
 #include "models.hpp"
@@ -65,11 +66,14 @@ std::string add_register(FuzzConfig& c, const std::string& spec) {
     return "";
 }
 std::string add_memory(FuzzConfig& c, const std::string& spec) {
-    std::string err;
-    auto v = numbers(spec, 2, err);
-    if (!err.empty()) return "--memory " + err + " (BASE:SIZE)";
-    if (v[1] == 0 || v[1] > (1ull << 32)) return "--memory '" + spec + "': SIZE must be 1 B..4 GiB";
-    c.memory.push_back({0, 0, v[0], v[1], ""});
+    coreio::mockvm::RangeConfig m;
+    try {
+        m = coreio::mockvm::parse_range(spec);  // as coreio-mockvm --memory: sizes with K/M/G
+    } catch (const std::invalid_argument& e) {
+        return "--memory " + std::string(e.what());
+    }
+    if (m.size > (1ull << 32)) return "--memory '" + spec + "': SIZE must be 1 B..4 GiB";
+    c.memory.push_back({0, 0, m.base, m.size, ""});
     return "";
 }
 
@@ -119,7 +123,7 @@ int main(int argc, char** argv) {
     app.add_option("--max-ops", max_ops, "steps per exec at most");
     app.add_option("--range", ranges, "MMIO range RID:BASE:SIZE (repeatable)");
     app.add_option("--register", registers, "known register RID:OFFSET:WIDTH (repeatable)");
-    app.add_option("--memory", memory, "guest memory for DMA BASE:SIZE (repeatable)");
+    app.add_option("--memory", memory, "guest memory for DMA BASE:SIZE (repeatable), e.g. 0x80000000:16M");
     app.add_option("--config", config_file, "config file with range/register/memory/trace lines");
     app.add_option("--trace", trace, "trace whose requests half of the execs mutate");
     app.add_option("--out", out, "directory for reproducer traces");

@@ -114,6 +114,19 @@ TEST_F(PulseDevice, CountRestartsAtClear) {
     EXPECT_FALSE(vm->irq_wait_edge(0, 8, Vm::IrqEdge::Rising, 0ms));
 }
 
+// Edges are the VM's line going 0 -> 1 and 1 -> 0, whoever drives it: a
+// second client raising a line already high is no rising edge.
+TEST_F(PulseDevice, EdgesFollowTheVmLineNotOneClientsView) {
+    client->send_main(Frame::irq_update(0, 0, 1));
+    ASSERT_TRUE(vm->wait_irq(0, 0, true, 10000ms));
+    coreio::testing::RawClient other(vm->port(), true);
+    other.send_main(Frame::irq_update(0, 0, 1));  // already high: no edge
+    other.send_main(Frame::irq_update(0, 0, 0));
+    ASSERT_TRUE(vm->wait_irq(0, 0, false, 10000ms));
+    EXPECT_EQ(vm->irq_edges(0, 0), 1u);
+    EXPECT_EQ(vm->irq_falling_edges(0, 0), 1u);
+}
+
 TEST_F(PulseDevice, ScriptEdgeCommands) {
     const auto r = run(R"(
 writeb 0xfef00f04 2

@@ -3,6 +3,7 @@
 
 #include <array>
 #include <cerrno>
+#include <cstring>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -268,6 +269,30 @@ TEST(VmTcp, TwoClientsEachGetTheirOwnRange) {
     ASSERT_EQ(vm.ping(), 0);  // the claim frame came before the ping reply
     EXPECT_TRUE(logs.contains("already held by client"));
     EXPECT_EQ(vm.readl(kBase0).value, 0xa0u);
+}
+
+// Connections pair by accept order: a client's second connection is its DMA
+// one; a main connection that closes before its DMA one came leaves nothing
+// waiting, so the next client's two connections pair with each other.
+TEST(VmTcp, AMainConnectionGoneBeforeItsDmaOneDoesNotTakeTheNextClients) {
+    Logs logs;
+    Vm vm(config(logs));
+    {
+        RawClient lone(vm.port(), true);
+        ASSERT_TRUE(vm.wait_for_client(kWait));
+    }
+    ASSERT_TRUE(vm.wait_until([&] { return vm.client_count() == 0; }, kWait));
+    RawClient client(vm.port());
+    client.send_main(Frame::claim(0));
+    ASSERT_TRUE(vm.wait_for_claim(0, kWait));
+    EXPECT_EQ(vm.client_count(), 1u);
+    ASSERT_TRUE(vm.memory().write(kMem, std::as_bytes(std::span("dma", 4))));
+    client.send_dma(Frame::dma_request(Op::Read, 0, 0, kMem, 4, 0, 1));
+    Frame reply;
+    ASSERT_TRUE(client.recv_dma(reply));
+    EXPECT_FALSE(reply.error());
+    EXPECT_EQ(std::memcmp(reply.payload(), "dma", 4), 0);
+    EXPECT_EQ(vm.counters().clients_accepted, 2u);
 }
 
 TEST(VmTcp, ServesDmaFromGuestMemory) {

@@ -180,6 +180,20 @@ TEST(FuzzRun, ATimeLimitAloneRunsThatLongWithSummaryLines) {
     EXPECT_TRUE(contains(r.out, " execs/s, 0 findings\n")) << r.out;
 }
 
+// --memory takes sizes as coreio-mockvm's --memory does (K/M/G suffixes), and
+// names what is wrong with a bad one.
+TEST(FuzzRun, MemorySizesTakeTheMockVmsSuffixes) {
+    ProcessOutcome r = run_process({kFuzz, "--model", "timer", "--memory", "0x80000000:16M", "--execs", "10"}, 60s);
+    EXPECT_EQ(r.code, 0) << r.out;
+    EXPECT_TRUE(contains(r.out, "10 execs")) << r.out;
+    r = run_process({kFuzz, "--model", "timer", "--memory", "0x80000000:16Q", "--execs", "10"}, 60s);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(contains(r.out, "--memory in '0x80000000:16Q'")) << r.out;
+    r = run_process({kFuzz, "--model", "timer", "--memory", "0x80000000:8G", "--execs", "10"}, 60s);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(contains(r.out, "SIZE must be 1 B..4 GiB")) << r.out;
+}
+
 TEST(FuzzRun, DeviceOutputIsOffUnlessAskedFor) {
     const std::string banner = unique("DEVICE-BANNER");
     const std::string cmd = "echo " + banner + "; exec '" + kTimer + "'";

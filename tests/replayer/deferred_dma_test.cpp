@@ -4,14 +4,9 @@
 // before it sends the next request, not call them missing.
 #include <gtest/gtest.h>
 
-#include <csignal>
-#include <spawn.h>
-#include <sys/wait.h>
-
+#include "coreio/replayer/process.hpp"
 #include "coreio/replayer/replay.hpp"
 #include "replay_util.hpp"
-
-extern char** environ;
 
 using namespace coreio;
 using namespace coreio::replayer;
@@ -19,50 +14,18 @@ using namespace coreio::testing;
 
 namespace {
 
-/// The C device as a process connected to `target`; killed and reaped on destruction.
-class DeviceProcess {
-public:
-    explicit DeviceProcess(const std::string& target) {
-        std::string bin = COREIO_DEFERRED_DMA_BIN;
-        char* argv[] = {bin.data(), const_cast<char*>(target.c_str()), nullptr};
-        if (::posix_spawn(&pid_, bin.c_str(), nullptr, nullptr, argv, environ) != 0) pid_ = -1;
-    }
-    ~DeviceProcess() {
-        if (pid_ <= 0) return;
-        ::kill(pid_, SIGKILL);
-        int status = 0;
-        ::waitpid(pid_, &status, 0);
-    }
-    bool started() const { return pid_ > 0; }
-
-private:
-    pid_t pid_ = -1;
-};
+/// The C device as a process connected to `target` (killed with its group when `dev` goes).
+bool start_device(replayer::DeviceProcess& dev, const std::string& target) {
+    return dev.start("'" COREIO_DEFERRED_DMA_BIN "' \"$COREHDL_VM\"", target) == 0;
+}
 
 constexpr std::uint64_t kSrc = kMem + 0x100;
 
 std::string record(const std::string& path) {
-    trace::TraceWriter writer;
-    trace::TraceHeader h;
-    h.tool = "deferred-dma-test";
-    h.observer = trace::Observer::Vm;
-    h.ranges = {{0, kBase, 0x1000, "dev"}};
-    h.memory = {{0, 0, kMem, kMemSize, "ram"}};
-    if (std::string err = writer.open(path, h); !err.empty()) return err;
-    {
-        trace::TapOptions to;
-        to.observer = trace::Observer::Vm;
-        trace::TraceTap tap(writer, to);
-        mockvm::VmConfig c;
-        c.ranges = {{kBase, 0x1000}};
-        c.memory = {{kMem, kMemSize}};
-        c.tap = &tap;
-        c.log = [](std::string_view) {};
-        c.timeout = std::chrono::seconds(10);
-        mockvm::Vm vm(c);
+    return record_mockvm_trace(path, [](mockvm::Vm& vm) -> std::string {
         for (unsigned i = 0; i < 16; ++i) vm.memory().write(kSrc + i, std::as_bytes(std::span(&i, 1)).first(1));
-        DeviceProcess dev(vm.endpoint());
-        if (!dev.started()) return "cannot start " COREIO_DEFERRED_DMA_BIN;
+        replayer::DeviceProcess dev;
+        if (!start_device(dev, vm.endpoint())) return "cannot start " COREIO_DEFERRED_DMA_BIN;
         if (!vm.wait_for_claim(0, std::chrono::seconds(10))) return "device did not claim";
         for (int round = 0; round < 3; ++round) {
             vm.writeq(kBase + 0x00, kSrc);
@@ -74,9 +37,8 @@ std::string record(const std::string& path) {
         }
         vm.ping();
         vm.drop_clients();
-        tap.finish();
-    }
-    return writer.close();
+        return "";
+    });
 }
 
 TEST(DeferredDma, ReplayWaitsForDeviceRecordsTheTraceShowsBeforeTheNextRequest) {
@@ -91,8 +53,8 @@ TEST(DeferredDma, ReplayWaitsForDeviceRecordsTheTraceShowsBeforeTheNextRequest) 
         o.timeout = std::chrono::seconds(10);
         Player player(o, sc.ranges, sc.memory);
         TcpLink link(player, {});
-        DeviceProcess dev("127.0.0.1:" + std::to_string(link.port()));
-        ASSERT_TRUE(dev.started());
+        replayer::DeviceProcess dev;
+        ASSERT_TRUE(start_device(dev, "127.0.0.1:" + std::to_string(link.port())));
         ASSERT_EQ(link.accept(std::chrono::seconds(10)), 0);
         const ReplayReport rep = player.run(sc, link);
         EXPECT_TRUE(rep.passed()) << rep.summary();

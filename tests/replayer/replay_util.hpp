@@ -62,10 +62,10 @@ private:
     std::thread thread_;
 };
 
-/// Records `script` driving a device from `factory` under the mock VM into a
-/// trace at `path` (VM-side TraceTap). Returns "" or what went wrong.
-inline std::string record_with_mockvm(const std::string& path, const replayer::DeviceFactory& factory,
-                                      const std::function<void(mockvm::Vm&)>& script) {
+/// Runs `run` against a mock VM (range 0 at kBase, guest memory at kMem) whose
+/// traffic a VM-side TraceTap records into a trace at `path`. `run` starts the
+/// device and drives it; it returns "" or what went wrong, as does this.
+inline std::string record_mockvm_trace(const std::string& path, const std::function<std::string(mockvm::Vm&)>& run) {
     trace::TraceWriter writer;
     trace::TraceHeader h;
     h.tool = "replayer-test";
@@ -82,16 +82,27 @@ inline std::string record_with_mockvm(const std::string& path, const replayer::D
         c.memory = {{kMem, kMemSize}};
         c.tap = &tap;
         c.log = [](std::string_view) {};
+        c.timeout = std::chrono::seconds(10);
         mockvm::Vm vm(c);
+        if (std::string err = run(vm); !err.empty()) return err;
+        tap.finish();
+    }
+    return writer.close();
+}
+
+/// Records `script` driving a device from `factory` under the mock VM into a
+/// trace at `path` (VM-side TraceTap). Returns "" or what went wrong.
+inline std::string record_with_mockvm(const std::string& path, const replayer::DeviceFactory& factory,
+                                      const std::function<void(mockvm::Vm&)>& script) {
+    return record_mockvm_trace(path, [&](mockvm::Vm& vm) -> std::string {
         TcpDevice dev(vm.endpoint(), factory);
         if (dev.status() != 0) return "device could not connect";
         if (!vm.wait_for_claim(0, std::chrono::seconds(10))) return "device did not claim";
         script(vm);
         vm.ping();  // everything before it has been handled
         dev.stop();
-        tap.finish();
-    }
-    return writer.close();
+        return "";
+    });
 }
 
 }  // namespace coreio::testing

@@ -33,6 +33,9 @@ namespace coreio::replayer {
 /// "No request": the cause of what the device did before the first request.
 inline constexpr std::uint64_t kNoSeq = ~std::uint64_t{0};
 
+/// Which way a DMA chunk goes (the session knows it from the DmaMemory call it made).
+enum class DmaDirection : std::uint8_t { Read, Write };
+
 /// What the device did, reported by a Link in the order it happened.
 class LinkObserver {
 public:
@@ -44,9 +47,10 @@ public:
     virtual void on_irq(std::uint64_t cause, unsigned rid, unsigned line, bool level) = 0;
     /// The device claimed range `rid`.
     virtual void on_claim(unsigned rid) { (void)rid; }
-    /// A DMA chunk request; fill `reply` (a copy of the request: set the data
-    /// of a read, or the error bit for a fault).
-    virtual void on_dma(std::uint64_t cause, const Frame& request, Frame& reply) = 0;
+    /// A DMA chunk request, a read or a write as the VM session decoded it;
+    /// fill `reply` (a copy of the request: set the data of a read, or the
+    /// error bit for a fault).
+    virtual void on_dma(std::uint64_t cause, DmaDirection direction, const Frame& request, Frame& reply) = 0;
     /// The device broke the protocol (malformed or unexpected frame).
     virtual void on_violation(std::uint64_t cause, std::string_view what) = 0;
     /// A line the device's session logged (in process only), e.g. a handler that threw.
@@ -124,7 +128,7 @@ private:
     // DmaMemory: asks the observer
     bool dma_read(const Frame& request, std::span<std::byte> out) override;
     bool dma_write(const Frame& request) override;
-    Frame dma_reply(const Frame& request);
+    Frame dma_reply(DmaDirection direction, const Frame& request);
     void complete_ready();
 
     LinkObserver& observer_;

@@ -151,7 +151,7 @@ public:
     void on_complete(std::uint64_t seq, const Frame& request, const Frame* reply) override;
     void on_irq(std::uint64_t cause, unsigned rid, unsigned line, bool level) override;
     void on_claim(unsigned rid) override;
-    void on_dma(std::uint64_t cause, const Frame& request, Frame& reply) override;
+    void on_dma(std::uint64_t cause, DmaDirection direction, const Frame& request, Frame& reply) override;
     void on_violation(std::uint64_t cause, std::string_view what) override;
     void on_device_log(std::uint64_t cause, std::string_view line) override;
 
