@@ -1,5 +1,4 @@
 #include "coreio/recorder/pcap_export.hpp"
-#include "coreio/trace/output_file.hpp"
 
 #include <arpa/inet.h>
 
@@ -391,23 +390,6 @@ std::string export_pcap(trace::TraceReader& reader, std::FILE* out, const PcapOp
     std::string e = read_records(reader, "export --pcap", [&](const Event& ev) { exporter.add(ev.time_ns, sends_of(ev)); });
     exporter.finish();
     return e;
-}
-
-int export_pcap_command(const std::string& trace_path, const std::string& out_path, const PcapOptions& options) {
-    auto fail = [](const std::string& e) {
-        std::fprintf(stderr, "coreio-trace: %s\n", e.c_str());
-        return 2;
-    };
-    trace::TraceReader reader;
-    if (std::string e = reader.open(trace_path); !e.empty()) return fail(e);
-    trace::OutputFile out;  // replaces out_path only when complete; refuses out_path == trace_path
-    if (std::string e = out.open(out_path, {trace_path}); !e.empty()) return fail(e);
-    if (std::string e = export_pcap(reader, out.stream(), options); !e.empty()) {
-        out.abort();
-        return fail(e);
-    }
-    if (std::string e = out.commit(); !e.empty()) return fail(e);
-    return 0;
 }
 
 }  // namespace coreio::recorder
