@@ -186,8 +186,9 @@ void read_until(int fd, std::string& text, const std::string& want) {
 
 }  // namespace
 
-// coreio-record on a full disk (a file size limit, SIGXFSZ ignored): one
-// message, exit 2, and the count it prints is what the file holds.
+// coreio-record on a full disk (a file size limit, SIGXFSZ at its default
+// action as under `ulimit -f`): one message, exit 2, and the count it prints
+// is what the file holds.
 TEST(RecordOutput, WriteErrorExitsNonZeroAndCountsWhatTheFileHolds) {
     std::uint16_t vm_port = 0;
     const int vm = tcp_socket(0, true, &vm_port);
@@ -198,7 +199,7 @@ TEST(RecordOutput, WriteErrorExitsNonZeroAndCountsWhatTheFileHolds) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
         ::dup2(err[1], 2);
-        std::signal(SIGXFSZ, SIG_IGN);
+        std::signal(SIGXFSZ, SIG_DFL);
         rlimit l{8192, 8192};
         ::setrlimit(RLIMIT_FSIZE, &l);
         const std::string target = "127.0.0.1:" + std::to_string(vm_port);
