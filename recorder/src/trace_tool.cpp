@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -538,6 +539,10 @@ int trace_tool_main(int argc, char** argv) {
     slice->add_option("--last", last, "last record index kept");
 
     if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
+    // Past a file size limit (ulimit -f) a write fails with EFBIG and is
+    // reported, and OutputFile removes its temporary, instead of SIGXFSZ
+    // ending the process mid-file.
+    std::signal(SIGXFSZ, SIG_IGN);
     return stdout_checked([&] {
         try {
             if (dump->parsed()) return cmd_dump(file, json);
