@@ -41,8 +41,12 @@ if [ "$mode" = replay ]; then
     if [ $rc -ne 0 ]; then
         first=$(grep -m1 '^  record ' "$out/output.txt" | sed 's/^  //')
         [ -n "$first" ] && echo "coreio: first divergence: $first"
-        echo "coreio: replay of $input failed (exit $rc); what the device did: $out/replay.ctrace"
-        echo "coreio: compare with: coreio-trace diff $input $out/replay.ctrace"
+        if [ -f "$out/replay.ctrace" ]; then
+            echo "coreio: replay of $input failed (exit $rc); what the device did: $out/replay.ctrace"
+            echo "coreio: compare with: coreio-trace diff $input $out/replay.ctrace"
+        else
+            echo "coreio: replay of $input failed (exit $rc) before the device did anything (no trace written)"
+        fi
     fi
     exit $rc
 fi
@@ -89,6 +93,10 @@ if [ $rc -ne 0 ]; then
     cat "$out/device.log"
     first=$(grep -m1 -E '^(FAIL|ERR) ' "$out/mockvm.log")
     [ -n "$first" ] && echo "coreio: first divergence: $first"
-    echo "coreio: script $input failed (exit $rc); what happened: $out/vm.ctrace (coreio-trace dump)"
+    if [ -f "$out/vm.ctrace" ]; then
+        echo "coreio: script $input failed (exit $rc); what happened: $out/vm.ctrace (coreio-trace dump)"
+    else
+        echo "coreio: script $input failed (exit $rc) before the device did anything (no trace written)"
+    fi
 fi
 exit $rc

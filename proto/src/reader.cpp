@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fcntl.h>
+#include <optional>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <vector>
@@ -198,85 +199,95 @@ struct TraceReader::Impl {
         if (sticky != ReadStatus::Record) return sticky;
         for (;;) {
             if (checked && here() == batch_end) {
-                if (fill(1) == 0) {
-                    sticky = ReadStatus::End;
-                    return sticky;
-                }
+                if (fill(1) == 0) return sticky = ReadStatus::End;
                 if (open_batch() != ReadStatus::Record) return sticky;
                 continue;
             }
-            if (fill(16) == 0) {
-                sticky = ReadStatus::End;
-                return sticky;
-            }
-            const std::uint64_t at = here();
-            // Only built on the error paths: formatting per record would cost more than decoding.
-            const auto where_text = [&] { return "record #" + std::to_string(index) + " at byte offset " + std::to_string(at); };
-            // A field skipped above (unknown varint or fixed width) may have run
-            // past the batch's end: the batch's own bytes contradict its size.
-            if (checked && at > batch_end)
-                return stop(ReadStatus::Corrupt, batch_end,
-                            "corrupt: a field runs past the end of its checked batch at byte offset " +
-                                std::to_string(batch_end));
-            const std::uint8_t* p = buf.data() + pos;
-            // Within a checked batch, nothing may run past its end.
-            const std::uint8_t* end = checked ? p + (batch_end - at) : buf.data() + len;
-            std::uint64_t key = 0;
-            std::size_t k = detail::get_varint(p, end, &key);
-            if (k == 0) return cut(at, "file ends inside " + where_text() + " (cut-off key)");
-            if (k == SIZE_MAX || (key >> 3) == 0) return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": bad field key");
-            const unsigned type = static_cast<unsigned>(key & 7);
-            std::uint64_t n = 0;
-            if (type == 0) {  // unknown varint field of a newer format: skip
-                const std::size_t k2 = detail::get_varint(p + k, end, &n);
-                if (k2 == 0) return cut(at, "file ends inside a field at byte offset " + std::to_string(at));
-                if (k2 == SIZE_MAX) return stop(ReadStatus::Corrupt, at, "corrupt varint at byte offset " + std::to_string(at));
-                pos += k + k2;
-                continue;
-            }
-            if (type == 1 || type == 5) {
-                const std::size_t w = type == 1 ? 8 : 4;
-                if (fill(k + w) < k + w) return cut(at, "file ends inside a field at byte offset " + std::to_string(at));
-                pos += k + w;
-                continue;
-            }
-            if (type != 2)
-                return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": wire type " + std::to_string(type) +
-                                                         " is not a record");
-            const std::size_t k2 = detail::get_varint(p + k, end, &n);
-            if (k2 == 0) return cut(at, "file ends inside " + where_text() + " (cut-off length)");
-            if (k2 == SIZE_MAX || n > kMaxRecordBytes)
-                return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": length " +
-                                                         (k2 == SIZE_MAX ? std::string("varint too long")
-                                                                         : std::to_string(n) + " over the limit of " +
-                                                                               std::to_string(kMaxRecordBytes)));
-            const std::size_t whole = k + k2 + static_cast<std::size_t>(n);
-            if (checked && at + whole > batch_end)
-                return stop(ReadStatus::Corrupt, at, "corrupt " + where_text() + ": runs past the end of its batch at " +
-                                                         at_text(batch_end));
-            if (fill(whole) < whole)
-                return cut(at,
-                            "file ends inside " + where_text() + " (" + std::to_string(avail() - k - k2) + " of " +
-                                std::to_string(n) + " bytes present); the records before it are complete");
-            p = buf.data() + pos;
-            if (!checked && key == detail::kBatchTag)  // only checked files have them: the head said otherwise
-                return stop(ReadStatus::Corrupt, at,
-                            "batch checksum at " + at_text(at) + " in a file whose header says schema " +
-                                std::to_string(header.schema_version) + ": bytes 0.." + std::to_string(at) +
-                                " are damaged");
-            if ((key >> 3) != 1) {  // a top-level field of a newer format: skip
-                pos += whole;
-                continue;
-            }
-            std::size_t bad = 0;
-            if (const char* e = detail::decode_record(p + k + k2, static_cast<std::size_t>(n), state, ev, &bad))
-                return stop(ReadStatus::Corrupt, at,
-                            "corrupt " + where_text() + ": " + e + " (byte offset " + std::to_string(at + k + k2 + bad) + ")");
-            pos += whole;
-            offset = at;
-            ++index;
-            return ReadStatus::Record;
+            if (fill(16) == 0) return sticky = ReadStatus::End;
+            if (const std::optional<ReadStatus> s = field(ev)) return *s;
         }
+    }
+
+    // Reads the top-level field at here(): a record (into `ev`), or a field of a
+    // newer format, skipped (nullopt). Returns Record, nullopt, or where reading stopped.
+    std::optional<ReadStatus> field(Event& ev) {
+        const std::uint64_t at = here();
+        // A field skipped before (unknown varint or fixed width) may have run
+        // past the batch's end: the batch's own bytes contradict its size.
+        if (checked && at > batch_end)
+            return stop(ReadStatus::Corrupt, batch_end,
+                        "corrupt: a field runs past the end of its checked batch at byte offset " +
+                            std::to_string(batch_end));
+        const std::uint8_t* p = buf.data() + pos;
+        // Within a checked batch, nothing may run past its end.
+        const std::uint8_t* end = checked ? p + (batch_end - at) : buf.data() + len;
+        std::uint64_t key = 0;
+        const std::size_t k = detail::get_varint(p, end, &key);
+        if (k == 0) return cut(at, "file ends inside " + where(at) + " (cut-off key)");
+        if (k == SIZE_MAX || (key >> 3) == 0) return stop(ReadStatus::Corrupt, at, "corrupt " + where(at) + ": bad field key");
+        const unsigned type = static_cast<unsigned>(key & 7);
+        if (type != 2) return skip_scalar(at, type, k, end);
+        std::uint64_t n = 0;
+        const std::size_t k2 = detail::get_varint(p + k, end, &n);
+        if (k2 == 0) return cut(at, "file ends inside " + where(at) + " (cut-off length)");
+        if (k2 == SIZE_MAX || n > kMaxRecordBytes)
+            return stop(ReadStatus::Corrupt, at, "corrupt " + where(at) + ": length " +
+                                                     (k2 == SIZE_MAX ? std::string("varint too long")
+                                                                     : std::to_string(n) + " over the limit of " +
+                                                                           std::to_string(kMaxRecordBytes)));
+        const std::size_t whole = k + k2 + static_cast<std::size_t>(n);
+        if (checked && at + whole > batch_end)
+            return stop(ReadStatus::Corrupt, at, "corrupt " + where(at) + ": runs past the end of its batch at " +
+                                                     at_text(batch_end));
+        if (fill(whole) < whole)
+            return cut(at,
+                       "file ends inside " + where(at) + " (" + std::to_string(avail() - k - k2) + " of " +
+                           std::to_string(n) + " bytes present); the records before it are complete");
+        if (!checked && key == detail::kBatchTag)  // only checked files have them: the head said otherwise
+            return stop(ReadStatus::Corrupt, at,
+                        "batch checksum at " + at_text(at) + " in a file whose header says schema " +
+                            std::to_string(header.schema_version) + ": bytes 0.." + std::to_string(at) +
+                            " are damaged");
+        if ((key >> 3) != 1) {  // a top-level field of a newer format: skip
+            pos += whole;
+            return std::nullopt;
+        }
+        std::size_t bad = 0;
+        if (const char* e = detail::decode_record(buf.data() + pos + k + k2, static_cast<std::size_t>(n), state, ev, &bad))
+            return stop(ReadStatus::Corrupt, at,
+                        "corrupt " + where(at) + ": " + e + " (byte offset " + std::to_string(at + k + k2 + bad) + ")");
+        pos += whole;
+        offset = at;
+        ++index;
+        return ReadStatus::Record;
+    }
+
+    // Skips an unknown top-level varint (type 0) or fixed-width (1, 5) field
+    // whose key, `k` bytes, is at `at`; nullopt when skipped.
+    std::optional<ReadStatus> skip_scalar(std::uint64_t at, unsigned type, std::size_t k, const std::uint8_t* end) {
+        const auto cut_off = [&] { return cut(at, "file ends inside a field at byte offset " + std::to_string(at)); };
+        if (type == 0) {
+            std::uint64_t v = 0;
+            const std::size_t k2 = detail::get_varint(buf.data() + pos + k, end, &v);
+            if (k2 == 0) return cut_off();
+            if (k2 == SIZE_MAX) return stop(ReadStatus::Corrupt, at, "corrupt varint at byte offset " + std::to_string(at));
+            pos += k + k2;
+            return std::nullopt;
+        }
+        if (type == 1 || type == 5) {
+            const std::size_t w = type == 1 ? 8 : 4;
+            if (fill(k + w) < k + w) return cut_off();
+            pos += k + w;
+            return std::nullopt;
+        }
+        return stop(ReadStatus::Corrupt, at,
+                    "corrupt " + where(at) + ": wire type " + std::to_string(type) + " is not a record");
+    }
+
+    // "record #N at byte offset AT", for messages (only built on error paths:
+    // formatting per record would cost more than decoding).
+    std::string where(std::uint64_t at) const {
+        return "record #" + std::to_string(index) + " at byte offset " + std::to_string(at);
     }
 };
 

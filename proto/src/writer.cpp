@@ -7,6 +7,8 @@
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <thread>
 #include <unistd.h>
 #include <utility>
@@ -31,17 +33,31 @@ std::uint64_t monotonic_ns() {
 }
 
 // Writes all of [p, p+n) to fd. Returns the bytes written and, on failure, sets `error`.
+// SIGXFSZ is blocked in this thread meanwhile: past a file size limit (ulimit -f)
+// the write then fails with EFBIG and is reported like any write error, instead
+// of the signal's default action ending the process mid-batch. The signal that
+// write raised (pending on this thread) is taken before the mask is restored.
 std::size_t write_all(int fd, const std::uint8_t* p, std::size_t n, std::string& error) {
+    sigset_t xfsz, old;
+    sigemptyset(&xfsz);
+    sigaddset(&xfsz, SIGXFSZ);
+    pthread_sigmask(SIG_BLOCK, &xfsz, &old);
     std::size_t done = 0;
     while (done < n) {
         const ssize_t k = ::write(fd, p + done, n - done);
         if (k < 0) {
             if (errno == EINTR) continue;
-            error = std::strerror(errno);
+            const int e = errno;
+            if (e == EFBIG) {
+                const timespec now{};
+                (void)::sigtimedwait(&xfsz, nullptr, &now);
+            }
+            error = std::strerror(e);
             break;
         }
         done += static_cast<std::size_t>(k);
     }
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
     return done;
 }
 

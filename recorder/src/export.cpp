@@ -7,22 +7,13 @@
 #include <vector>
 
 #include "coreio/recorder/trace_tool.hpp"
-#include "progress.hpp"
+#include "read_records.hpp"
 
 namespace coreio::recorder {
 namespace {
 
 using trace::Event;
 using trace::EventKind;
-using trace::ReadStatus;
-
-// After a read loop: "" on a clean end or a truncated tail (reported as a
-// warning), the reader's message on corruption.
-std::string finish_status(ReadStatus st, trace::TraceReader& r) {
-    if (st == ReadStatus::Truncated) std::fprintf(stderr, "coreio-trace: warning: %s\n", r.message().c_str());
-    if (st == ReadStatus::Corrupt) return r.message();
-    return {};
-}
 
 // ---- VCD ----------------------------------------------------------------
 
@@ -134,12 +125,7 @@ private:
 
 std::string export_vcd(trace::TraceReader& reader, std::FILE* out) {
     Vcd vcd;
-    Event ev;
-    Progress progress("export --vcd");
-    ReadStatus st;
-    std::uint64_t n = 0;
-    while ((st = reader.next(ev)) == ReadStatus::Record) {
-        progress.update(reader.position(), reader.size(), ++n);
+    const std::string e = read_records(reader, "export --vcd", [&vcd](const Event& ev) {
         std::string client = "c";
         client += std::to_string(ev.client);
         switch (ev.kind) {
@@ -172,8 +158,8 @@ std::string export_vcd(trace::TraceReader& reader, std::FILE* out) {
         default:
             break;
         }
-    }
-    if (std::string e = finish_status(st, reader); !e.empty()) return e;
+    });
+    if (!e.empty()) return e;
     vcd.write(out, reader.header());
     return {};
 }

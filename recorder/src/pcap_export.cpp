@@ -1,5 +1,4 @@
 #include "coreio/recorder/pcap_export.hpp"
-#include "coreio/trace/output_file.hpp"
 
 #include <arpa/inet.h>
 
@@ -10,14 +9,13 @@
 #include <queue>
 #include <vector>
 
-#include "progress.hpp"
+#include "read_records.hpp"
 
 namespace coreio::recorder {
 namespace {
 
 using trace::Event;
 using trace::EventKind;
-using trace::ReadStatus;
 using Bytes = std::vector<std::byte>;
 
 // ---- pcap file: Ethernet + IPv4 + TCP around a payload ---------------------
@@ -389,35 +387,9 @@ private:
 
 std::string export_pcap(trace::TraceReader& reader, std::FILE* out, const PcapOptions& options) {
     Exporter exporter(out, reader.header(), options);
-    Progress progress("export --pcap");
-    Event ev;
-    ReadStatus st;
-    std::uint64_t n = 0;
-    while ((st = reader.next(ev)) == ReadStatus::Record) {
-        progress.update(reader.position(), reader.size(), ++n);
-        exporter.add(ev.time_ns, sends_of(ev));
-    }
+    std::string e = read_records(reader, "export --pcap", [&](const Event& ev) { exporter.add(ev.time_ns, sends_of(ev)); });
     exporter.finish();
-    if (st == ReadStatus::Truncated) std::fprintf(stderr, "coreio-trace: warning: %s\n", reader.message().c_str());
-    if (st == ReadStatus::Corrupt) return reader.message();
-    return {};
-}
-
-int export_pcap_command(const std::string& trace_path, const std::string& out_path, const PcapOptions& options) {
-    auto fail = [](const std::string& e) {
-        std::fprintf(stderr, "coreio-trace: %s\n", e.c_str());
-        return 2;
-    };
-    trace::TraceReader reader;
-    if (std::string e = reader.open(trace_path); !e.empty()) return fail(e);
-    trace::OutputFile out;  // replaces out_path only when complete; refuses out_path == trace_path
-    if (std::string e = out.open(out_path, {trace_path}); !e.empty()) return fail(e);
-    if (std::string e = export_pcap(reader, out.stream(), options); !e.empty()) {
-        out.abort();
-        return fail(e);
-    }
-    if (std::string e = out.commit(); !e.empty()) return fail(e);
-    return 0;
+    return e;
 }
 
 }  // namespace coreio::recorder

@@ -23,14 +23,13 @@
 #include <vector>
 
 #include "coreio/recorder/trace_tool.hpp"
-#include "progress.hpp"
+#include "read_records.hpp"
 
 namespace coreio::recorder {
 namespace {
 
 using trace::Event;
 using trace::EventKind;
-using trace::ReadStatus;
 
 std::string hex(std::uint64_t v) {
     char b[24];
@@ -171,18 +170,9 @@ private:
 
 std::string export_perfetto(trace::TraceReader& reader, std::FILE* out) {
     PerfettoWriter writer(out);
-    Progress progress("export --perfetto");
-    Event ev;
-    ReadStatus st;
-    std::uint64_t n = 0;
-    while ((st = reader.next(ev)) == ReadStatus::Record) {
-        progress.update(reader.position(), reader.size(), ++n);
-        writer.event(reader.index(), ev);
-    }
+    std::string e = read_records(reader, "export --perfetto", [&](const Event& ev) { writer.event(reader.index(), ev); });
     writer.finish();
-    if (st == ReadStatus::Truncated) std::fprintf(stderr, "coreio-trace: warning: %s\n", reader.message().c_str());
-    if (st == ReadStatus::Corrupt) return reader.message();
-    return {};
+    return e;
 }
 
 }  // namespace coreio::recorder

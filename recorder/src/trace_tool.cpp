@@ -6,6 +6,7 @@
 #include <cinttypes>
 #include <cerrno>
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -309,20 +310,24 @@ int cmd_diff(const std::string& a_path, const std::string& b_path, const trace::
 
 // ---- export ----------------------------------------------------------------
 
-int cmd_export(const std::string& path, const std::string& vcd, const std::string& perfetto) {
-    if (vcd.empty() == perfetto.empty()) {
-        error_line("export needs exactly one of --vcd FILE or --perfetto FILE");
+// Exactly one of the three outputs is non-empty (the command line makes sure).
+int cmd_export(const std::string& path, const std::string& vcd, const std::string& perfetto, const std::string& pcap,
+               const PcapOptions& pcap_options) {
+    if (vcd.empty() + perfetto.empty() + pcap.empty() != 2) {
+        error_line("export needs exactly one of --vcd FILE, --perfetto FILE or --pcap FILE");
         return kExitError;
     }
     TraceReader r;
     if (!open_trace(r, path)) return kExitError;
-    trace::OutputFile out;
-    if (std::string e = out.open(vcd.empty() ? perfetto : vcd, {path}); !e.empty()) {
+    trace::OutputFile out;  // replaces its path only when complete; refuses the input as output
+    if (std::string e = out.open(!vcd.empty() ? vcd : !perfetto.empty() ? perfetto : pcap, {path}); !e.empty()) {
         error_line(e);
         return kExitError;
     }
-    std::string e = vcd.empty() ? export_perfetto(r, out.stream()) : export_vcd(r, out.stream());
-    if (e.empty()) e = out.commit();  // the output appears only when whole
+    std::string e = !vcd.empty()        ? export_vcd(r, out.stream())
+                    : !perfetto.empty() ? export_perfetto(r, out.stream())
+                                        : export_pcap(r, out.stream(), pcap_options);
+    if (e.empty()) e = out.commit();
     if (!e.empty()) {
         error_line(e);
         return kExitError;
@@ -534,6 +539,10 @@ int trace_tool_main(int argc, char** argv) {
     slice->add_option("--last", last, "last record index kept");
 
     if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
+    // Past a file size limit (ulimit -f) a write fails with EFBIG and is
+    // reported, and OutputFile removes its temporary, instead of SIGXFSZ
+    // ending the process mid-file.
+    std::signal(SIGXFSZ, SIG_IGN);
     return stdout_checked([&] {
         try {
             if (dump->parsed()) return cmd_dump(file, json);
@@ -545,8 +554,7 @@ int trace_tool_main(int argc, char** argv) {
                 o.raw = raw;
                 return cmd_diff(file, file_b, o);
             }
-            if (exp->parsed() && !pcap.empty()) return export_pcap_command(file, pcap, pcap_options);
-            if (exp->parsed()) return cmd_export(file, vcd, perfetto);
+            if (exp->parsed()) return cmd_export(file, vcd, perfetto, pcap, pcap_options);
             if (cat->parsed()) return cmd_cat(inputs, out);
             if (slice->parsed()) {
                 std::uint64_t from = 0, to = UINT64_MAX;

@@ -261,6 +261,31 @@ TEST(TraceCodec, NewerSchemaFieldsAreSkipped) {
     EXPECT_EQ(r.events[1].ev.id, 3);
 }
 
+// A skipped field of a newer format (fixed64 / fixed32) whose width runs past
+// the end of its checked batch: the batch contradicts its own size. Reported
+// at the batch end, and nothing after it (the next batch's checksum read as
+// record bytes) is returned. Regression: fuzz/corpus/trace_reader/field-past-batch-end.
+TEST(TraceCodec, FieldSkippedPastItsBatchEndIsCorrupt) {
+    const std::vector<std::vector<std::byte>> short_fields = {
+        bytes_of({0xc1, 0x02, 0x01, 0x02}),  // field 40, fixed64: 2 of its 8 bytes in the batch
+        bytes_of({0xc5, 0x02, 0x01}),        // field 40, fixed32: 1 of its 4 bytes in the batch
+    };
+    for (const auto& field : short_fields) {
+        auto b = empty_trace();
+        const std::size_t batch_end = b.size() + 12 + field.size();
+        b = append_batch(b, field);
+        b = append_batch(b, bytes_of({0x0a, 0x04, 0x42, 0x02, 0x08, 0x03}));  // a claim, in a good batch
+        ReadAll r = read_memory(b);
+        ASSERT_EQ(r.open_error, "");
+        EXPECT_EQ(r.status, ReadStatus::Corrupt) << r.message;
+        EXPECT_EQ(r.offset, batch_end) << r.message;
+        EXPECT_NE(r.message.find("runs past the end of its checked batch at byte offset " + std::to_string(batch_end)),
+                  std::string::npos)
+            << r.message;
+        EXPECT_TRUE(r.events.empty());
+    }
+}
+
 TEST(TraceCodec, OpenErrorsSayWhatIsWrong) {
     TraceReader r;
     EXPECT_NE(r.open("/nonexistent/x.ctrace").find("cannot open /nonexistent/x.ctrace"), std::string::npos);

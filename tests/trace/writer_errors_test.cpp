@@ -65,6 +65,36 @@ TEST(TraceWriterErrors, FileSizeLimitMidFileIsReportedAndCountsWhatTheFileHolds)
 
 TEST(TraceWriterErrors, FileSizeLimitOnTheFlushThreadToo) { fill_past_the_limit(true, 60000); }
 
+// As a tool runs under `ulimit -f`: SIGXFSZ keeps its default action (which
+// ends the process). The write must fail with EFBIG and be reported like any
+// write error, on the appending thread and on the flush thread.
+TEST(TraceWriterErrors, FileSizeLimitWithTheDefaultSignalActionIsAnErrorNotADeath) {
+    for (const bool background : {false, true}) {
+        const std::string path = temp_path("fsize-default");
+        EXPECT_EXIT(
+            {
+                rlimit l{};
+                ::getrlimit(RLIMIT_FSIZE, &l);
+                l.rlim_cur = 64 * 1024;
+                std::signal(SIGXFSZ, SIG_DFL);
+                if (::setrlimit(RLIMIT_FSIZE, &l) != 0) std::_Exit(3);
+                TraceWriter w;
+                WriterOptions o;
+                o.background_flush = background;
+                o.batch_bytes = 4096;
+                if (!w.open(path, {}, o).empty()) std::_Exit(4);
+                for (std::uint32_t i = 0; i < 20000; ++i) w.append(write_event(i));
+                const std::string e = w.close();
+                std::_Exit(e.find("File too large") != std::string::npos && w.records_written() > 0 ? 0 : 5);
+            },
+            ::testing::ExitedWithCode(0), "")
+            << (background ? "on the flush thread" : "on the appending thread");
+        ReadAll r = read_file(path);
+        EXPECT_EQ(r.status, ReadStatus::End) << r.message;  // cut back to a whole batch
+        EXPECT_GT(r.events.size(), 0u);
+    }
+}
+
 TEST(TraceWriterErrors, FullDeviceFailsAtOpenWithTheCause) {
     TraceWriter w;
     const std::string e = w.open("/dev/full", {});

@@ -1,6 +1,10 @@
 // OutputFile: an output that replaces its path only once it is complete, and
-// never is one of the inputs. Every trace-writing tool opens its output with it,
-// after everything else (inputs, listening sockets) has succeeded:
+// never is one of the inputs. The tools that write a file from other input
+// (coreio-trace export/cat/slice, coreio-replay --record, coreio-mockvm
+// --record) open their output with it, after everything else (inputs,
+// listening sockets) has succeeded. Live recordings that have no input and
+// must be found under their name from the start (coreio-record, COREIO_TRACE)
+// open the path with TraceWriter::open(path) instead.
 //
 //   OutputFile out;
 //   if (auto e = out.open(path, {input}); !e.empty()) fail(e);   // refuses path == input

@@ -28,8 +28,4 @@ struct PcapOptions {
 /// or what went wrong.
 std::string export_pcap(trace::TraceReader& reader, std::FILE* out, const PcapOptions& options = {});
 
-/// `coreio-trace export TRACE --pcap OUT`: opens both files, exports, reports
-/// problems on stderr. Returns coreio-trace's exit code (0, or 2 on an error).
-int export_pcap_command(const std::string& trace_path, const std::string& out_path, const PcapOptions& options);
-
 }  // namespace coreio::recorder
