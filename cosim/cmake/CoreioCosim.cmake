@@ -62,48 +62,46 @@ if(NOT TARGET coreio_cosim_verilated)
   target_link_libraries(coreio_cosim_verilated PUBLIC ZLIB::ZLIB Threads::Threads)
 endif()
 
-# Sets _COREIO_COSIM_KEYS_<BUS>: entries KEY|member|default port|required (1/0)|signal|direction
-# (direction as seen from the model: in or out).
+# Sets <out> to key entries KEY|member|default port|required (1/0)|signal|direction
+# (direction as seen from the model: in or out), one per KEY:required:direction
+# spec: the key is <key_prefix>KEY, the member <struct>.<signal>, and the default
+# port <port> with <KEY>/<key> replaced by KEY in upper/lower case.
+function(_coreio_cosim_key_table out key_prefix struct port)
+  set(entries)
+  foreach(spec ${ARGN})
+    string(REPLACE ":" ";" f ${spec})
+    list(GET f 0 key)
+    list(GET f 1 req)
+    list(GET f 2 dir)
+    string(TOLOWER ${key} l)
+    string(REPLACE "<KEY>" ${key} def "${port}")
+    string(REPLACE "<key>" ${l} def "${def}")
+    list(APPEND entries "${key_prefix}${key}|${struct}.${l}|${def}|${req}|${l}|${dir}")
+  endforeach()
+  set(${out} ${entries} PARENT_SCOPE)
+endfunction()
+
+# Sets _COREIO_COSIM_KEYS_<BUS> (see _coreio_cosim_key_table).
 macro(_coreio_cosim_keys)
-  set(_COREIO_COSIM_KEYS_APB)
-  foreach(k PSEL:1:in PENABLE:1:in PWRITE:1:in PADDR:1:in PWDATA:1:in PSTRB:0:in PPROT:0:in
-            PRDATA:1:out PREADY:0:out PSLVERR:0:out)
-    string(REPLACE ":" ";" f ${k})
-    list(GET f 0 key)
-    list(GET f 1 req)
-    list(GET f 2 dir)
-    string(TOLOWER ${key} l)
-    list(APPEND _COREIO_COSIM_KEYS_APB "${key}|apb.${l}|${key}|${req}|${l}|${dir}")
-  endforeach()
-  set(_COREIO_COSIM_KEYS_AXI_LITE)
-  foreach(k AWVALID:1:in AWREADY:1:out AWADDR:1:in AWPROT:0:in WVALID:1:in WREADY:1:out WDATA:1:in
-            WSTRB:1:in BVALID:1:out BREADY:1:in BRESP:0:out ARVALID:1:in ARREADY:1:out ARADDR:1:in
-            ARPROT:0:in RVALID:1:out RREADY:1:in RDATA:1:out RRESP:0:out)
-    string(REPLACE ":" ";" f ${k})
-    list(GET f 0 key)
-    list(GET f 1 req)
-    list(GET f 2 dir)
-    string(TOLOWER ${key} l)
-    list(APPEND _COREIO_COSIM_KEYS_AXI_LITE "${key}|axil.${l}|s_axi_${l}|${req}|${l}|${dir}")
-  endforeach()
+  _coreio_cosim_key_table(_COREIO_COSIM_KEYS_APB "" apb "<KEY>"
+    PSEL:1:in PENABLE:1:in PWRITE:1:in PADDR:1:in PWDATA:1:in PSTRB:0:in PPROT:0:in
+    PRDATA:1:out PREADY:0:out PSLVERR:0:out)
+  _coreio_cosim_key_table(_COREIO_COSIM_KEYS_AXI_LITE "" axil "s_axi_<key>"
+    AWVALID:1:in AWREADY:1:out AWADDR:1:in AWPROT:0:in WVALID:1:in WREADY:1:out WDATA:1:in
+    WSTRB:1:in BVALID:1:out BREADY:1:in BRESP:0:out ARVALID:1:in ARREADY:1:out ARADDR:1:in
+    ARPROT:0:in RVALID:1:out RREADY:1:in RDATA:1:out RRESP:0:out)
+  # Wishbone's default names do not follow the signal names (DAT_W is wb_dat_i).
   set(_COREIO_COSIM_KEYS_WISHBONE
     "CYC|wb.cyc|wb_cyc_i|1|cyc|in" "STB|wb.stb|wb_stb_i|1|stb|in" "WE|wb.we|wb_we_i|1|we|in"
     "ADR|wb.adr|wb_adr_i|1|adr|in" "DAT_W|wb.dat_w|wb_dat_i|1|dat|in" "SEL|wb.sel|wb_sel_i|0|sel|in"
     "DAT_R|wb.dat_r|wb_dat_o|1|dat|out" "ACK|wb.ack|wb_ack_o|1|ack|out" "ERR|wb.err|wb_err_o|0|err|out"
     "STALL|wb.stall|wb_stall_o|0|stall|out")
-  set(_COREIO_COSIM_KEYS_AXI4)
-  foreach(k AWVALID:1:out AWREADY:1:in AWADDR:1:out AWLEN:1:out AWSIZE:1:out AWBURST:0:out AWID:0:out
-            WVALID:1:out WREADY:1:in WDATA:1:out WSTRB:1:out WLAST:1:out
-            BVALID:1:in BREADY:1:out BRESP:0:in BID:0:in
-            ARVALID:1:out ARREADY:1:in ARADDR:1:out ARLEN:1:out ARSIZE:1:out ARBURST:0:out ARID:0:out
-            RVALID:1:in RREADY:1:out RDATA:1:in RLAST:1:in RRESP:0:in RID:0:in)
-    string(REPLACE ":" ";" f ${k})
-    list(GET f 0 key)
-    list(GET f 1 req)
-    list(GET f 2 dir)
-    string(TOLOWER ${key} l)
-    list(APPEND _COREIO_COSIM_KEYS_AXI4 "M_${key}|axi.${l}|m_axi_${l}|${req}|${l}|${dir}")
-  endforeach()
+  _coreio_cosim_key_table(_COREIO_COSIM_KEYS_AXI4 M_ axi "m_axi_<key>"
+    AWVALID:1:out AWREADY:1:in AWADDR:1:out AWLEN:1:out AWSIZE:1:out AWBURST:0:out AWID:0:out
+    WVALID:1:out WREADY:1:in WDATA:1:out WSTRB:1:out WLAST:1:out
+    BVALID:1:in BREADY:1:out BRESP:0:in BID:0:in
+    ARVALID:1:out ARREADY:1:in ARADDR:1:out ARLEN:1:out ARSIZE:1:out ARBURST:0:out ARID:0:out
+    RVALID:1:in RREADY:1:out RDATA:1:in RLAST:1:in RRESP:0:in RID:0:in)
 endmacro()
 
 # Reads the top module's ports with `verilator --xml-only`. Sets, in the

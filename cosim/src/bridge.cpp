@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
@@ -92,15 +93,20 @@ int serve(Client& client, Bridge& bridge, const ServeOptions& options, const std
             const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - epoch).count();
             const auto due = static_cast<std::uint64_t>(secs * static_cast<double>(rate));
             const std::uint64_t done = bridge.sim().cycles() - epoch_cycles;
-            if (due > done) {
-                if (due - done > rate / 10) {
-                    epoch = std::chrono::steady_clock::now();
-                    epoch_cycles = bridge.sim().cycles();
-                }
-                bridge.run_idle(std::min(due - done, slice));
+            const std::uint64_t owed = due > done ? due - done : 0;
+            if (owed > rate / 10) {
+                epoch = std::chrono::steady_clock::now();
+                epoch_cycles = bridge.sim().cycles();
+            }
+            // Whole slices only: clocking the few cycles owed since the last
+            // slice on every pass would spin (a pass per microsecond, each with
+            // a poll) instead of sleeping until MMIO arrives or a slice is due.
+            if (owed >= slice) {
+                bridge.run_idle(slice);
                 rc = client.run_for(0);
             } else {
-                rc = client.run_for(1000);
+                const double wait_us = static_cast<double>(slice - owed) * 1e6 / static_cast<double>(rate);
+                rc = client.run_for(std::max(1LL, static_cast<long long>(std::ceil(wait_us))));
             }
         } else {
             rc = client.run_for(20000);

@@ -161,6 +161,14 @@ void AxiLiteAdapter::idle() {
     p_.rready.set(0);
 }
 
+/// A request channel the adapter offers: VALID is high until the edge that takes it.
+struct AxiLiteAdapter::Request {
+    const Signal& valid;
+    const Signal& ready;
+    bool done = false;
+    bool taken = false;  // by the coming edge
+};
+
 BusStatus AxiLiteAdapter::write(std::uint64_t addr, std::uint64_t data, std::uint32_t strb, unsigned prot) {
     p_.awaddr.set(addr >> opt_.addr_shift);
     p_.awprot.set(prot);
@@ -168,57 +176,42 @@ BusStatus AxiLiteAdapter::write(std::uint64_t addr, std::uint64_t data, std::uin
     p_.wdata.set(data);
     p_.wstrb.set(strb);
     p_.wvalid.set(1);
-    p_.bready.set(1);
-    bool aw_done = false, w_done = false;
-    for (std::uint64_t n = 0;; ++n) {
-        sim_.settle();
-        const bool aw_hs = !aw_done && p_.awready.get() != 0;
-        const bool w_hs = !w_done && p_.wready.get() != 0;
-        // The response counts from the edge that takes the last of AW and W
-        // on: registered-output slaves raise BVALID with AWREADY/WREADY.
-        const bool b_hs = (aw_done || aw_hs) && (w_done || w_hs) && p_.bvalid.get() != 0;
-        const std::uint64_t resp = p_.bresp.get();
-        sim_.cycle();
-        if (aw_hs) {
-            aw_done = true;
-            p_.awvalid.set(0);
-        }
-        if (w_hs) {
-            w_done = true;
-            p_.wvalid.set(0);
-        }
-        if (b_hs) {
-            p_.bready.set(0);
-            return axi_resp_status(resp);
-        }
-        if (n >= opt_.timeout_cycles) {
-            idle();
-            return BusStatus::Timeout;
-        }
-    }
+    Request requests[] = {{p_.awvalid, p_.awready}, {p_.wvalid, p_.wready}};
+    return exchange(requests, p_.bvalid, p_.bready, p_.bresp, nullptr, nullptr);
 }
 
 BusStatus AxiLiteAdapter::read(std::uint64_t addr, std::uint64_t& data, unsigned prot) {
     p_.araddr.set(addr >> opt_.addr_shift);
     p_.arprot.set(prot);
     p_.arvalid.set(1);
-    p_.rready.set(1);
-    bool ar_done = false;
+    Request requests[] = {{p_.arvalid, p_.arready}};
+    return exchange(requests, p_.rvalid, p_.rready, p_.rresp, &p_.rdata, &data);
+}
+
+BusStatus AxiLiteAdapter::exchange(std::span<Request> requests, const Signal& valid, const Signal& ready,
+                                   const Signal& resp, const Signal* payload, std::uint64_t* data) {
+    ready.set(1);
     for (std::uint64_t n = 0;; ++n) {
         sim_.settle();
-        const bool ar_hs = !ar_done && p_.arready.get() != 0;
-        // As for writes: RVALID may come with ARREADY.
-        const bool r_hs = (ar_done || ar_hs) && p_.rvalid.get() != 0;
-        if (r_hs) data = p_.rdata.get();
-        const std::uint64_t resp = p_.rresp.get();
-        sim_.cycle();
-        if (ar_hs) {
-            ar_done = true;
-            p_.arvalid.set(0);
+        // The response counts from the edge that takes the last request on:
+        // registered-output slaves raise BVALID/RVALID with the READYs.
+        bool all_taken = true;
+        for (Request& r : requests) {
+            r.taken = !r.done && r.ready.get() != 0;
+            all_taken = all_taken && (r.done || r.taken);
         }
-        if (r_hs) {
-            p_.rready.set(0);
-            return axi_resp_status(resp);
+        const bool response = all_taken && valid.get() != 0;
+        if (response && data) *data = payload->get();
+        const std::uint64_t code = resp.get();
+        sim_.cycle();
+        for (Request& r : requests) {
+            if (!r.taken) continue;
+            r.done = true;
+            r.valid.set(0);
+        }
+        if (response) {
+            ready.set(0);
+            return axi_resp_status(code);
         }
         if (n >= opt_.timeout_cycles) {
             idle();

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -40,16 +39,6 @@ public:
     }
 };
 
-/// COREIO_DMA_TIMEOUT_MS: blocking-DMA timeout in milliseconds (unset/0: none).
-std::chrono::milliseconds timeout_from_env() {
-    const char* v = std::getenv("COREIO_DMA_TIMEOUT_MS");
-    if (v == nullptr || *v == '\0') return std::chrono::milliseconds(0);
-    char* end = nullptr;
-    const long long ms = std::strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || ms < 0) return std::chrono::milliseconds(0);
-    return std::chrono::milliseconds(ms);
-}
-
 struct Default {
     coreio::Client client;
     CHandler handlers[coreio::kNumRanges];
@@ -59,7 +48,7 @@ struct Default {
     Default() : client(make_options()) {}
     static coreio::ClientOptions make_options() {
         coreio::ClientOptions o;
-        o.dma_timeout = timeout_from_env();
+        o.dma_timeout = coreio::dma_timeout_from_env();
         return o;
     }
     void forget_registrations() {

@@ -410,6 +410,15 @@ int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t 
     return w.result;
 }
 
+std::chrono::milliseconds dma_timeout_from_env() {
+    const char* v = std::getenv("COREIO_DMA_TIMEOUT_MS");
+    if (v == nullptr || *v == '\0') return std::chrono::milliseconds(0);
+    char* end = nullptr;
+    const long long ms = std::strtoll(v, &end, 10);
+    if (end == v || *end != '\0' || ms < 0) return std::chrono::milliseconds(0);
+    return std::chrono::milliseconds(ms);
+}
+
 Client::Client(ClientOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
 Client::~Client() { disconnect(); }

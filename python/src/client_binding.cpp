@@ -7,7 +7,6 @@
 // taking them in the other order from another thread would deadlock.
 #include <cerrno>
 #include <chrono>
-#include <cstdlib>
 #include <memory>
 #include <optional>
 #include <span>
@@ -24,16 +23,6 @@ namespace py = pybind11;
 
 namespace coreio::python {
 namespace {
-
-/// COREIO_DMA_TIMEOUT_MS as the C API reads it (unset, bad or 0: no timeout).
-std::chrono::milliseconds dma_timeout_from_env() {
-    const char* v = std::getenv("COREIO_DMA_TIMEOUT_MS");
-    if (v == nullptr || *v == '\0') return std::chrono::milliseconds(0);
-    char* end = nullptr;
-    const long long ms = std::strtoll(v, &end, 10);
-    if (end == v || *end != '\0' || ms < 0) return std::chrono::milliseconds(0);
-    return std::chrono::milliseconds(ms);
-}
 
 /// A non-blocking DMA's Python side: the completion, its argument and the
 /// buffer, held until the library calls the completion (or drops it).

@@ -444,3 +444,38 @@ def test_ctrl_c_interrupts_mainloop_forever(vm):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+@pytest.mark.parametrize("setting,expected", [("200", -errno.ETIMEDOUT), ("12x", -errno.ECONNRESET)])
+def test_dma_timeout_from_the_environment(setting, expected):
+    """COREIO_DMA_TIMEOUT_MS as the C API reads it: a blocking DMA the VM never answers gives up after it;
+    a malformed value means no timeout (the DMA ends only when the VM closes, here after 3 s)."""
+    import subprocess
+    import sys
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(2)
+    held = []
+
+    def silent_vm():  # takes both connections, answers nothing, then closes
+        server.settimeout(10)
+        try:
+            held.extend(server.accept()[0] for _ in range(2))
+            time.sleep(3)
+        finally:
+            for s in held:
+                s.close()
+
+    t = threading.Thread(target=silent_vm, daemon=True)
+    t.start()
+    code = ("import coreio, sys; assert coreio.connect(sys.argv[1]) == 0; "
+            "print(coreio.dma_read(0, 0, 0x1000, bytearray(4)))")
+    env = dict(os.environ, COREIO_DMA_TIMEOUT_MS=setting)
+    try:
+        out = subprocess.run([sys.executable, "-c", code, f"127.0.0.1:{server.getsockname()[1]}"], env=env,
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        assert int(out.stdout) == expected
+    finally:
+        t.join(timeout=15)
+        server.close()

@@ -74,6 +74,10 @@ struct ClientOptions {
     FrameTap* tap = nullptr;
 };
 
+/// The blocking-DMA timeout the environment asks for, as the C API reads it:
+/// COREIO_DMA_TIMEOUT_MS milliseconds; unset, malformed or negative: 0 (none).
+COREIO_EXPORT std::chrono::milliseconds dma_timeout_from_env();
+
 /// Every call that returns int returns 0 on success or a negative errno;
 /// the codes each call can return are listed beside it. "The connection's
 /// error" is what ended it: -ECONNRESET (the VM closed it or a socket

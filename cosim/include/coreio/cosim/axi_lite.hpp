@@ -5,6 +5,8 @@
 // SLVERR and DECERR become bus errors.
 #pragma once
 
+#include <span>
+
 #include "coreio/cosim/slave.hpp"
 
 namespace coreio::cosim {
@@ -18,6 +20,13 @@ public:
     void idle() override;
 
 private:
+    struct Request;
+    /// Offers `requests` (VALID already high; each drops on the edge that
+    /// takes it) and awaits the response `valid` with `ready` high; samples
+    /// `payload` into `data` with it. Returns its RESP as a status.
+    BusStatus exchange(std::span<Request> requests, const Signal& valid, const Signal& ready, const Signal& resp,
+                       const Signal* payload, std::uint64_t* data);
+
     Sim& sim_;
     AxiLitePins p_;
     SlaveOptions opt_;
