@@ -3,6 +3,8 @@
 // coreio::Client serving the model in another thread) with every reply
 // checked, and how many fuzz execs per second the seeded fuzzer runs on the
 // timer register file (an exec = reset + up to 32 operations).
+#include <CLI/CLI.hpp>
+
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -100,7 +102,10 @@ double fuzz_rate(bool fork, std::uint64_t execs) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const std::size_t n = argc > 1 ? static_cast<std::size_t>(std::strtoull(argv[1], nullptr, 10)) : 1000000;
+    CLI::App app{"coreio-bench-replay: replayed transactions/s (in process, over TCP) and fuzz execs/s"};
+    std::size_t n = 1000000;
+    app.add_option("transactions", n, "transactions per replay run")->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
+    CLI11_PARSE(app, argc, argv);
     const Scenario reads = make_scenario(n, false), mixed = make_scenario(n, true);
     std::printf("replay, %zu transactions, every read reply checked (best of 3):\n", n);
     double best[4] = {};
