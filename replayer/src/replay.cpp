@@ -143,14 +143,17 @@ struct Player::State {
         }
         if (!opt.keep_going || rep->divergences.size() >= opt.max_divergences) stop = true;
     }
-    /// Reports as missing the expected IRQ changes from irq_next on while `due(e)`.
+    /// Reports as missing the expected IRQ changes from irq_next on while
+    /// `due(e)`: "no change by record `by_record`". Runs after every completion,
+    /// so the text is only built for a change actually missing.
     template <class Due>
-    void flag_missing_irqs(Due&& due, const std::string& got) {
+    void flag_missing_irqs(Due&& due, std::uint64_t by_record) {
         const auto& irqs = sc->irqs;
         while (irq_next < irqs.size() && due(irqs[irq_next]) && !stop) {
             const ExpectedIrq& e = irqs[irq_next++];
             if (opt.ignore.ignores_irq(e.rid, e.line)) continue;
-            add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level), got);
+            add_at_record(DivergenceKind::Missing, e.record, "irq", irq_text(e.rid, e.line, e.level),
+                          "no change by record " + std::to_string(by_record));
         }
     }
     /// True while expected IRQ changes [irq_next, irqs_due) or DMA chunks
@@ -190,8 +193,7 @@ struct Player::State {
             if (const int rc = link.pump(std::min(left, std::chrono::milliseconds(10))); rc != 0) return rc;
         }
         if (!at_end) {
-            const std::string got = "no change by record " + std::to_string(before_record);
-            flag_missing_irqs([&](const ExpectedIrq& e) { return e.record < before_record; }, got);
+            flag_missing_irqs([&](const ExpectedIrq& e) { return e.record < before_record; }, before_record);
         }
         return 0;
     }
@@ -536,7 +538,7 @@ void Player::on_complete(std::uint64_t seq, const Frame& req, const Frame* reply
     if (s.compare) {
         const auto sseq = static_cast<std::int64_t>(seq);
         s.flag_missing_irqs([sseq](const ExpectedIrq& e) { return e.hi < sseq || (e.hi == sseq && !e.deferred); },
-                            "no change by record " + std::to_string(step.record));
+                            step.record);
     }
 }
 
