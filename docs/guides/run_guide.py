@@ -9,6 +9,7 @@ Marking (docs/guides/README.md has the user-facing summary):
                        shell variables and `cd` do not). Must exit 0.
   ```sh exit=N         the same, but it must exit with status N (a mistake shown
                        on purpose).
+  ```sh run=no         shown only (e.g. the commands that build the project itself).
   ```LANG file=PATH    not run: its text is written to PATH (relative to the
                        scratch directory) when the runner reaches it.
   ```output            directly after a sh block: what it prints (stdout and
@@ -103,11 +104,14 @@ def steps_of(path):
             continue
         last_sh = None
         if b.lang == "sh":
-            unknown = set(b.attrs) - {"exit", "timeout"}
+            unknown = set(b.attrs) - {"exit", "timeout", "run"}
             if unknown:
                 raise GuideError(f"{path}:{b.line}: unknown sh block attribute(s) {sorted(unknown)}")
-            steps.append(b)
+            if b.attrs.get("run", "yes") not in ("yes", "no"):
+                raise GuideError(f"{path}:{b.line}: run= takes yes or no")
             last_sh = b
+            if b.attrs.get("run") != "no":
+                steps.append(b)
         elif "file" in b.attrs:
             steps.append(b)
     return steps

@@ -48,6 +48,10 @@ oops
 {FENCE}cmake
 not run: shown only
 {FENCE}
+
+{FENCE}sh run=no
+exit 1
+{FENCE}
 """
 
 
