@@ -71,7 +71,9 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     unsigned rid = 0, mid = 0, sid = 0, addr_bits = defaults.addr_bits, reset_cycles = 4;
     std::string wb_mode = defaults.wishbone_pipelined ? "pipelined" : "classic";
 
-    app.add_option("target", target, "VM to connect to, HOST[:PORT] (port 4800 by default)")->required();
+    app.add_option("target", target,
+                   "VM to connect to, HOST[:PORT] (port 4800 by default); default $COREHDL_VM, as "
+                   "coreio-replay --run and coreio-fuzz --run set it");
     auto* o_fst = app.add_option("--trace-fst", fst, "write an FST waveform to FILE");
     auto* o_vcd = app.add_option("--trace-vcd", vcd, "write a VCD waveform to FILE");
     o_fst->excludes(o_vcd);
@@ -176,6 +178,14 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
         if (p.has_master) master_checker = std::make_unique<Axi4Checker>(bridge.sim(), p.axi);
     }
 
+    if (target.empty()) {  // as coreio_connect(NULL): the tools that start devices give the address here
+        const char* env = std::getenv("COREHDL_VM");
+        if (env == nullptr || *env == '\0') {
+            std::fprintf(stderr, "%s: no VM address: give HOST:PORT or set $COREHDL_VM\n", program);
+            return coreio::cli::kExitUsage;
+        }
+        target = env;
+    }
     int rc = client.connect(target);
     if (rc != 0) {
         std::fprintf(stderr, "%s: cannot connect to '%s': %s\n", program, target.c_str(), std::strerror(-rc));

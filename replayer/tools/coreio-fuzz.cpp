@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
     std::vector<std::string> ranges, registers, memory, expect_read;
     app.add_option("--model", model, "fuzz a built-in example model in process: timer, dmacopy");
     app.add_flag("--seeded-bug", bug, "with --model: switch the model's seeded bug on");
-    app.add_option("--run", run, "fuzz an out-of-process model over TCP: command started with COREHDL_VM set");
+    app.add_option("--run", run, "fuzz an out-of-process model over TCP: command (/bin/sh -c) that gets the address to connect to in "
+                   "$COREHDL_VM (coreio_connect(NULL) reads it; else --run './dev $COREHDL_VM')");
     app.add_option("--seed", seed, "seed: the same seed gives the same execs on every machine");
     auto* execs_opt = app.add_option(
         "--execs", execs, "execs to run at most (an exec = reset + up to --max-ops steps; default 1000000, or no cap with --time)");

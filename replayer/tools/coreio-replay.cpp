@@ -128,7 +128,8 @@ int run_device(const DeviceArgs& a) {
         if (!a.run.empty() && proc.start(a.run, endpoint) != 0) return fail("cannot start '" + a.run + "'");
         if (link->accept(wait) != 0)
             return fail("no device model connected to " + endpoint + " within " + std::to_string(wait.count()) +
-                        " ms" + (a.run.empty() ? "" : " (the device " + proc.kill() + ")"));
+                        " ms" + (a.run.empty() ? "" : " (the device " + proc.kill() +
+                                   "; --run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)"));
         rep = player.run(sc, *link);
         link->disconnect();
         if (!a.run.empty()) {
@@ -162,7 +163,9 @@ int main(int argc, char** argv) {
     dev->add_option("trace", d.trace, "trace file")->required();
     dev->add_option("--port", d.port, "TCP port the device model connects to (0: any free one, printed)");
     dev->add_option("--listen", d.listen, "address to listen on");
-    dev->add_option("--run", d.run, "start this command as the device model (COREHDL_VM is set to the address)");
+    dev->add_option("--run", d.run,
+                    "start this command (/bin/sh -c) as the device model; it gets the address to connect to in "
+                    "$COREHDL_VM (coreio_connect(NULL) reads it; else --run './dev $COREHDL_VM')");
     dev->add_option("--model", d.model, "replay in process against a built-in example model: timer, dmacopy");
     dev->add_flag("--seeded-bug", d.seeded_bug, "with --model: switch the model's seeded bug on");
     dev->add_option("--ignore", d.ignore, "ignore bits of a register in reads: RID:OFFSET[:MASK] (repeatable)");

@@ -3,7 +3,7 @@
 # builds programs against it the ways the README gives, then runs them with no
 # LD_LIBRARY_PATH:
 #   - find_package(coreio): C++ (shared, static) and C consumers;
-#   - pkg-config libcoreio with the documented rpath;
+#   - pkg-config libcoreio alone (its Libs carry the rpath), and with an explicit rpath;
 #   - pkg-config --static libcoreio-static (libcoreio.a) with a plain C compiler;
 #   - with the trace library installed too: COREIO_TRACE=FILE records from a
 #     program that found libcoreio through its rpath, and the header names the target.
@@ -25,7 +25,12 @@ cmake --build "$work/consumer" >/dev/null
 "$work/consumer/consumer_c"
 
 export PKG_CONFIG_PATH="$libdir/pkgconfig"
-# Shared, as the README says: the rpath is what lets the program find libcoreio.so.0.
+# Shared, with nothing but what pkg-config gives: libcoreio.pc carries the
+# rpath, so a program built this way starts outside the system library paths.
+# shellcheck disable=SC2046
+"$cc" -std=c99 -Wall -Wextra -Werror -o "$work/prog_plain" "$src/c_api_compile.c" $(pkg-config --cflags --libs libcoreio)
+"$work/prog_plain" || fail "a program linked with \$(pkg-config --cflags --libs libcoreio) alone does not start"
+# Shared with an rpath of its own as well (as builds written for earlier versions give it).
 # shellcheck disable=SC2046
 "$cc" -std=c99 -Wall -Wextra -Werror -o "$work/prog" "$src/c_api_compile.c" $(pkg-config --cflags --libs libcoreio) \
     "-Wl,-rpath,$(pkg-config --variable=libdir libcoreio)"
@@ -50,5 +55,19 @@ if [ -n "$recorder" ]; then
         *) fail "trace header does not name the target $target: $header" ;;
     esac
     "$trace_tool" dump "$work/probe.ctrace" | grep -q "IRQ" || fail "the IRQ edge is not in the trace"
+    # The same from programs built with nothing but pkg-config's flags: the
+    # shared one, and the static one (libcoreio.a dlopen()s the trace library
+    # through the program's own rpath, which libcoreio-static.pc gives).
+    for pc in libcoreio libcoreio-static; do
+        static=""
+        [ "$pc" = libcoreio-static ] && static=--static
+        # shellcheck disable=SC2046
+        "$cc" -std=c99 -o "$work/trace_probe_$pc" "$src/trace_probe.c" $(pkg-config $static --cflags --libs $pc)
+        rm -f "$work/probe_$pc.ctrace"
+        COREIO_TRACE="$work/probe_$pc.ctrace" "$work/trace_probe_$pc" >/dev/null 2>"$work/probe_$pc.err" ||
+            fail "trace_probe built with $pc failed: $(cat "$work/probe_$pc.err")"
+        [ -s "$work/probe_$pc.ctrace" ] ||
+            fail "COREIO_TRACE recorded nothing from a program built with pkg-config $pc: $(cat "$work/probe_$pc.err")"
+    done
 fi
 echo "install_test: ok"

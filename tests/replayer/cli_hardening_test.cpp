@@ -166,6 +166,16 @@ TEST(ReplayWait, TimeoutBoundsTheWaitForTheDeviceToConnect) {
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s);
 }
 
+// A device command with a hard-coded address instead of $COREHDL_VM: the
+// message says where the address was.
+TEST(ReplayWait, ADeviceThatDoesNotConnectIsToldAboutCorehdlVm) {
+    const ProcessOutcome r =
+        run_process({kReplay, "device", kGolden, "--timeout", "300", "--run", "echo connecting to 127.0.0.1:1; exit 1"}, 30s);
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(contains(r.out, "the device exited with code 1")) << r.out;
+    EXPECT_TRUE(contains(r.out, "--run gives it the address in $COREHDL_VM")) << r.out;
+}
+
 TEST(FuzzRun, ATimeLimitAloneRunsThatLongWithSummaryLines) {
     const ProcessOutcome r = run_process({kFuzz, "--model", "timer", "--time", "11"}, 90s);
     EXPECT_EQ(r.code, 0) << r.out;
