@@ -140,7 +140,7 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
     for (std::uint64_t e = o.first_exec; e < o.first_exec + o.execs && result.findings.size() < o.max_findings; ++e) {
         if (o.time_limit.count() > 0 && Clock::now() >= deadline) break;
         if (!up) {
-            if (proc.start(command, target) != 0 || link.accept(o.timeout) != 0) {
+            if (proc.start(command, target) != 0 || link.accept(o.timeout, proc.ended_fd()) != 0) {
                 result.error = "device command '" + command + "' did not connect: " + proc.kill();
                 break;
             }

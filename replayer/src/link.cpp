@@ -209,8 +209,9 @@ void TcpLink::disconnect() {
 }
 
 namespace {
-// One connection from `listener` by `deadline`: its fd, -ETIMEDOUT, or an accept error.
-int accept_one(net::Listener& listener, std::chrono::steady_clock::time_point deadline) {
+// One connection from `listener` by `deadline`: its fd, -ETIMEDOUT, -ECHILD
+// when `give_up_fd` (>= 0) becomes readable first, or an accept error.
+int accept_one(net::Listener& listener, std::chrono::steady_clock::time_point deadline, int give_up_fd) {
     for (;;) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
         if (left.count() <= 0) return -ETIMEDOUT;
@@ -218,10 +219,11 @@ int accept_one(net::Listener& listener, std::chrono::steady_clock::time_point de
             ::poll(nullptr, 0, static_cast<int>(std::min(backoff, left).count()));
             continue;
         }
-        pollfd p{listener.fd(), POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+        pollfd p[2] = {{listener.fd(), POLLIN, 0}, {give_up_fd, POLLIN, 0}};
+        const int n = ::poll(p, give_up_fd >= 0 ? 2 : 1, static_cast<int>(left.count()));
         if (n < 0 && errno != EINTR) return -errno;
         if (n <= 0) continue;
+        if (p[0].revents == 0) return -ECHILD;  // only give_up_fd: nobody is coming
         const int fd = listener.accept();
         if (fd != -EAGAIN) return fd;
     }
@@ -245,13 +247,13 @@ private:
 };
 }  // namespace
 
-int TcpLink::accept(std::chrono::milliseconds timeout) {
+int TcpLink::accept(std::chrono::milliseconds timeout, int give_up_fd) {
     disconnect();
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     // PROTOCOL.md: a client opens its main connection, then its DMA connection.
-    const int m = accept_one(listener_, deadline);
+    const int m = accept_one(listener_, deadline, give_up_fd);
     if (m < 0) return m;
-    const int d = accept_one(listener_, deadline);
+    const int d = accept_one(listener_, deadline, give_up_fd);
     if (d < 0) {
         ::close(m);
         return d;

@@ -1,6 +1,7 @@
 // coreio-replay: replay a trace against a device model (device), or answer a
 // VM from a trace as the device would (stub). See replayer/README.md.
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <system_error>
@@ -126,10 +127,14 @@ int run_device(const DeviceArgs& a) {
                      endpoint.c_str(), static_cast<long long>(wait.count()));
         DeviceProcess proc;
         if (!a.run.empty() && proc.start(a.run, endpoint) != 0) return fail("cannot start '" + a.run + "'");
-        if (link->accept(wait) != 0)
+        if (const int rc = link->accept(wait, proc.ended_fd()); rc == -ECHILD) {
+            return fail("the device " + proc.kill() + " before connecting to " + endpoint +
+                        " (--run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)");
+        } else if (rc != 0) {
             return fail("no device model connected to " + endpoint + " within " + std::to_string(wait.count()) +
                         " ms" + (a.run.empty() ? "" : " (the device " + proc.kill() +
                                    "; --run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)"));
+        }
         rep = player.run(sc, *link);
         link->disconnect();
         if (!a.run.empty()) {

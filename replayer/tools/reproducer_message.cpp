@@ -71,7 +71,7 @@ std::string describe_minimised_tcp(Finding& f, const std::string& command, std::
     Player player(findings_options(sc, assertions, timeout), sc.ranges, sc.memory);
     TcpLink link(player, {});
     DeviceProcess device;
-    if (device.start(command, "127.0.0.1:" + std::to_string(link.port())) != 0 || link.accept(timeout) != 0) return "";
+    if (device.start(command, "127.0.0.1:" + std::to_string(link.port())) != 0 || link.accept(timeout, device.ended_fd()) != 0) return "";
     const ReplayReport rep = player.run(sc, link);
     if (rep.divergences.empty() || rep.divergences[0].kind == DivergenceKind::Hang ||
         rep.divergences[0].kind == DivergenceKind::Crash)

@@ -176,6 +176,17 @@ TEST(ReplayWait, ADeviceThatDoesNotConnectIsToldAboutCorehdlVm) {
     EXPECT_TRUE(contains(r.out, "--run gives it the address in $COREHDL_VM")) << r.out;
 }
 
+// A --run device that exits before connecting ends the wait at once, not at
+// --timeout (60 s here; the run is cut at 40 s and must not come near it).
+TEST(ReplayWait, ADeviceThatExitsBeforeConnectingEndsTheWait) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const ProcessOutcome r = run_process({kReplay, "device", kGolden, "--timeout", "60000", "--run", "exit 3"}, 40s);
+    EXPECT_FALSE(r.timed_out) << "still waiting for a device that exited: " << r.out;
+    EXPECT_EQ(r.code, 2) << r.out;
+    EXPECT_TRUE(contains(r.out, "the device exited with code 3 before connecting to 127.0.0.1:")) << r.out;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 30s) << r.out;
+}
+
 TEST(FuzzRun, ATimeLimitAloneRunsThatLongWithSummaryLines) {
     const ProcessOutcome r = run_process({kFuzz, "--model", "timer", "--time", "11"}, 90s);
     EXPECT_EQ(r.code, 0) << r.out;

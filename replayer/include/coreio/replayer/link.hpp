@@ -200,8 +200,10 @@ public:
     /// The port listened on.
     std::uint16_t port() const { return port_; }
     /// Waits for a device: its main, then its DMA connection. Returns 0,
-    /// -ETIMEDOUT. Closes any previous device first.
-    int accept(std::chrono::milliseconds timeout);
+    /// -ETIMEDOUT, or -ECHILD once `give_up_fd` (DeviceProcess::ended_fd()
+    /// of the device's process) is readable: it ended and will not connect.
+    /// Closes any previous device first.
+    int accept(std::chrono::milliseconds timeout, int give_up_fd = -1);
     /// Closes the device's connections and forgets requests in flight (the
     /// listening socket stays).
     void disconnect();

@@ -47,6 +47,9 @@ public:
     std::string kill();
     /// Process id of the group's leader (the supervisor), 0 when none.
     int pid() const { return pid_; }
+    /// Becomes readable when the command ends (for poll() beside other fds);
+    /// -1 when none is running or its end was already read.
+    int ended_fd() const { return status_fd_; }
 
     /// The output of every DeviceProcess constructed without one (default:
     /// Inherit). Tools that start many devices (the fuzzer) set Discard.
