@@ -3,7 +3,7 @@
 //
 //   0x00 ID       RO  0x4c4f434b ("LOCK")
 //   0x04 SCRATCH  RW
-//   0x08 KEY      WO  the unlock sequence: 0x00000001, 0xffffffff, 0x00000000
+//   0x08 KEY      WO  the unlock sequence: 0x00000005, 0xffffffff, 0x0000000a
 //                     written in this order; any other value starts it over
 //   0x0c CTRL     RW  bit 0: ALARM (raise irq), taken only when unlocked
 //   0x10 STATUS   RO  bits 1:0: keys accepted so far (3 = unlocked)
@@ -38,11 +38,11 @@ module lock_apb (
       case (PADDR)
         12'h004: scratch <= PWDATA;
         12'h008: begin
-          if (stage == 2'd0 && PWDATA == 32'h0000_0001) stage <= 2'd1;
+          if (stage == 2'd0 && PWDATA == 32'h0000_0005) stage <= 2'd1;
           else if (stage == 2'd1 && PWDATA == 32'hffff_ffff) stage <= 2'd2;
-          else if (stage == 2'd2 && PWDATA == 32'h0000_0000) stage <= 2'd3;
+          else if (stage == 2'd2 && PWDATA == 32'h0000_000a) stage <= 2'd3;
           else if (stage == 2'd3) stage <= 2'd3;
-          else if (PWDATA == 32'h0000_0001) stage <= 2'd1;
+          else if (PWDATA == 32'h0000_0005) stage <= 2'd1;
           else stage <= 2'd0;
         end
         default: ;

@@ -6,7 +6,10 @@
 
 #include <algorithm>
 
+#include <cstdlib>
+
 #include "coreio/replayer/process.hpp"
+#include "fuzz_corpus.hpp"
 #include "fuzz_internal.hpp"
 
 namespace coreio::replayer {
@@ -70,7 +73,7 @@ namespace {
 void finish_findings(FuzzResult& result, const FuzzConfig& config, const FuzzOptions& o,
                      const std::function<std::string(const Scenario&)>& check) {
     for (Finding& f : result.findings) {
-        generate_exec(config, o.seed, f.exec, f.scenario);
+        if (!o.guided) generate_exec(config, o.seed, f.exec, f.scenario);  // guided: kept as found
         f.original_steps = f.scenario.steps.size();
         f.reproduced = check(f.scenario) == f.signature;
         if (f.reproduced && o.minimise) {
@@ -106,6 +109,10 @@ FuzzResult fuzz_in_process(const FuzzConfig& config, const DeviceFactory& factor
         result.error = "no MMIO range to fuzz";
         return result;
     }
+    if (o.guided && (o.fork || !o.coverage)) {
+        result.error = "guided fuzzing in process needs a coverage source and fork off";
+        return result;
+    }
     const auto t0 = Clock::now();
     const auto deadline = t0 + o.time_limit;
     std::set<std::string> seen;
@@ -136,7 +143,17 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
     const std::string target = "127.0.0.1:" + std::to_string(link.port());
     DeviceProcess proc;
     bool up = false;
-    Scenario sc;
+    Scenario sc, previous;  // guided: the exec before this one on the same device
+    CoverageMapFile map;
+    GuidedCorpus corpus;
+    std::vector<std::uint32_t> before, after;
+    if (o.guided) {
+        if (std::string err = map.create(); !err.empty()) {
+            result.error = err;
+            return result;
+        }
+        ::setenv(kCoverageMapEnv, map.path().c_str(), 1);  // the device processes inherit it
+    }
     for (std::uint64_t e = o.first_exec; e < o.first_exec + o.execs && result.findings.size() < o.max_findings; ++e) {
         if (o.time_limit.count() > 0 && Clock::now() >= deadline) break;
         if (!up) {
@@ -148,18 +165,38 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
             up = true;
         }
         player.clear_memory();
-        generate_exec(config, o.seed, e, sc);
+        if (o.guided) {
+            corpus.generate(config, o.seed, e, sc);
+            map.read(before);
+        } else {
+            generate_exec(config, o.seed, e, sc);
+        }
         ReplayReport rep = player.run(sc, link);
+        if (o.guided) {
+            map.read(after);
+            if (after.empty()) {
+                result.error = "--guided: the device shares no coverage (" + std::string(kCoverageMapEnv) +
+                               "): run a coreio-cosim device built with COVERAGE";
+                break;
+            }
+            if (corpus.observe(sc, before, after)) ++result.stats.kept;
+        }
         ++result.stats.execs;
         result.stats.steps += sc.steps.size();
         if (o.progress) o.progress({result.stats.execs, result.findings.size()});
-        if (rep.divergences.empty()) continue;
+        if (rep.divergences.empty()) {
+            if (o.guided) previous = sc;
+            continue;
+        }
         Divergence d = rep.divergences[0];
         if (d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) {
             const std::string how = proc.wait(std::chrono::milliseconds(200));
             d.got += how.empty() ? "" : " (" + how + ")";
         }
+        const std::size_t had = result.findings.size();
         add_finding(result, seen, e, d, o);
+        if (o.guided && result.findings.size() > had) result.findings.back().scenario = joined(previous, sc);
+        previous.steps.clear();
         // A fresh device process after any finding.
         link.disconnect();
         proc.kill();
@@ -168,7 +205,9 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
     }
     link.disconnect();
     proc.kill();
+    if (o.guided) ::unsetenv(kCoverageMapEnv);  // the map goes with this run
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!result.error.empty()) return result;
     finish_findings(result, config, o,
                     [&](const Scenario& s) { return check_tcp(s, command, o.assertions, o.timeout); });
     return result;
