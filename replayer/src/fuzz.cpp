@@ -143,10 +143,8 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
     const std::string target = "127.0.0.1:" + std::to_string(link.port());
     DeviceProcess proc;
     bool up = false;
-    Scenario sc, previous;  // guided: the exec before this one on the same device
+    Scenario sc;
     CoverageMapFile map;
-    GuidedCorpus corpus;
-    std::vector<std::uint32_t> before, after;
     if (o.guided) {
         if (std::string err = map.create(); !err.empty()) {
             result.error = err;
@@ -154,6 +152,8 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
         }
         ::setenv(kCoverageMapEnv, map.path().c_str(), 1);  // the device processes inherit it
     }
+    Guidance guide(o.guided ? Guidance::Reader([&map](std::vector<std::uint32_t>& v) { map.read(v); })
+                            : Guidance::Reader());
     for (std::uint64_t e = o.first_exec; e < o.first_exec + o.execs && result.findings.size() < o.max_findings; ++e) {
         if (o.time_limit.count() > 0 && Clock::now() >= deadline) break;
         if (!up) {
@@ -162,30 +162,22 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
                 break;
             }
             player.new_device();
+            guide.new_device();
             up = true;
         }
         player.clear_memory();
-        if (o.guided) {
-            corpus.generate(config, o.seed, e, sc);
-            map.read(before);
-        } else {
-            generate_exec(config, o.seed, e, sc);
-        }
+        guide.make(config, o.seed, e, sc);
         ReplayReport rep = player.run(sc, link);
-        if (o.guided) {
-            map.read(after);
-            if (after.empty()) {
-                result.error = "--guided: the device shares no coverage (" + std::string(kCoverageMapEnv) +
-                               "): run a coreio-cosim device built with COVERAGE";
-                break;
-            }
-            if (corpus.observe(sc, before, after)) ++result.stats.kept;
+        if (!guide.ran(sc)) {
+            result.error = "--guided: the device shares no coverage (" + std::string(kCoverageMapEnv) +
+                           "): run a coreio-cosim device built with COVERAGE";
+            break;
         }
         ++result.stats.execs;
         result.stats.steps += sc.steps.size();
         if (o.progress) o.progress({result.stats.execs, result.findings.size()});
         if (rep.divergences.empty()) {
-            if (o.guided) previous = sc;
+            guide.passed(sc);
             continue;
         }
         Divergence d = rep.divergences[0];
@@ -195,14 +187,14 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
         }
         const std::size_t had = result.findings.size();
         add_finding(result, seen, e, d, o);
-        if (o.guided && result.findings.size() > had) result.findings.back().scenario = joined(previous, sc);
-        previous.steps.clear();
+        if (o.guided && result.findings.size() > had) result.findings.back().scenario = guide.finding(sc);
         // A fresh device process after any finding.
         link.disconnect();
         proc.kill();
         up = false;
         ++result.stats.restarts;
     }
+    result.stats.kept = guide.kept();
     link.disconnect();
     proc.kill();
     if (o.guided) ::unsetenv(kCoverageMapEnv);  // the map goes with this run

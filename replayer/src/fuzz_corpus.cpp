@@ -51,6 +51,20 @@ bool GuidedCorpus::observe(const Scenario& sc, std::span<const std::uint32_t> be
     return true;
 }
 
+void Guidance::make(const FuzzConfig& config, std::uint64_t seed, std::uint64_t exec, Scenario& sc) {
+    if (!on()) return generate_exec(config, seed, exec, sc);
+    corpus_.generate(config, seed, exec, sc);
+    read_(before_);
+}
+
+bool Guidance::ran(const Scenario& sc) {
+    if (!on()) return true;
+    read_(after_);
+    if (after_.empty()) return false;
+    corpus_.observe(sc, before_, after_);
+    return true;
+}
+
 Scenario joined(const Scenario& previous, const Scenario& sc) {
     Scenario out = sc;
     if (previous.steps.empty()) return out;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <vector>
@@ -36,6 +37,38 @@ private:
 /// next (an exec's opening RESET is not checked) and the previous exec cannot
 /// be regenerated alone. `previous` without steps: `sc` alone.
 Scenario joined(const Scenario& previous, const Scenario& sc);
+
+/// The guided part of an exec loop (either loop, in process or over TCP):
+/// makes each exec, reads the device's coverage around it, keeps what reached
+/// something new, and remembers the exec before for a finding's steps. Off
+/// (no reader): execs come from generate_exec alone.
+class Guidance {
+public:
+    /// Fills its argument with the current device's counters (empty: none).
+    using Reader = std::function<void(std::vector<std::uint32_t>&)>;
+    explicit Guidance(Reader read) : read_(std::move(read)) {}
+    bool on() const { return static_cast<bool>(read_); }
+    /// Exec `exec` of `seed` into `sc` (and, guided, the counters before it).
+    void make(const FuzzConfig& config, std::uint64_t seed, std::uint64_t exec, Scenario& sc);
+    /// After the exec: reads the counters and keeps `sc` if it reached
+    /// something new. False when guided and the device shares no counters.
+    bool ran(const Scenario& sc);
+    /// The exec ran without a finding: the previous one for the next.
+    void passed(const Scenario& sc) {
+        if (on()) previous_ = sc;
+    }
+    /// A finding's steps: `sc`, guided with the exec before it on this device.
+    Scenario finding(const Scenario& sc) const { return on() ? joined(previous_, sc) : sc; }
+    /// A fresh device: no previous exec.
+    void new_device() { previous_.steps.clear(); }
+    std::size_t kept() const { return corpus_.size(); }
+
+private:
+    Reader read_;
+    GuidedCorpus corpus_;
+    Scenario previous_;
+    std::vector<std::uint32_t> before_, after_;
+};
 
 /// Makes `out` from `parent` by 1 to 4 mutations: steps inserted, appended,
 /// changed, copied or dropped (fuzz_generate.cpp).

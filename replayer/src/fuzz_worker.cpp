@@ -74,10 +74,8 @@ bool decode(const std::string& line, std::uint64_t& exec, Divergence& d) {
 std::uint64_t run_execs(const FuzzConfig& config, const DeviceFactory& factory, const FuzzOptions& o,
                         std::uint64_t from, std::uint64_t to, Clock::time_point deadline, Shared& shared,
                         std::set<std::string> seen, const FoundFunction& found) {
-    Scenario sc, previous;  // guided: the exec before this one on the same device
-    GuidedCorpus corpus;
-    const bool guided = o.guided && o.coverage;
-    std::vector<std::uint32_t> before, after;
+    Scenario sc;
+    Guidance guide(o.guided ? o.coverage : Guidance::Reader());
     Assertions a = o.assertions;
     a.reset_check_from_step = 1;  // the opening reset shows the previous exec's state
     Player player(findings_options(a, o.timeout), config.ranges, config.memory);
@@ -87,30 +85,23 @@ std::uint64_t run_execs(const FuzzConfig& config, const DeviceFactory& factory, 
         if ((e & 255) == 0 && o.time_limit.count() > 0 && Clock::now() >= deadline) break;
         shared.exec.store(e, std::memory_order_relaxed);
         player.clear_memory();
-        if (guided) {
-            corpus.generate(config, o.seed, e, sc);
-            o.coverage(before);
-        } else {
-            generate_exec(config, o.seed, e, sc);
-        }
+        guide.make(config, o.seed, e, sc);
         ReplayReport rep = player.run(sc, *link);
-        if (guided) {
-            o.coverage(after);
-            if (corpus.observe(sc, before, after)) shared.kept.fetch_add(1, std::memory_order_relaxed);
-        }
+        guide.ran(sc);
+        shared.kept.store(guide.kept(), std::memory_order_relaxed);
         shared.done.fetch_add(1, std::memory_order_relaxed);
         shared.steps.fetch_add(sc.steps.size(), std::memory_order_relaxed);
         if (o.progress && !o.fork) o.progress({shared.done.load(std::memory_order_relaxed), seen.size()});
         if (rep.divergences.empty()) {
-            if (guided) previous = sc;
+            guide.passed(sc);
             continue;
         }
         const Divergence& d = rep.divergences[0];
-        if (seen.insert(d.signature()).second && !found(e, d, guided ? joined(previous, sc) : sc)) return e + 1 - from;
-        previous.steps.clear();
+        if (seen.insert(d.signature()).second && !found(e, d, guide.finding(sc))) return e + 1 - from;
         // A fresh device after a finding: later execs should not inherit a broken state.
         link.reset();
         player.new_device();
+        guide.new_device();
         link = std::make_unique<InProcessLink>(factory, player);
     }
     return e - from;
