@@ -15,6 +15,7 @@
 #       [ADDR_WIDTH <bits>]                  # slave byte-address width (default: the address port's)
 #       [WB_MODE classic|pipelined]          # Wishbone default mode (overridable at run time)
 #       [TRACE fst vcd]                      # waveform builds (each one a verilation; default: both)
+#       [COVERAGE [line] [toggle] [user]]    # Verilator coverage (alone: line toggle); see below
 #       [INCLUDE_DIRS <dirs>] [VERILATOR_ARGS <args>]
 #       [EXECUTABLE])                        # also build coreio-cosim-<name>
 #
@@ -35,6 +36,11 @@
 # Optional signals (PSTRB PPROT PREADY PSLVERR, AXI PROT/RESP, Wishbone SEL
 # ERR STALL, AXI4 BURST/ID/RESP) the model lacks are left unbound.
 #
+# COVERAGE builds the model with Verilator's coverage points (--coverage-line,
+# --coverage-toggle, --coverage-user as listed; `user` needs cover statements
+# in the design): coreio-cosim-<name> --coverage FILE writes them for
+# verilator_coverage, and the counters feed the fuzzer (Model::coverage()).
+#
 # Verilator's warnings are shown when the design is built (target
 # cosim_<name>_lint) and fail the build; pass -Wno-fatal or lint waivers in
 # VERILATOR_ARGS to accept them.
@@ -50,6 +56,7 @@ set(_COREIO_COSIM_DIR ${CMAKE_CURRENT_LIST_DIR} CACHE INTERNAL "coreio cosim tem
 if(NOT TARGET coreio_cosim_verilated)
   add_library(coreio_cosim_verilated STATIC
     ${VERILATOR_ROOT}/include/verilated.cpp
+    ${VERILATOR_ROOT}/include/verilated_cov.cpp
     ${VERILATOR_ROOT}/include/verilated_fst_c.cpp
     ${VERILATOR_ROOT}/include/verilated_vcd_c.cpp
     ${VERILATOR_ROOT}/include/verilated_threads.cpp)
@@ -173,7 +180,7 @@ function(coreio_add_cosim name)
   _coreio_cosim_keys()
   cmake_parse_arguments(C "EXECUTABLE"
     "TOP;BUS;MASTER;CLOCK;RESET_ACTIVE;ADDR_WIDTH;WB_MODE;PREFIX;MASTER_PREFIX"
-    "SOURCES;RESET;IRQS;SIGNALS;SUFFIX;TRACE;INCLUDE_DIRS;VERILATOR_ARGS" ${ARGN})
+    "SOURCES;RESET;IRQS;SIGNALS;SUFFIX;TRACE;INCLUDE_DIRS;VERILATOR_ARGS;COVERAGE" ${ARGN})
   set(me "coreio_add_cosim(${name})")
   if(C_UNPARSED_ARGUMENTS)
     message(FATAL_ERROR "${me}: unknown arguments: ${C_UNPARSED_ARGUMENTS}")
@@ -234,6 +241,16 @@ function(coreio_add_cosim name)
   if(NOT C_TRACE)
     set(C_TRACE fst vcd)
   endif()
+  set(coverage_args)
+  if("COVERAGE" IN_LIST C_KEYWORDS_MISSING_VALUES)
+    set(C_COVERAGE line toggle)
+  endif()
+  foreach(kind ${C_COVERAGE})
+    if(NOT kind MATCHES "^(line|toggle|user)$")
+      message(FATAL_ERROR "${me}: COVERAGE takes line, toggle and/or user, not '${kind}'")
+    endif()
+    list(APPEND coverage_args --coverage-${kind})
+  endforeach()
   set(COSIM_WB_PIPELINED false)
   if(C_WB_MODE STREQUAL "pipelined")
     set(COSIM_WB_PIPELINED true)
@@ -465,12 +482,17 @@ function(coreio_add_cosim name)
     # Warnings are reported by the lint step above; this run only generates C++.
     verilate(${target} ${flag} PREFIX ${prefix} TOP_MODULE ${C_TOP} SOURCES ${C_SOURCES}
              INCLUDE_DIRS ${C_INCLUDE_DIRS}
-             VERILATOR_ARGS --no-timing -Wno-fatal ${C_VERILATOR_ARGS}
+             VERILATOR_ARGS --no-timing -Wno-fatal ${coverage_args} ${C_VERILATOR_ARGS}
              OPT_SLOW -O1 OPT_FAST -O2)
     string(APPEND includes "#include \"${prefix}.h\"\n#include \"verilated_${fmt}_c.h\"\n")
+    set(coverage_of nullptr)
+    if(coverage_args)
+      string(APPEND includes "#include \"${prefix}__Syms.h\"\n")
+      set(coverage_of "&coverage_of<${prefix}>")
+    endif()
     string(APPEND factory "    if (!format || *format == TraceFormat::${enum})\n"
       "        return std::make_unique<VerilatedModel<${prefix}, ${tracer}, TraceFormat::${enum}>>(\n"
-      "            \"${name}\", &bind_ports<${prefix}>);\n")
+      "            \"${name}\", &bind_ports<${prefix}>, ${coverage_of});\n")
   endforeach()
   # The runtime comes from coreio_cosim_verilated, built once for all models.
   get_target_property(srcs ${target} SOURCES)

@@ -38,6 +38,7 @@ std::optional<std::uint64_t> Bridge::bus_addr(std::uint64_t addr, std::size_t le
 int Bridge::finish(BusStatus s, std::uint64_t addr, const char* what) {
     ++accesses_;
     if (opt_.idle_per_access) sim_.run(opt_.idle_per_access);
+    if (opt_.after_access) opt_.after_access();
     if (s == BusStatus::Ok) return 0;
     ++bus_errors_;
     if (opt_.log)
@@ -77,6 +78,7 @@ int Bridge::write_masked(std::uint64_t addr, std::size_t len, const void* buf, u
 void Bridge::reset() {
     if (slave_) slave_->idle();
     sim_.reset(opt_.reset_cycles);
+    if (opt_.after_access) opt_.after_access();
 }
 
 int serve(Client& client, Bridge& bridge, const ServeOptions& options, const std::atomic<bool>& stop) {

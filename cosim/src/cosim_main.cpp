@@ -17,6 +17,7 @@
 #include "coreio/client.hpp"
 #include "coreio/cosim/bridge.hpp"
 #include "coreio/cosim/checkers.hpp"
+#include "coreio/cosim/coverage_map.hpp"
 #include "coreio/cosim/reset_check.hpp"
 
 namespace coreio::cosim {
@@ -55,6 +56,15 @@ void print_address_map(const char* program, const BridgeOptions& o) {
                      program, hex(o.range_size), o.addr_bits, hex(span), hex(o.range_size - 1));
 }
 
+/// Writes the model's coverage data to `path` (when given) and says so on failure.
+bool write_coverage(const char* program, Model& model, const std::string& path) {
+    if (path.empty()) return true;
+    std::string error;
+    if (model.coverage_write(path, error)) return true;
+    std::fprintf(stderr, "%s: %s\n", program, error.c_str());
+    return false;
+}
+
 }  // namespace
 
 int cosim_main(int argc, char** argv, const char* program, ModelFactory factory, ModelDefaults defaults) {
@@ -63,7 +73,7 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
                  program};
     coreio::cli::add_version(app, program);
     std::string target;
-    std::string fst, vcd, start_addr, stop_addr, base = "0";
+    std::string fst, vcd, start_addr, stop_addr, base = "0", coverage;
     std::uint64_t range_size = 0;
     std::uint64_t start_cycle = 0, idle_rate = 1000000, idle_per_access = 0, timeout_cycles = 100000;
     std::optional<std::uint64_t> stop_cycle;
@@ -77,6 +87,8 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     auto* o_fst = app.add_option("--trace-fst", fst, "write an FST waveform to FILE");
     auto* o_vcd = app.add_option("--trace-vcd", vcd, "write a VCD waveform to FILE");
     o_fst->excludes(o_vcd);
+    app.add_option("--coverage", coverage,
+                   "write Verilator coverage data to FILE when the run ends (verilator_coverage reads it)");
     app.add_option("--trace-start-cycle", start_cycle, "start the waveform at this cycle");
     app.add_option("--trace-stop-cycle", stop_cycle, "stop the waveform after this cycle");
     app.add_option("--trace-start-addr", start_addr, "start the waveform at the first access to this address");
@@ -130,6 +142,21 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
         return coreio::cli::kExitUsage;
     }
 
+    if (!coverage.empty()) {
+        std::string error;
+        if (!model->coverage_write(coverage, error)) {  // the file can be written, and there is coverage
+            std::fprintf(stderr, "%s: --coverage: %s\n", program, error.c_str());
+            return coreio::cli::kExitUsage;
+        }
+    }
+    CoverageMap coverage_map;
+    // A fuzzer asks for the counters. Without any, say so and serve anyway:
+    // the fuzzer sees an empty map and names the problem.
+    if (const char* map_path = std::getenv(kCoverageMapEnv); map_path != nullptr && *map_path != '\0') {
+        if (std::string error = coverage_map.open(map_path, model->coverage().size()); !error.empty())
+            std::fprintf(stderr, "%s: %s: %s\n", program, kCoverageMapEnv, error.c_str());
+    }
+
     ClientOptions copt;
     Client client(copt);
     ClientDma dma(client, mid, sid);
@@ -146,6 +173,8 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     bopt.slave.addr_shift = defaults.addr_shift;
     bopt.slave.wishbone_pipelined = wb_mode == "pipelined";
     bopt.trace = trace;
+    if (coverage_map.is_open())
+        bopt.after_access = [&coverage_map, &model] { coverage_map.publish(model->coverage()); };
     if (verbose) bopt.log = [program](std::string_view m) { std::fprintf(stderr, "%s: %.*s\n", program, int(m.size()), m.data()); };
 
     const std::string reset_advice = check_reset_polarity(factory, bopt.slave, reset_cycles);
@@ -202,6 +231,7 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
     sopt.idle_rate = deterministic ? 0 : idle_rate;
     rc = serve(client, bridge, sopt, g_stop);
     bridge.sim().stop_trace();
+    const bool coverage_written = write_coverage(program, *model, coverage);
     std::size_t violations = 0;
     for (const ProtocolChecker* c : {slave_checker.get(), master_checker.get()}) {
         if (!c) continue;
@@ -218,6 +248,7 @@ int cosim_main(int argc, char** argv, const char* program, ModelFactory factory,
         std::fprintf(stderr, "%s: connection error: %s\n", program, std::strerror(-rc));
         return coreio::cli::kExitUsage;
     }
+    if (!coverage_written) return coreio::cli::kExitUsage;
     return violations > 0 ? coreio::cli::kExitFailed : coreio::cli::kExitOk;  // --check-protocol found some
 }
 

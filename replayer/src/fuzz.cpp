@@ -6,7 +6,10 @@
 
 #include <algorithm>
 
+#include <cstdlib>
+
 #include "coreio/replayer/process.hpp"
+#include "fuzz_corpus.hpp"
 #include "fuzz_internal.hpp"
 
 namespace coreio::replayer {
@@ -70,7 +73,7 @@ namespace {
 void finish_findings(FuzzResult& result, const FuzzConfig& config, const FuzzOptions& o,
                      const std::function<std::string(const Scenario&)>& check) {
     for (Finding& f : result.findings) {
-        generate_exec(config, o.seed, f.exec, f.scenario);
+        if (!o.guided) generate_exec(config, o.seed, f.exec, f.scenario);  // guided: kept as found
         f.original_steps = f.scenario.steps.size();
         f.reproduced = check(f.scenario) == f.signature;
         if (f.reproduced && o.minimise) {
@@ -106,6 +109,10 @@ FuzzResult fuzz_in_process(const FuzzConfig& config, const DeviceFactory& factor
         result.error = "no MMIO range to fuzz";
         return result;
     }
+    if (o.guided && (o.fork || !o.coverage)) {
+        result.error = "guided fuzzing in process needs a coverage source and fork off";
+        return result;
+    }
     const auto t0 = Clock::now();
     const auto deadline = t0 + o.time_limit;
     std::set<std::string> seen;
@@ -137,6 +144,16 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
     DeviceProcess proc;
     bool up = false;
     Scenario sc;
+    CoverageMapFile map;
+    if (o.guided) {
+        if (std::string err = map.create(); !err.empty()) {
+            result.error = err;
+            return result;
+        }
+        ::setenv(kCoverageMapEnv, map.path().c_str(), 1);  // the device processes inherit it
+    }
+    Guidance guide(o.guided ? Guidance::Reader([&map](std::vector<std::uint32_t>& v) { map.read(v); })
+                            : Guidance::Reader());
     for (std::uint64_t e = o.first_exec; e < o.first_exec + o.execs && result.findings.size() < o.max_findings; ++e) {
         if (o.time_limit.count() > 0 && Clock::now() >= deadline) break;
         if (!up) {
@@ -145,30 +162,44 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
                 break;
             }
             player.new_device();
+            guide.new_device();
             up = true;
         }
         player.clear_memory();
-        generate_exec(config, o.seed, e, sc);
+        guide.make(config, o.seed, e, sc);
         ReplayReport rep = player.run(sc, link);
+        if (!guide.ran(sc)) {
+            result.error = "--guided: the device shares no coverage (" + std::string(kCoverageMapEnv) +
+                           "): run a coreio-cosim device built with COVERAGE";
+            break;
+        }
         ++result.stats.execs;
         result.stats.steps += sc.steps.size();
         if (o.progress) o.progress({result.stats.execs, result.findings.size()});
-        if (rep.divergences.empty()) continue;
+        if (rep.divergences.empty()) {
+            guide.passed(sc);
+            continue;
+        }
         Divergence d = rep.divergences[0];
         if (d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) {
             const std::string how = proc.wait(std::chrono::milliseconds(200));
             d.got += how.empty() ? "" : " (" + how + ")";
         }
+        const std::size_t had = result.findings.size();
         add_finding(result, seen, e, d, o);
+        if (o.guided && result.findings.size() > had) result.findings.back().scenario = guide.finding(sc);
         // A fresh device process after any finding.
         link.disconnect();
         proc.kill();
         up = false;
         ++result.stats.restarts;
     }
+    result.stats.kept = guide.kept();
     link.disconnect();
     proc.kill();
+    if (o.guided) ::unsetenv(kCoverageMapEnv);  // the map goes with this run
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!result.error.empty()) return result;
     finish_findings(result, config, o,
                     [&](const Scenario& s) { return check_tcp(s, command, o.assertions, o.timeout); });
     return result;

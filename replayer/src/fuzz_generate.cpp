@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "coreio/replayer/prng.hpp"
+#include "fuzz_corpus.hpp"
 
 namespace coreio::replayer {
 
@@ -123,6 +124,59 @@ void generate_exec(const FuzzConfig& c, std::uint64_t seed, std::uint64_t exec, 
         for (std::size_t i = 0; i < n; ++i) out.steps.push_back(random_step(rng, c));
     }
     for (std::size_t i = 0; i < out.steps.size(); ++i) out.steps[i].record = i;
+}
+
+namespace {
+
+/// A write step like `s` (same register and size) carrying a new value.
+Step rewrite(Rng& rng, const FuzzConfig& c, const Step& s) {
+    Step w = s;
+    const std::uint64_t v = interesting(rng, c);
+    for (unsigned i = 0; i < std::min(8u, w.frame.size()); ++i) w.frame.payload()[i] = static_cast<std::byte>(v >> (8 * i));
+    return w;
+}
+
+}  // namespace
+
+void mutate_exec(const FuzzConfig& c, std::uint64_t seed, std::uint64_t exec, const Scenario& parent, Scenario& out) {
+    Rng rng(seed, exec);
+    out = parent;
+    auto& steps = out.steps;  // steps[0] is the exec's opening RESET, kept
+    const std::size_t limit = std::max(1u, c.max_ops) + 1;
+    const std::size_t mutations = 1 + rng.below(4);
+    for (std::size_t m = 0; m < mutations; ++m) {
+        const std::size_t n = steps.size();
+        const std::size_t at = 1 + rng.below(n);  // 1..n: an insertion point after the RESET
+        switch (rng.below(8)) {
+        case 0:
+        case 1:
+        case 2:
+            if (n < limit) steps.insert(steps.begin() + static_cast<std::ptrdiff_t>(at), random_step(rng, c));
+            break;
+        case 3:
+            if (n < limit) steps.push_back(random_step(rng, c));
+            break;
+        case 4:
+        case 5:
+            if (n > 1) mutate(rng, c, steps[1 + rng.below(n - 1)]);
+            break;
+        case 6:
+            if (n > 1) steps.erase(steps.begin() + static_cast<std::ptrdiff_t>(1 + rng.below(n - 1)));
+            break;
+        default: {  // a copy of a write with another value, right after it (register sequences)
+            if (n < 2 || n >= limit) break;
+            const std::size_t from = 1 + rng.below(n - 1);
+            const Step& s = steps[from];
+            if (s.kind != Step::Kind::Access || is_read_op(s.frame.op())) break;
+            steps.insert(steps.begin() + static_cast<std::ptrdiff_t>(from + 1), rewrite(rng, c, s));
+            break;
+        }
+        }
+    }
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+        steps[i].record = i;
+        steps[i].expect_reply = false;
+    }
 }
 
 }  // namespace coreio::replayer

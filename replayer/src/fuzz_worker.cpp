@@ -14,6 +14,7 @@
 
 #include "coreio/replayer/process.hpp"
 #include "coreio/replayer/rules.hpp"
+#include "fuzz_corpus.hpp"
 #include "fuzz_internal.hpp"
 
 namespace coreio::replayer {
@@ -25,7 +26,12 @@ struct Shared {
     std::atomic<std::uint64_t> exec{0};   // exec in progress
     std::atomic<std::uint64_t> done{0};   // execs finished (all workers)
     std::atomic<std::uint64_t> steps{0};  // steps finished (all workers)
+    std::atomic<std::uint64_t> kept{0};   // guided: execs kept
 };
+
+/// Called with each finding whose signature is new (and the exec that showed
+/// it); false stops the run.
+using FoundFunction = std::function<bool(std::uint64_t exec, const Divergence& d, const Scenario& sc)>;
 
 std::string clean(std::string s) {
     for (char& ch : s)
@@ -67,8 +73,9 @@ bool decode(const std::string& line, std::uint64_t& exec, Divergence& d) {
 /// whose signature is new. Returns the number of execs run.
 std::uint64_t run_execs(const FuzzConfig& config, const DeviceFactory& factory, const FuzzOptions& o,
                         std::uint64_t from, std::uint64_t to, Clock::time_point deadline, Shared& shared,
-                        std::set<std::string> seen, const std::function<bool(std::uint64_t, const Divergence&)>& found) {
+                        std::set<std::string> seen, const FoundFunction& found) {
     Scenario sc;
+    Guidance guide(o.guided ? o.coverage : Guidance::Reader());
     Assertions a = o.assertions;
     a.reset_check_from_step = 1;  // the opening reset shows the previous exec's state
     Player player(findings_options(a, o.timeout), config.ranges, config.memory);
@@ -78,17 +85,23 @@ std::uint64_t run_execs(const FuzzConfig& config, const DeviceFactory& factory, 
         if ((e & 255) == 0 && o.time_limit.count() > 0 && Clock::now() >= deadline) break;
         shared.exec.store(e, std::memory_order_relaxed);
         player.clear_memory();
-        generate_exec(config, o.seed, e, sc);
+        guide.make(config, o.seed, e, sc);
         ReplayReport rep = player.run(sc, *link);
+        guide.ran(sc);
+        shared.kept.store(guide.kept(), std::memory_order_relaxed);
         shared.done.fetch_add(1, std::memory_order_relaxed);
         shared.steps.fetch_add(sc.steps.size(), std::memory_order_relaxed);
         if (o.progress && !o.fork) o.progress({shared.done.load(std::memory_order_relaxed), seen.size()});
-        if (rep.divergences.empty()) continue;
+        if (rep.divergences.empty()) {
+            guide.passed(sc);
+            continue;
+        }
         const Divergence& d = rep.divergences[0];
-        if (seen.insert(d.signature()).second && !found(e, d)) return e + 1 - from;
+        if (seen.insert(d.signature()).second && !found(e, d, guide.finding(sc))) return e + 1 - from;
         // A fresh device after a finding: later execs should not inherit a broken state.
         link.reset();
         player.new_device();
+        guide.new_device();
         link = std::make_unique<InProcessLink>(factory, player);
     }
     return e - from;
@@ -194,12 +207,16 @@ void run_execs_here(FuzzResult& result, std::set<std::string>& seen, const FuzzC
                     const DeviceFactory& factory, const FuzzOptions& o, Clock::time_point deadline) {
     const std::uint64_t end = o.first_exec + o.execs;
     Shared shared;
-    run_execs(config, factory, o, o.first_exec, end, deadline, shared, {}, [&](std::uint64_t e, const Divergence& d) {
-        add_finding(result, seen, e, d, o);
-        return result.findings.size() < o.max_findings;
-    });
+    run_execs(config, factory, o, o.first_exec, end, deadline, shared, {},
+              [&](std::uint64_t e, const Divergence& d, const Scenario& sc) {
+                  const std::size_t had = result.findings.size();
+                  add_finding(result, seen, e, d, o);
+                  if (o.guided && result.findings.size() > had) result.findings.back().scenario = sc;
+                  return result.findings.size() < o.max_findings;
+              });
     result.stats.execs = shared.done;
     result.stats.steps = shared.steps;
+    result.stats.kept = shared.kept;
 }
 
 void run_execs_forked(FuzzResult& result, std::set<std::string>& seen, const FuzzConfig& config,
@@ -230,7 +247,8 @@ void run_execs_forked(FuzzResult& result, std::set<std::string>& seen, const Fuz
         if (pid == 0) {  // the worker; it dies with this thread
             ::prctl(PR_SET_PDEATHSIG, SIGKILL);
             ::close(fds[0]);
-            run_execs(config, factory, o, next, end, deadline, *shared, seen, [&](std::uint64_t e, const Divergence& d) {
+            run_execs(config, factory, o, next, end, deadline, *shared, seen,
+                      [&](std::uint64_t e, const Divergence& d, const Scenario&) {
                 const std::string line = encode(e, d);
                 return ::write(fds[1], line.data(), line.size()) == static_cast<ssize_t>(line.size());
             });

@@ -106,7 +106,7 @@ int main(int argc, char** argv) {
                  "Exit status: 0 no finding, 1 findings, 2 bad command line or the fuzzer could not run."};
     coreio::cli::add_version(app, "coreio-fuzz");
     std::string model, run, config_file, trace, out = ".";
-    bool bug = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false, device_log = false;
+    bool bug = false, guided = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false, device_log = false;
     std::uint64_t seed = 1, execs = 1000000, first = 0;
     double seconds = 0;
     unsigned timeout_ms = 2000, max_ops = 32, irq_stuck = 0;
@@ -116,6 +116,9 @@ int main(int argc, char** argv) {
     app.add_flag("--seeded-bug", bug, "with --model: switch the model's seeded bug on");
     app.add_option("--run", run, "fuzz an out-of-process model over TCP: command (/bin/sh -c) that gets the address to connect to in "
                    "$COREHDL_VM (coreio_connect(NULL) reads it; else --run './dev $COREHDL_VM')");
+    app.add_flag("--guided", guided,
+                 "with --run: keep and mutate execs that reach new RTL coverage (the device shares its counters "
+                 "through the file named by COREIO_COVERAGE_MAP; coreio-cosim devices built with COVERAGE do)");
     app.add_option("--seed", seed, "seed: the same seed gives the same execs on every machine");
     auto* execs_opt = app.add_option(
         "--execs", execs, "execs to run at most (an exec = reset + up to --max-ops steps; default 1000000, or no cap with --time)");
@@ -145,6 +148,8 @@ int main(int argc, char** argv) {
     if (seconds < 0) return fail("--time must not be negative");
 
     if (model.empty() == run.empty()) return fail("give exactly one of --model NAME or --run COMMAND");
+    if (guided && run.empty())
+        return fail("--guided needs a device that shares its coverage: --run a coreio-cosim device built with COVERAGE");
     FuzzConfig config;
     Model m;
     if (!model.empty() && !find_model(model, bug, m)) return fail("unknown --model '" + model + "' (timer, dmacopy)");
@@ -171,6 +176,7 @@ int main(int argc, char** argv) {
     o.execs = execs;
     o.time_limit = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
     o.fork = !no_fork;
+    o.guided = guided;
     o.timeout = std::chrono::milliseconds(timeout_ms);
     o.minimise = !no_min;
     o.max_findings = max_findings;
@@ -199,10 +205,12 @@ int main(int argc, char** argv) {
         if (!err.empty() && r.error.empty()) r.error = err;
     }
     if (!r.error.empty()) std::fprintf(stderr, "coreio-fuzz: error: %s\n", r.error.c_str());
-    std::printf("%llu execs (%llu steps) in %.2f s: %.0f execs/s; %zu finding%s; seed %llu\n",
+    std::printf("%llu execs (%llu steps) in %.2f s: %.0f execs/s; %zu finding%s; seed %llu",
                 static_cast<unsigned long long>(r.stats.execs), static_cast<unsigned long long>(r.stats.steps),
                 r.stats.seconds, r.stats.seconds > 0 ? static_cast<double>(r.stats.execs) / r.stats.seconds : 0.0,
                 r.findings.size(), r.findings.size() == 1 ? "" : "s", static_cast<unsigned long long>(seed));
+    if (guided) std::printf("; %zu execs kept for new coverage", r.stats.kept);
+    std::printf("\n");
     for (const auto& f : r.findings) {
         std::printf("  %s at exec %llu: %s\n    %zu of %zu steps after minimising%s; reproducer: %s\n", f.signature.c_str(),
                     static_cast<unsigned long long>(f.exec), f.divergence.describe().c_str(), f.scenario.steps.size(),

@@ -34,6 +34,7 @@ struct BridgeOptions {
     SlaveOptions slave;                 // adapter settings
     TraceOptions trace;                 // waveform, opened before the initial reset
     LogFunction log;                    // one line per bus error/timeout; default: none
+    std::function<void()> after_access; // called after each access and reset (e.g. to publish coverage)
 };
 
 /// The model's DMA through a coreio::Client (blocking transfers).

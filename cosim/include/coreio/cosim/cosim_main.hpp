@@ -7,6 +7,7 @@
 //       [--idle-rate CYCLES_PER_S] [--idle-per-access N] [--deterministic]
 //       [--rid N] [--mid N] [--sid N] [--base A] [--addr-bits N] [--reset-cycles N]
 //       [--timeout-cycles N] [--wb-mode classic|pipelined] [--check-protocol] [--verbose]
+//       [--coverage FILE]   (models built with COVERAGE; COREIO_COVERAGE_MAP: see coverage_map.hpp)
 #pragma once
 
 #include "coreio/cosim/model.hpp"

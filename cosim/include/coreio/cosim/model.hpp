@@ -3,10 +3,12 @@
 // (see verilated_model.hpp); the bridge and the adapters only use this.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "coreio/cosim/ports.hpp"
@@ -18,6 +20,10 @@ enum class TraceFormat : std::uint8_t { Fst, Vcd };
 
 /// "fst" / "vcd".
 const char* trace_format_name(TraceFormat f);
+
+/// A model's Verilator coverage counters (one per coverage point, counting
+/// since the model was made); empty unless built with COVERAGE.
+using CoverageCounters = std::span<const std::atomic<std::uint32_t>>;
 
 class Model {
 public:
@@ -40,6 +46,15 @@ public:
     virtual void trace_dump(std::uint64_t time) = 0;
     /// Flushes and closes the waveform, if any.
     virtual void trace_close() = 0;
+    /// The coverage counters (empty when built without COVERAGE).
+    virtual CoverageCounters coverage() const { return {}; }
+    /// Writes the coverage data in Verilator's format (for verilator_coverage)
+    /// to `path`; false with `error` set when it cannot.
+    virtual bool coverage_write(const std::string& path, std::string& error) {
+        error = std::string("model '") + name() + "' has no coverage points (coreio_add_cosim COVERAGE)";
+        (void)path;
+        return false;
+    }
 
     /// Drives the clock port.
     void set_clock(bool high) { ports().clock.set(high ? 1 : 0); }

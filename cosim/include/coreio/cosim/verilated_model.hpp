@@ -3,11 +3,13 @@
 // needs Verilator's headers); everything else sees coreio::cosim::Model.
 #pragma once
 
+#include <fstream>
 #include <memory>
 #include <string>
 
 #include "coreio/cosim/model.hpp"
 #include "verilated.h"
+#include "verilated_cov.h"
 
 namespace coreio::cosim {
 
@@ -16,13 +18,17 @@ class VerilatedModel final : public Model {
 public:
     /// Fills the port binding from the model's members.
     using Bind = void (*)(Top* top, Ports& ports);
+    /// The counters of a model verilated with coverage (null: built without).
+    using CoverageOf = CoverageCounters (*)(Top* top);
 
-    VerilatedModel(const char* name, Bind bind) : name_(name), context_(std::make_unique<VerilatedContext>()) {
+    VerilatedModel(const char* name, Bind bind, CoverageOf coverage_of)
+        : name_(name), context_(std::make_unique<VerilatedContext>()) {
         // Tracing must be enabled before the model exists; its cost is nil until a trace opens.
         context_->traceEverOn(true);
         context_->fatalOnError(false);
         top_ = std::make_unique<Top>(context_.get(), "top");
         bind(top_.get(), ports_);
+        if (coverage_of != nullptr) coverage_ = coverage_of(top_.get());
         if (ports_.clock.bytes() == 1) clock_ = static_cast<CData*>(ports_.clock.raw());
         if (ports_.num_irqs == 1 && ports_.irqs[0].signal.bytes() == 1) {
             irq1_ = static_cast<CData*>(ports_.irqs[0].signal.raw());
@@ -100,12 +106,29 @@ public:
         }
     }
 
+    CoverageCounters coverage() const override { return coverage_; }
+
+    bool coverage_write(const std::string& path, std::string& error) override {
+        if (coverage_.empty()) {
+            error = std::string("this build of '") + name_ + "' has no coverage points (coreio_add_cosim COVERAGE)";
+            return false;
+        }
+        // Verilator's writer treats a file it cannot open as fatal: try it here first.
+        if (!std::ofstream(path, std::ios::app)) {
+            error = "cannot write coverage file '" + path + "'";
+            return false;
+        }
+        context_->coveragep()->write(path.c_str());
+        return true;
+    }
+
 private:
     const char* name_;                            // from coreio_add_cosim()
     std::unique_ptr<VerilatedContext> context_;  // owns simulation time and options
     std::unique_ptr<Top> top_;                    // the Verilated model
     std::unique_ptr<Tracer> tracer_;              // open waveform, if any
     Ports ports_;                                 // the binding
+    CoverageCounters coverage_;                   // empty without coverage
     CData* clock_ = nullptr;                      // direct clock access for run_fast()
     CData* irq1_ = nullptr;                       // the only IRQ port, when it is 8 bits or less
     CData irq1_mask_ = 0;                         // its lines

@@ -15,6 +15,13 @@
 // progress within the timeout) when execs run in a forked worker (in process)
 // or in a device process (TCP). Each distinct finding (kind and field) is
 // reproduced on a fresh device, minimised, and written as a reproducer trace.
+//
+// Guided mode (coverage feedback): the device's coverage counters are read
+// after every exec, and an exec that reached something new (a counter hit for
+// the first time, or a hit count in a new power-of-two bucket) is kept; later
+// execs mutate kept ones (3 of 4) or are fresh. The same seed against the same
+// deterministic device gives the same run, but an exec no longer regenerates
+// alone (it depends on what was kept before it): findings carry their steps.
 #pragma once
 
 #include <chrono>
@@ -22,6 +29,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -56,8 +64,21 @@ struct FuzzProgress {
     std::size_t findings = 0;    // distinct findings so far
 };
 
+/// Fills `out` with the current device's coverage counters, cumulative since
+/// that device was made (empty when there is no device).
+using CoverageSource = std::function<void(std::vector<std::uint32_t>& out)>;
+
+/// The environment variable through which fuzz_tcp() tells a device where to
+/// share its coverage counters (the file format is cosim/coverage_map.hpp's).
+inline constexpr const char* kCoverageMapEnv = "COREIO_COVERAGE_MAP";
+
 struct FuzzOptions {
     std::uint64_t seed = 1;
+    /// Keep and mutate execs that reach new coverage. In process it needs
+    /// `coverage` and fork off; over TCP the device shares its counters through
+    /// the file named by COREIO_COVERAGE_MAP (coreio-cosim-NAME built with COVERAGE does).
+    bool guided = false;
+    CoverageSource coverage;  // in process, guided: the counters of the current device
     std::uint64_t first_exec = 0;            // exec number to start at
     std::uint64_t execs = 100000;            // execs to run at most
     std::chrono::milliseconds time_limit{0}; // stop after this long (0: no limit)
@@ -90,6 +111,7 @@ struct FuzzStats {
     std::uint64_t execs = 0;    // execs run
     std::uint64_t steps = 0;    // steps run (in process: counted by the worker)
     std::uint64_t restarts = 0; // workers or device processes restarted after a crash or hang
+    std::size_t kept = 0;       // guided: execs kept for reaching new coverage
     double seconds = 0;
 };
 
