@@ -559,7 +559,9 @@ void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
     slot.busy = false;
     free_slots.push_back(i);
     // Woken later, once the I/O thread holds no lock the waiter wants next.
-    if (complete_one(*slot.waiter)) to_wake.push_back(&slot.waiter->done);
+    // One wake per waiter per batch: a pipelined caller has many replies in one recv.
+    if (complete_one(*slot.waiter) && (to_wake.empty() || to_wake.back() != &slot.waiter->done))
+        to_wake.push_back(&slot.waiter->done);
 }
 
 int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
