@@ -71,6 +71,10 @@ constexpr int kLeaderSliceMs = 20;  // a driver reading replies itself re-checks
 // may land after the waiter saw its count and returned; FUTEX_WAKE on such a
 // word is at worst a spurious wakeup, which every wait here tolerates.
 thread_local std::vector<std::atomic<std::uint32_t>*> to_wake;
+// A claim or IRQ change seen in the batch this thread feeds: waiters are told
+// once its log lines are out (a test that waits for a claim sees the lines of
+// the frames before it).
+thread_local bool bump_deferred = false;
 void wake_completed() {
     for (auto* w : to_wake) futex_wake_all(*w);
     to_wake.clear();
@@ -231,6 +235,15 @@ struct Vm::Impl final : VmSessionEvents {
     int send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
                     Clock::time_point deadline, bool* leading = nullptr);
     void flush_log(Conn& c);
+    /// After feeding a batch to c's session, with no lock held: wakes completed driver calls, logs, tells waiters.
+    void after_batch(Conn& c) {
+        wake_completed();
+        flush_log(c);
+        if (bump_deferred) {
+            bump_deferred = false;
+            bump();
+        }
+    }
     template <class Make>
     int transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make);
     void cancel(Conn& c, Waiter& w, int err);
@@ -250,6 +263,7 @@ struct Vm::Impl final : VmSessionEvents {
     // takes events until none is left before waiting again.
     net::Poller main_poller;
     asio::posix::stream_descriptor main_watch{io};
+    bool main_wait_queued = false;  // I/O thread: an async_wait on main_watch is pending
     bool accepting = true;                            // I/O thread: false once closing
     std::uint16_t port = 0;
     std::thread thread;
@@ -424,10 +438,21 @@ void Vm::Impl::on_accept(int fd, const std::string& from) {
     main_poller.watch(fd, c->id, net::Poller::Read);
 }
 
+// Asio forgets an edge that comes while no wait is queued: after queueing
+// one, look again, and serve at once what arrived in between.
 void Vm::Impl::watch_mains() {
-    main_watch.async_wait(asio::posix::stream_descriptor::wait_read, [this](const asio::error_code& ec) {
-        if (!ec) serve_mains();
-    });
+    if (!main_wait_queued) {
+        main_wait_queued = true;
+        main_watch.async_wait(asio::posix::stream_descriptor::wait_read, [this](const asio::error_code& ec) {
+            main_wait_queued = false;
+            if (!ec) serve_mains();
+        });
+    }
+    net::Poller::Event ev[1];
+    if (main_poller.wait(ev, 0) > 0)
+        asio::post(io, [this] {
+            if (main_watch.is_open()) serve_mains();
+        });
 }
 
 // Reads every main socket that has input. Waits again only once the poller
@@ -483,8 +508,7 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
         else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
             lost = std::string("main connection: ") + std::strerror(errno);
     }
-    wake_completed();
-    flush_log(*c);
+    after_batch(*c);
     if (!lost.empty())
         close_client(c, lost);
     else if (!ok)
@@ -522,8 +546,7 @@ Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c) {
         if (c->closed) return Led::Lost;
         ok = feed_main(*c, std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)));
     }
-    wake_completed();
-    flush_log(*c);
+    after_batch(*c);
     if (!ok) {
         asio::post(io, [this, c] { close_client(c, "main connection can no longer be split into frames"); });
         return Led::Lost;
@@ -654,7 +677,7 @@ void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
         return;
     }
     if (cfg.verbose) c->add_log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid));
-    bump();
+    bump_deferred = true;
 }
 
 // Edges are counted from the VM's line (irq_levels), as the levels are: the
@@ -665,7 +688,7 @@ void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool)
     const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
     if (level && !(old & bit)) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     if (!level && (old & bit)) falling_edges[rid][line].fetch_add(1, std::memory_order_relaxed);
-    bump();
+    bump_deferred = true;
 }
 
 void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
