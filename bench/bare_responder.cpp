@@ -113,10 +113,19 @@ void BareResponder::serve() {
     }
 }
 
-int BareResponder::dma_read(std::uint64_t addr, std::span<std::byte> buf) {
+int BareResponder::dma_read(std::uint64_t addr, std::span<std::byte> buf) { return dma(Op::Read, addr, buf); }
+
+int BareResponder::dma_write(std::uint64_t addr, std::span<const std::byte> buf) {
+    return dma(Op::WriteAck, addr, std::span<std::byte>(const_cast<std::byte*>(buf.data()), buf.size()));
+}
+
+// Up to 1024 chunks in flight: every freed slot is refilled after each recv,
+// all new requests in one send; replies are used where they lie in the
+// receive buffer. (Refilling only once a larger part of the window is free
+// measured no faster.)
+int BareResponder::dma(Op op, std::uint64_t addr, std::span<std::byte> buf) {
     constexpr std::size_t kWindow = 1024;
-    std::vector<std::byte> out;
-    out.reserve(kWindow * kBlockSize);
+    std::vector<std::byte> out(kWindow * kBlockSize);
     std::vector<std::byte> in(kWindow * kBlockSize);
     std::size_t sent = 0;      // bytes of buf requested so far
     std::size_t inflight = 0;  // chunks without a reply
@@ -124,28 +133,26 @@ int BareResponder::dma_read(std::uint64_t addr, std::span<std::byte> buf) {
     int result = 0;
     std::uint32_t pid = 0;
     while (sent < buf.size() || inflight > 0) {
-        out.clear();
-        while (sent < buf.size() && inflight < kWindow) {
+        std::size_t n = 0;
+        for (; sent < buf.size() && inflight < kWindow; ++n, ++inflight) {
             const std::uint64_t a = addr + sent;
             const std::size_t chunk = std::min<std::size_t>(32 - (a & 31), buf.size() - sent);
             // A reply echoes the chunk address, which says where its data goes.
-            const Frame f = Frame::dma_request(Op::Read, 0, 0, a, static_cast<unsigned>(chunk), 0, pid++);
-            out.insert(out.end(), f.data(), f.data() + kBlockSize);
+            Frame f = Frame::dma_request(op, 0, 0, a, static_cast<unsigned>(chunk), 0, pid++);
+            if (op == Op::WriteAck) std::memcpy(f.payload(), buf.data() + sent, chunk);
+            std::memcpy(out.data() + n * kBlockSize, f.data(), kBlockSize);
             sent += chunk;
-            ++inflight;
         }
-        if (!out.empty()) send_all(dma_fd_, out.data(), out.size());
+        if (n > 0) send_all(dma_fd_, out.data(), n * kBlockSize);
         const ssize_t k = ::recv(dma_fd_, in.data() + have, in.size() - have, 0);
         if (k <= 0) return -ECONNRESET;
         have += static_cast<std::size_t>(k);
         std::size_t off = 0;
-        while (have - off >= kBlockSize) {
+        for (; have - off >= kBlockSize; off += kBlockSize, --inflight) {
             const Frame f = Frame::from_bytes(in.data() + off);
-            off += kBlockSize;
             if (f.error()) result = -EFAULT;
             const std::uint64_t pos = f.address() - addr;
-            if (pos + f.size() <= buf.size()) std::memcpy(buf.data() + pos, f.payload(), f.size());
-            --inflight;
+            if (op == Op::Read && pos + f.size() <= buf.size()) std::memcpy(buf.data() + pos, f.payload(), f.size());
         }
         std::memmove(in.data(), in.data() + off, have - off);
         have -= off;

@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "coreio/frame.hpp"
+
 namespace coreio::bench {
 
 /// Offset of the bench devices' "kick" register: a write of N raises and
@@ -29,9 +31,12 @@ public:
     /// Blocking DMA read of buf.size() bytes at addr (<= 1024 chunks in flight).
     /// Returns 0 or -EFAULT.
     int dma_read(std::uint64_t addr, std::span<std::byte> buf);
+    /// Blocking DMA write of buf to addr, the same way. Returns 0 or -EFAULT.
+    int dma_write(std::uint64_t addr, std::span<const std::byte> buf);
 
 private:
     void serve();
+    int dma(Op op, std::uint64_t addr, std::span<std::byte> buf);
 
     int main_fd_ = -1;                  // main connection
     int dma_fd_ = -1;                   // DMA connection

@@ -152,6 +152,7 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
     std::shared_ptr<Connection> conn;     // null when Idle
     net::UniqueFd fd[2];
     bool watching_write[2] = {false, false};
+    int dma_waiters = 0;                  // threads in a blocking DMA wait (they read the DMA socket)
     net::Poller poller;                   // main, DMA and wake_fd
     int wake_fd;                          // wakes a loop blocked in select/poll/Asio
     State state = State::Idle;
@@ -183,6 +184,7 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
         if (state == State::Connected && !in_batch()) flush(ch);
     }
     void watch_write(int ch, bool on);
+    void update_interest(int ch);
     void pump(Connection& c, int ch);
     int process(bool main_ready, bool dma_ready, bool wake_ready);
     int process_ready(std::span<const net::Poller::Event> events);
@@ -258,7 +260,17 @@ void Client::Impl::flush(int ch) {
 
 void Client::Impl::watch_write(int ch, bool on) {
     watching_write[ch] = on;
-    poller.change(fd[ch].get(), static_cast<std::uint64_t>(ch), net::Poller::Read | (on ? net::Poller::Write : 0u));
+    update_interest(ch);
+}
+
+/// What the loop's poller watches `ch` for. While a blocking DMA waits, that
+/// thread reads and writes the DMA socket itself: a loop woken by the same
+/// replies would only fight it for the lock (two wake-ups per batch, not one).
+void Client::Impl::update_interest(int ch) {
+    if (state != State::Connected) return;
+    unsigned interest = net::Poller::Read | (watching_write[ch] ? net::Poller::Write : 0u);
+    if (ch == 1 && dma_waiters > 0) interest = 0;
+    poller.change(fd[ch].get(), static_cast<std::uint64_t>(ch), interest);
 }
 
 /// One recv on `ch` into its buffer, then the session handles every frame.
@@ -377,6 +389,15 @@ int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t 
         &handle);
     if (rc != 0) return rc;
     drain_fd(w.efd);
+    struct WaiterCount {  // this thread reads the DMA socket until it returns
+        Impl& im;
+        explicit WaiterCount(Impl& i) : im(i) {
+            if (++im.dma_waiters == 1) im.update_interest(1);
+        }
+        ~WaiterCount() {
+            if (--im.dma_waiters == 0) im.update_interest(1);
+        }
+    } counted{*this};
     // The wait is a point where everything queued goes out, so that the VM
     // is not kept waiting for replies of the batch we are part of.
     flush_all();

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <fcntl.h>
 #include <future>
 #include <iostream>
 #include <mutex>
@@ -17,6 +18,7 @@
 #include "coreio/net/host_port.hpp"
 #include "coreio/net/listener.hpp"
 #include "coreio/net/pairing.hpp"
+#include "coreio/net/poller.hpp"
 #include "coreio/vm_session.hpp"
 #include "futex_wait.hpp"
 
@@ -61,6 +63,22 @@ constexpr std::size_t kDmaBacklog = 1024 * 1024;   // stop reading DMA requests 
 constexpr std::uint32_t kSlotBits = 12;
 constexpr std::uint32_t kSlots = 1u << kSlotBits;  // VM requests outstanding at once, all clients
 constexpr std::uint32_t kPostedTagBit = 0x80000000u;  // tags of posted writes (nothing waits for them)
+constexpr int kLeaderSliceMs = 20;  // a driver reading replies itself re-checks its deadline this often
+
+// Futex words of waiters completed by this thread while it fed one batch of
+// replies to a session, woken once it holds no lock (a woken driver thread
+// would otherwise block at once on slots_mu or the connection's mutex). A wake
+// may land after the waiter saw its count and returned; FUTEX_WAKE on such a
+// word is at worst a spurious wakeup, which every wait here tolerates.
+thread_local std::vector<std::atomic<std::uint32_t>*> to_wake;
+// A claim or IRQ change seen in the batch this thread feeds: waiters are told
+// once its log lines are out (a test that waits for a claim sees the lines of
+// the frames before it).
+thread_local bool bump_deferred = false;
+void wake_completed() {
+    for (auto* w : to_wake) futex_wake_all(*w);
+    to_wake.clear();
+}
 
 // One outstanding VM request; its index is the cookie the client's session
 // matches the reply under (VmSession keeps tag, w1 and w2).
@@ -84,28 +102,50 @@ struct Request {
 }  // namespace
 
 // One connected client: its two sockets and its session.
+//
+// The main socket is not Asio's: the I/O thread learns of its input through
+// Impl::main_poller, and a driver call waiting for replies reads them itself
+// (the "leader"), with the socket taken out of that poller meanwhile, so a
+// round trip wakes two threads (device, driver) instead of three.
 struct Conn {
-    Conn(asio::io_context& io, unsigned id_) : id(id_), main(io), dma(io) {}
+    Conn(asio::io_context& io, unsigned id_, int main_fd_) : id(id_), main_fd(main_fd_), dma(io) {}
+    ~Conn() { ::close(main_fd); }  // only here: a leader may still be in recv() on it
+    Conn(const Conn&) = delete;
+    Conn& operator=(const Conn&) = delete;
     unsigned id;
     std::uint64_t main_key = 0;  // its main connection in Impl::pairing
-    tcp::socket main;
+    int main_fd;                 // blocking, with a receive timeout (kLeaderSliceMs); owned
     tcp::socket dma;
     bool has_dma = false;  // I/O thread only
-    // Guards the session's main channel (receive, request, cancel) and `closed`;
-    // held by driver threads while they send on the main socket.
+    // Guards the session's main channel (receive, request, cancel), `closed`
+    // and `leader`; held by driver threads while they send on the main socket.
     std::mutex mu;
     bool closed = false;   // written by the I/O thread under mu
+    bool leader = false;   // a driver call reads the main socket (the I/O thread keeps off it)
     std::unique_ptr<VmSession> session;
     std::vector<std::byte> main_rbuf = std::vector<std::byte>(kReadBuffer);
     std::vector<std::byte> dma_rbuf = std::vector<std::byte>(kReadBuffer);
     std::vector<std::byte> dma_wbuf;  // replies being written
     bool dma_writing = false;         // I/O thread only
     bool dma_read_paused = false;     // I/O thread only
-    std::vector<std::string> log_lines;  // I/O thread only: session lines, logged once no lock is held
+    std::mutex log_mu;                   // guards log_lines (main input may be fed by a driver thread)
+    std::vector<std::string> log_lines;  // session lines, logged once no other lock is held
+    void add_log(std::string line) {
+        std::lock_guard lock(log_mu);
+        log_lines.push_back(std::move(line));
+    }
 };
 
+namespace {
+std::shared_ptr<Conn> find_conn(const std::vector<std::shared_ptr<Conn>>& clients, unsigned id) {
+    for (const auto& c : clients)
+        if (c->id == id) return c;
+    return nullptr;
+}
+}  // namespace
+
 // Lock order: Conn::mu, then state_mu or slots_mu (never both), then the
-// LockedTap's mutex. The user's log callback is never called with any held.
+// LockedTap's mutex; Conn::log_mu is taken alone. The user's log callback is never called with any held.
 struct Vm::Impl final : VmSessionEvents {
     explicit Impl(VmConfig c);
     ~Impl() override;
@@ -148,7 +188,14 @@ struct Vm::Impl final : VmSessionEvents {
     void start_accept();
     void accept_ready();
     void on_accept(int fd, const std::string& from);
+    void watch_mains();
+    void serve_mains();
     void read_main(const std::shared_ptr<Conn>& c);
+    bool feed_main(Conn& c, std::span<const std::byte> bytes);
+    bool lead(Conn& c);
+    void unlead(Conn& c);
+    enum class Led { Progress, Idle, Lost };
+    Led lead_receive(const std::shared_ptr<Conn>& c);
     void read_dma(const std::shared_ptr<Conn>& c);
     void flush_dma(const std::shared_ptr<Conn>& c);
     void close_client(const std::shared_ptr<Conn>& c, const std::string& why);
@@ -184,9 +231,19 @@ struct Vm::Impl final : VmSessionEvents {
         return clients;
     }
     /// Queues VM requests (cookies[i] = slot of frames[i]; empty: nothing waits) and sends them.
+    /// `leading` (optional): the caller reads the replies itself if it can (see Conn); set true if so.
     int send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
-                    Clock::time_point deadline);
+                    Clock::time_point deadline, bool* leading = nullptr);
     void flush_log(Conn& c);
+    /// After feeding a batch to c's session, with no lock held: wakes completed driver calls, logs, tells waiters.
+    void after_batch(Conn& c) {
+        wake_completed();
+        flush_log(c);
+        if (bump_deferred) {
+            bump_deferred = false;
+            bump();
+        }
+    }
     template <class Make>
     int transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make);
     void cancel(Conn& c, Waiter& w, int err);
@@ -201,6 +258,12 @@ struct Vm::Impl final : VmSessionEvents {
     net::Listener listener;
     asio::posix::stream_descriptor listen_watch{io};  // a dup of listener.fd()
     asio::steady_timer accept_backoff{io};
+    // Every client's main socket, keyed by client id; watched by the I/O thread
+    // through a dup of its epoll fd. Level-triggered inside, so serve_mains()
+    // takes events until none is left before waiting again.
+    net::Poller main_poller;
+    asio::posix::stream_descriptor main_watch{io};
+    bool main_wait_queued = false;  // I/O thread: an async_wait on main_watch is pending
     bool accepting = true;                            // I/O thread: false once closing
     std::uint16_t port = 0;
     std::thread thread;
@@ -223,16 +286,6 @@ struct Vm::Impl final : VmSessionEvents {
     std::vector<Slot> slots = std::vector<Slot>(kSlots);
     std::vector<std::uint32_t> free_slots;
     std::atomic<std::uint32_t> posted_tag{0};
-    // I/O thread: futex words of waiters completed while processing one read,
-    // woken after every lock is released (a woken driver thread would otherwise
-    // block at once on slots_mu or the connection's mutex). A wake may land after
-    // the waiter saw its count and returned; FUTEX_WAKE on such a word is at worst
-    // a spurious wakeup, which every wait here tolerates.
-    std::vector<std::atomic<std::uint32_t>*> to_wake;
-    void wake_completed() {
-        for (auto* w : to_wake) futex_wake_all(*w);
-        to_wake.clear();
-    }
     std::atomic<std::uint64_t> unclaimed_accesses{0};
 };
 
@@ -272,6 +325,10 @@ Vm::Impl::Impl(VmConfig c) : cfg(std::move(c)) {
     const int watch_fd = ::dup(listener.fd());
     if (watch_fd < 0) throw std::system_error(errno, std::generic_category(), "dup of the listening socket");
     listen_watch.assign(watch_fd);
+    const int poller_fd = main_poller.valid() ? ::dup(main_poller.fd()) : -1;
+    if (poller_fd < 0) throw std::system_error(errno, std::generic_category(), "epoll for the main connections");
+    main_watch.assign(poller_fd);
+    watch_mains();
     start_accept();
     thread = std::thread([this] { io.run(); });
 }
@@ -283,6 +340,7 @@ Vm::Impl::~Impl() {
         accepting = false;
         listen_watch.close(ec);
         accept_backoff.cancel();
+        main_watch.close(ec);
         listener.close();
         close_all();
     });
@@ -325,22 +383,23 @@ void Vm::Impl::accept_ready() {
 }
 
 void Vm::Impl::on_accept(int fd, const std::string& from) {
-    sockaddr_storage local{};
-    socklen_t len = sizeof local;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
-    tcp::socket s(io);
-    asio::error_code ec;
-    s.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
-    if (ec) {
-        ::close(fd);
-        log("accept: cannot adopt the connection from " + from + ": " + ec.message());
-        return;
-    }
     // The transport kit's pairing rule, by accept order alone: the session must
     // know a connection's channel before its first byte.
     const net::ConnectionPairing::Key key = next_key++;
     pairing.accepted(key);
     if (pairing.role(key) == net::ConnectionRole::Dma) {
+        sockaddr_storage local{};
+        socklen_t len = sizeof local;
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len);
+        tcp::socket s(io);
+        asio::error_code ec;
+        s.assign(local.ss_family == AF_INET6 ? tcp::v6() : tcp::v4(), fd, ec);
+        if (ec) {
+            ::close(fd);
+            log("accept: cannot adopt the connection from " + from + ": " + ec.message());
+            pairing.closed(key);
+            return;
+        }
         // A client's main connection waits for it: this is its DMA connection.
         // That client is in `clients` (close_client removes it and forgets its key together).
         const auto main_key = pairing.pair(key);
@@ -357,11 +416,14 @@ void Vm::Impl::on_accept(int fd, const std::string& from) {
         read_dma(c);
         return;
     }
-    auto c = std::make_shared<Conn>(io, next_id++);
+    // Blocking, so that a leader sleeps in recv() itself; every other call passes MSG_DONTWAIT.
+    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    const timeval slice{0, kLeaderSliceMs * 1000};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &slice, sizeof slice);
+    auto c = std::make_shared<Conn>(io, next_id++, fd);
     c->main_key = key;
-    c->main = std::move(s);
     VmSessionOptions so;
-    so.log = [raw = c.get()](std::string_view line) { raw->log_lines.emplace_back(line); };
+    so.log = [raw = c.get()](std::string_view line) { raw->add_log(std::string(line)); };
     so.tap = tap ? &*tap : nullptr;
     so.id = c->id;
     c->session = std::make_unique<VmSession>(memory, *this, std::move(so));
@@ -373,34 +435,123 @@ void Vm::Impl::on_accept(int fd, const std::string& from) {
     if (tap) tap->on_connection(Channel::Main, true);
     if (cfg.verbose) log("client " + std::to_string(c->id) + ": main connection from " + from);
     bump();
-    read_main(c);
+    main_poller.watch(fd, c->id, net::Poller::Read);
 }
 
-void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
-    c->main.async_read_some(asio::buffer(c->main_rbuf), [this, c](const asio::error_code& ec, std::size_t n) {
-        if (ec) {
-            close_client(c, ec == asio::error::eof ? "closed its main connection" : "main connection: " + ec.message());
+// Asio forgets an edge that comes while no wait is queued: after queueing
+// one, look again, and serve at once what arrived in between.
+void Vm::Impl::watch_mains() {
+    if (!main_wait_queued) {
+        main_wait_queued = true;
+        main_watch.async_wait(asio::posix::stream_descriptor::wait_read, [this](const asio::error_code& ec) {
+            main_wait_queued = false;
+            if (!ec) serve_mains();
+        });
+    }
+    net::Poller::Event ev[1];
+    if (main_poller.wait(ev, 0) > 0)
+        asio::post(io, [this] {
+            if (main_watch.is_open()) serve_mains();
+        });
+}
+
+// Reads every main socket that has input. Waits again only once the poller
+// reports nothing (Asio watches its fd edge-triggered); after a bounded number
+// of rounds it goes on from a posted handler instead, so that accepts and DMA
+// are served in between a client's flood of IRQ frames.
+void Vm::Impl::serve_mains() {
+    net::Poller::Event ev[16];
+    for (int round = 0; round < 16; ++round) {
+        const int n = main_poller.wait(ev, 0);
+        if (n <= 0) {
+            watch_mains();
             return;
         }
-        bool ok;
-        {
-            std::lock_guard lock(c->mu);
-            ok = c->session->receive(Channel::Main, std::span<const std::byte>(c->main_rbuf.data(), n));
-            // Answers to client pings, if any: best effort without blocking the I/O thread.
-            auto out = c->session->outbound(Channel::Main);
-            if (!out.empty()) {
-                const ssize_t k = ::send(c->main.native_handle(), out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-                if (k > 0) c->session->consume(Channel::Main, static_cast<std::size_t>(k));
+        for (int i = 0; i < n; ++i) {
+            std::shared_ptr<Conn> c;
+            {
+                std::lock_guard lock(state_mu);
+                c = find_conn(clients, static_cast<unsigned>(ev[i].key));
             }
+            if (c) read_main(c);
         }
-        wake_completed();
-        flush_log(*c);
-        if (!ok) {
-            close_client(c, "main connection can no longer be split into frames");
-            return;
-        }
-        read_main(c);
+    }
+    asio::post(io, [this] {
+        if (main_watch.is_open()) serve_mains();
     });
+}
+
+// Feeds bytes received on c's main connection to its session and sends what
+// it answers at once (pings; best effort, never blocking). Caller holds c.mu.
+bool Vm::Impl::feed_main(Conn& c, std::span<const std::byte> bytes) {
+    const bool ok = c.session->receive(Channel::Main, bytes);
+    auto out = c.session->outbound(Channel::Main);
+    if (!out.empty()) {
+        const ssize_t k = ::send(c.main_fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) c.session->consume(Channel::Main, static_cast<std::size_t>(k));
+    }
+    return ok;
+}
+
+// One recv on c's main socket, from the I/O thread (never while a leader reads it).
+void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
+    bool ok = true;
+    std::string lost;
+    {
+        std::lock_guard lock(c->mu);
+        if (c->closed || c->leader) return;
+        const ssize_t n = ::recv(c->main_fd, c->main_rbuf.data(), c->main_rbuf.size(), MSG_DONTWAIT);
+        if (n > 0)
+            ok = feed_main(*c, std::span<const std::byte>(c->main_rbuf.data(), static_cast<std::size_t>(n)));
+        else if (n == 0)
+            lost = "closed its main connection";
+        else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            lost = std::string("main connection: ") + std::strerror(errno);
+    }
+    after_batch(*c);
+    if (!lost.empty())
+        close_client(c, lost);
+    else if (!ok)
+        close_client(c, "main connection can no longer be split into frames");
+}
+
+// Makes the calling driver thread the reader of c's main socket, unless
+// another one is. Caller holds c.mu.
+bool Vm::Impl::lead(Conn& c) {
+    if (c.leader || c.closed) return false;
+    c.leader = true;
+    main_poller.change(c.main_fd, c.id, 0);
+    return true;
+}
+
+// Hands c's main socket back to the I/O thread (input that arrived meanwhile
+// makes the poller report it at once).
+void Vm::Impl::unlead(Conn& c) {
+    std::lock_guard lock(c.mu);
+    c.leader = false;
+    if (!c.closed) main_poller.change(c.main_fd, c.id, net::Poller::Read);
+}
+
+// The leader's wait: one recv (sleeping at most kLeaderSliceMs), its frames
+// fed to the session. Lost: the connection ended or broke; the caller hands
+// the socket back so that the I/O thread closes the client.
+Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c) {
+    thread_local std::vector<std::byte> buf(kReadBuffer);
+    const ssize_t n = ::recv(c->main_fd, buf.data(), buf.size(), 0);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Led::Idle;
+    if (n <= 0) return Led::Lost;
+    bool ok = true;
+    {
+        std::lock_guard lock(c->mu);
+        if (c->closed) return Led::Lost;
+        ok = feed_main(*c, std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)));
+    }
+    after_batch(*c);
+    if (!ok) {
+        asio::post(io, [this, c] { close_client(c, "main connection can no longer be split into frames"); });
+        return Led::Lost;
+    }
+    return Led::Progress;
 }
 
 void Vm::Impl::read_dma(const std::shared_ptr<Conn>& c) {
@@ -447,7 +598,8 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
         if (c->closed) return;
         c->closed = true;
         asio::error_code ec;
-        c->main.close(ec);
+        main_poller.forget(c->main_fd);
+        ::shutdown(c->main_fd, SHUT_RDWR);  // a leader's recv() returns; ~Conn closes the fd
         c->dma.close(ec);
     }
     pairing.closed(c->main_key);
@@ -491,17 +643,15 @@ void Vm::Impl::close_all() {
     for (const auto& c : clients_snapshot()) close_client(c, "closed by the VM");
 }
 
-namespace {
-std::shared_ptr<Conn> find_conn(const std::vector<std::shared_ptr<Conn>>& clients, unsigned id) {
-    for (const auto& c : clients)
-        if (c->id == id) return c;
-    return nullptr;
-}
-}  // namespace
 
 void Vm::Impl::flush_log(Conn& c) {
-    for (const std::string& line : c.log_lines) log(line);
-    c.log_lines.clear();
+    std::vector<std::string> lines;
+    {
+        std::lock_guard lock(c.log_mu);
+        if (c.log_lines.empty()) return;
+        lines.swap(c.log_lines);
+    }
+    for (const std::string& line : lines) log(line);
 }
 
 void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
@@ -512,9 +662,8 @@ void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
         c = find_conn(clients, s.id());
         if (!c) return;
         if (rid >= cfg.ranges.size()) {
-            c->log_lines.push_back("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) +
-                                   ", but only " + std::to_string(cfg.ranges.size()) +
-                                   " range(s) are configured; accesses never reach it");
+            c->add_log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) + ", but only " +
+                       std::to_string(cfg.ranges.size()) + " range(s) are configured; accesses never reach it");
         }
         if (owner[rid] && owner[rid] != c) {
             refused = "client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid) +
@@ -524,11 +673,11 @@ void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
         }
     }
     if (!refused.empty()) {
-        c->log_lines.push_back(std::move(refused));
+        c->add_log(std::move(refused));
         return;
     }
-    if (cfg.verbose) c->log_lines.push_back("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid));
-    bump();
+    if (cfg.verbose) c->add_log("client " + std::to_string(s.id()) + " claimed range " + std::to_string(rid));
+    bump_deferred = true;
 }
 
 // Edges are counted from the VM's line (irq_levels), as the levels are: the
@@ -539,7 +688,7 @@ void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool)
     const std::uint8_t old = level ? irq_levels[rid].fetch_or(bit) : irq_levels[rid].fetch_and(static_cast<std::uint8_t>(~bit));
     if (level && !(old & bit)) edges[rid][line].fetch_add(1, std::memory_order_relaxed);
     if (!level && (old & bit)) falling_edges[rid][line].fetch_add(1, std::memory_order_relaxed);
-    bump();
+    bump_deferred = true;
 }
 
 void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
@@ -559,15 +708,19 @@ void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
     slot.busy = false;
     free_slots.push_back(i);
     // Woken later, once the I/O thread holds no lock the waiter wants next.
-    if (complete_one(*slot.waiter)) to_wake.push_back(&slot.waiter->done);
+    // One wake per waiter per batch: a pipelined caller has many replies in one recv.
+    if (complete_one(*slot.waiter) && (to_wake.empty() || to_wake.back() != &slot.waiter->done))
+        to_wake.push_back(&slot.waiter->done);
 }
 
 int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
-                          Clock::time_point deadline) {
+                          Clock::time_point deadline, bool* leading) {
     std::unique_lock lock(c.mu);
     if (c.closed) return -ECONNRESET;
+    // Taken before the requests leave, so that no reply can wake the I/O thread.
+    if (leading != nullptr && !*leading) *leading = lead(c);
     for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
-    const int fd = c.main.native_handle();
+    const int fd = c.main_fd;
     for (;;) {
         auto out = c.session->outbound(Channel::Main);
         if (out.empty()) return 0;
@@ -622,6 +775,16 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
         std::mutex& mu;
         ~Retire() { std::lock_guard lock(mu); }
     } retire{slots_mu};
+    // Reads the replies itself while it can (see Conn), from its first send on.
+    struct Leader {
+        Impl& im;
+        Conn& c;
+        bool on = false;       // this call reads c's main socket
+        bool allowed = true;   // false once that read failed: the I/O thread takes over
+        ~Leader() {
+            if (on) im.unlead(c);
+        }
+    } leader{*this, *c};
     std::size_t issued = 0;
     auto deadline = Clock::now() + cfg.timeout;  // pushed out whenever a reply arrives
     std::uint32_t seen = 0;
@@ -661,7 +824,7 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
                 }
             }
             if (!batch.empty()) {
-                const int rc = send_frames(*c, batch, cookies, deadline);
+                const int rc = send_frames(*c, batch, cookies, deadline, leader.allowed ? &leader.on : nullptr);
                 if (rc < 0) {
                     cancel(*c, w, rc);
                     return w.error.load();
@@ -674,6 +837,13 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
         if (Clock::now() >= deadline) {
             cancel(*c, w, -ETIMEDOUT);
             return w.error.load();
+        }
+        if (leader.on) {
+            if (lead_receive(c) == Led::Lost) {  // the I/O thread sees the same and closes the client
+                unlead(*c);
+                leader.on = leader.allowed = false;
+            }
+            continue;
         }
         wait_done(w, done, issued == done ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1))
                                                 : deadline);

@@ -280,7 +280,9 @@ void RecordingProxy::Impl::settle_connect() {
     if (::poll(&p, 1, 0) == 1) on_connected(*it->second);
 }
 
-// Moves what one read returned: records its frames, queues it for the other side, sends.
+// Moves what one read returned: forwards it whole in one send straight from
+// the read buffer (when nothing waits before it), then records its frames, so
+// that recording is off the forwarding path; what the send left is queued.
 void RecordingProxy::Impl::on_readable(Link& l, int side) {
     if (connecting != 0 && connecting != l.id) {
         const std::uint64_t id = l.id;
@@ -297,11 +299,16 @@ void RecordingProxy::Impl::on_readable(Link& l, int side) {
         return;
     }
     const std::span<const std::byte> bytes(rbuf.data(), static_cast<std::size_t>(n));
+    std::span<const std::byte> rest = bytes;
+    if (l.out[1 - side].empty()) {  // a send error shows in flush() below, after the frames are recorded
+        const ssize_t k = ::send(l.fd[1 - side].get(), bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (k > 0) rest = bytes.subspan(static_cast<std::size_t>(k));
+    }
     batch.clear();
     l.frames[side].feed(bytes, [&](const Frame& f) { batch.push_back(f); }, [](FrameError, const Frame&) {});
     if (!batch.empty())
         l.device->tap->on_frames(l.channel, side == kDown ? Direction::Sent : Direction::Received, batch);
-    l.out[1 - side].append(bytes);
+    l.out[1 - side].append(rest);
     flush(l, 1 - side);
 }
 

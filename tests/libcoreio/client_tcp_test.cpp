@@ -400,6 +400,37 @@ TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
     server.join();
 }
 
+// While a blocking DMA waits, its thread alone reads the DMA socket (the loop
+// stops watching it); afterwards the loop must read it again, or an
+// asynchronous transfer would never complete.
+TEST(ClientTcp, LoopCompletesAsyncDmaBeforeDuringAndAfterABlockingOne) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_TRUE(connect_to(c, vm));
+    std::vector<std::uint8_t> mem(1 << 20);
+    for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i * 7 + 1);
+    std::atomic<bool> stop{false};
+    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    {
+        LoopThread loop(c);
+        std::atomic<int> before{1}, after{1};
+        std::vector<std::byte> a(4000), b(200000), d(3000);
+        ASSERT_EQ(c.dma_read(0, 0, 100, a, 0, [&](int r) { before = r; }), 0);
+        EXPECT_EQ(c.dma_read(0, 0, 5000, b, 0), 0);
+        EXPECT_EQ(0, std::memcmp(b.data(), &mem[5000], b.size()));
+        ASSERT_EQ(c.dma_read(0, 0, 9000, d, 0, [&](int r) { after = r; }), 0);
+        const auto deadline = std::chrono::steady_clock::now() + 10s;
+        while ((before == 1 || after == 1) && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+        EXPECT_EQ(before, 0);
+        EXPECT_EQ(after, 0);
+        EXPECT_EQ(0, std::memcmp(a.data(), &mem[100], a.size()));
+        EXPECT_EQ(0, std::memcmp(d.data(), &mem[9000], d.size()));
+        EXPECT_EQ(loop.result, 0);
+    }
+    stop = true;
+    server.join();
+}
+
 TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
     FakeVm vm;
     Client c(quiet_options());

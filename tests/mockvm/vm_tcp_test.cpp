@@ -382,6 +382,48 @@ TEST(VmTcp, IrqLevelsEdgesAndWaits) {
     EXPECT_FALSE(vm.wait_irq(0, 8, false, 10ms));
 }
 
+// A driver call waiting for its reply reads the client's main socket itself
+// (the I/O thread keeps off it meanwhile): frames that arrive with the reply
+// are still handled, and once the call returns the I/O thread reads again.
+TEST(VmTcp, FramesAroundADriverReadAreHandledByWhoeverReads) {
+    Logs logs;
+    Vm vm(config(logs));
+    RawClient client(vm.port());
+    client.send_main(Frame::claim(0));
+    ASSERT_TRUE(vm.wait_for_claim(0, kWait));
+    std::atomic<int> served{0};
+    client.serve([&](Frame& f) {
+        if (f.op() != Op::Read) return;
+        client.send_main(Frame::irq_update(0, 1, (served++ & 1) == 0 ? 1 : 0));  // arrives with the reply
+        const auto a = static_cast<std::uint32_t>(f.address());
+        std::memcpy(f.payload(), &a, 4);
+    });
+    const auto r = vm.readl(kBase0 + 8);
+    ASSERT_EQ(r.status, 0);
+    EXPECT_EQ(r.value, static_cast<std::uint32_t>(kBase0 + 8));
+    EXPECT_TRUE(vm.wait_irq(0, 1, true, kWait));
+    // Unsolicited, after the call returned: the I/O thread must see it.
+    client.send_main(Frame::irq_update(0, 5, 1));
+    EXPECT_TRUE(vm.wait_irq(0, 5, true, kWait));
+    // Several callers at once: one reads for all, the others are woken.
+    std::vector<std::thread> callers;
+    std::atomic<int> right{0};
+    for (int t = 0; t < 4; ++t)
+        callers.emplace_back([&, t] {
+            for (int i = 0; i < 50; ++i) {
+                const std::uint64_t a = kBase0 + 4 * static_cast<std::uint64_t>(t * 64 + i);
+                const auto x = vm.readl(a);
+                if (x.status == 0 && x.value == static_cast<std::uint32_t>(a)) ++right;
+            }
+        });
+    for (auto& c : callers) c.join();
+    EXPECT_EQ(right, 200);
+    EXPECT_EQ(served, 201);
+    EXPECT_EQ(vm.irq_edges(0, 1), 101u);
+    client.send_main(Frame::irq_update(0, 6, 1));
+    EXPECT_TRUE(vm.wait_irq(0, 6, true, kWait));
+}
+
 TEST(VmTcp, TimeoutAndLateReply) {
     Logs logs;
     Vm vm(config(logs, 150ms));
