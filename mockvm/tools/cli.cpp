@@ -14,6 +14,9 @@
 #include "coreio/trace/output_file.hpp"
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
+#ifdef COREIO_HAVE_GUEST
+#include "coreio/mockvm/guest/guest.hpp"
+#endif
 
 namespace coreio::mockvm::cli {
 
@@ -22,7 +25,9 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         "coreio-mockvm: a mock VM for CoreIO device models.\n"
         "Listens for CoreIO clients (each opens a main then a DMA connection), routes MMIO to the\n"
         "client that claimed each range, serves DMA from guest memory and tracks IRQ lines.\n"
-        "Without --script or --serve it runs the demo: waits for a client to claim range 0, writes\n"
+        "With --guest FILE it runs AArch64 bare-metal firmware whose MMIO goes to the devices; the\n"
+        "firmware's power-off value is the exit status (see mockvm/README.md, 'The guest CPU').\n"
+        "Without --script, --serve or --guest it runs the demo: waits for a client to claim range 0, writes\n"
         "a pattern at widths 1/2/4/8, reads it back and prints a table.\n"
         "Without --range: one range 0xfef00000:0x1000; without --memory: 16M of memory at 0x80000000.\n"
         "Exit status: 0 success, 1 a check failed, 2 bad command line or script.",
@@ -44,7 +49,17 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         ->type_name("BASE:SIZE");
     auto* script = app.add_option("--script", o.script, "run a scenario script once range 0 is claimed")
         ->type_name("FILE");
-    app.add_flag("--serve", serve, "serve clients until interrupted (no demo, no script)")->excludes(script);
+    auto* serve_flag =
+        app.add_flag("--serve", serve, "serve clients until interrupted (no demo, no script)")->excludes(script);
+    auto* guest = app.add_option("--guest", o.guest,
+                                 "run AArch64 firmware (ELF) once range 0 is claimed; its power-off value is the "
+                                 "exit status")
+                      ->type_name("FILE")
+                      ->excludes(script)
+                      ->excludes(serve_flag);
+    app.add_option("--guest-max-instructions", o.guest_max_instructions,
+                   "stop the guest with an error after N instructions (0: no limit)")
+        ->needs(guest);
     app.add_option("--timeout-ms", timeout_ms, "timeout of every VM request, in milliseconds")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
@@ -77,7 +92,17 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         exit_code = kExitUsage;
         return std::nullopt;
     }
-    o.mode = serve ? Options::Mode::Serve : o.script.empty() ? Options::Mode::Demo : Options::Mode::Script;
+    o.mode = serve ? Options::Mode::Serve : !o.script.empty() ? Options::Mode::Script : Options::Mode::Demo;
+    if (!o.guest.empty()) {
+#ifdef COREIO_HAVE_GUEST
+        o.mode = Options::Mode::Guest;
+#else
+        err << "coreio-mockvm: --guest: this coreio-mockvm was built without the guest CPU "
+               "(COREIO_BUILD_GUEST=OFF or no unicorn-engine)" << std::endl;
+        exit_code = kExitUsage;
+        return std::nullopt;
+#endif
+    }
     exit_code = kExitOk;
     return o;
 }
@@ -126,10 +151,24 @@ struct Recording {
     }
 };
 
+#ifdef COREIO_HAVE_GUEST
+/// Runs the guest once range 0 is claimed; its power-off value is the exit code.
+int run_guest(Vm& vm, guest::Guest& g, const Options& o, std::ostream& err) {
+    if (!wait_for_range0(vm, o, err)) return kExitFailed;
+    const guest::GuestResult r = g.run();
+    if (!r.exited) {
+        err << "coreio-mockvm: guest: " << r.error << std::endl;
+        return kExitFailed;
+    }
+    return static_cast<int>(r.exit_value & 0xff);
+}
+#endif
+
 /// Runs what the command line asked for on a started VM; returns the exit code.
 int run_mode(Vm& vm, const Options& o, const std::optional<Script>& script, const sigset_t& stop_signals,
              std::ostream& out, std::ostream& err) {
     switch (o.mode) {
+    case Options::Mode::Guest: return kExitUsage;  // run() runs it (needs the loaded Guest)
     case Options::Mode::Serve: {
         int sig = 0;
         sigwait(&stop_signals, &sig);
@@ -208,7 +247,24 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
             err << "coreio-mockvm: --record: " << e << std::endl;
             return kExitUsage;
         }
+#ifdef COREIO_HAVE_GUEST
+        std::optional<guest::Guest> firmware;  // loaded before "listening on": a bad file is a usage error
+        if (o->mode == Options::Mode::Guest) {
+            try {
+                firmware.emplace(*vm, guest::GuestConfig{.firmware = o->guest,
+                                                         .max_instructions = o->guest_max_instructions,
+                                                         .console = &out});
+            } catch (const guest::GuestError& e) {
+                err << "coreio-mockvm: --guest: " << e.what() << std::endl;
+                return kExitUsage;
+            }
+        }
+#endif
         out << "listening on " << vm->endpoint() << std::endl;
+#ifdef COREIO_HAVE_GUEST
+        if (firmware) code_run = run_guest(*vm, *firmware, *o, err);
+        else
+#endif
         code_run = run_mode(*vm, *o, script, stop_signals, out, err);
     }
     if (const std::string e = recording.close(); !e.empty()) {
