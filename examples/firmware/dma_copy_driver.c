@@ -77,14 +77,13 @@ int main(void) {
     }
     gic_init();
     gic_enable(DMA_INTID);
-    irq_unmask();
+    irq_mask();
 #ifdef SEEDED_BUG
     start_copy(COPY_LEN - 1);
 #else
     start_copy(COPY_LEN);
 #endif
-    for (tries = 0; tries < 100 && irqs_taken == 0; ++tries) wfi();
-    irq_mask();
+    for (tries = 0; tries < 100 && irqs_taken == 0; ++tries) wait_for_interrupt();
     if (irqs_taken != 1) return fail("interrupts taken:", irqs_taken);
     if (!(irq_status & dma->done) || (irq_status & dma->error)) return fail("status", irq_status);
     for (i = 0; i < COPY_LEN; ++i)

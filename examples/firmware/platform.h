@@ -37,6 +37,14 @@ void gic_eoi(uint32_t intid);
 static inline void irq_unmask(void) { __asm__ volatile("msr daifclr, #2" ::: "memory"); }
 static inline void irq_mask(void) { __asm__ volatile("msr daifset, #2" ::: "memory"); }
 static inline void wfi(void) { __asm__ volatile("wfi" ::: "memory"); }
+/* Waits for an interrupt without the check-then-sleep race: called with IRQs
+ * masked after checking the condition; wfi wakes on a pending interrupt even
+ * while masked, and the interrupt is taken between the unmask and the mask. */
+static inline void wait_for_interrupt(void) {
+    wfi();
+    irq_unmask();
+    irq_mask();
+}
 static inline uint64_t counter(void) {
     uint64_t v;
     __asm__ volatile("mrs %0, cntvct_el0" : "=r"(v));

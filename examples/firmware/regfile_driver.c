@@ -92,10 +92,9 @@ static int check_irq(void) {
     unsigned tries;
     gic_init();
     gic_enable(REGFILE_INTID);
-    irq_unmask();
-    write8(REGFILE_BASE + REG_IRQ, 1); /* the device raises line 0 */
-    for (tries = 0; tries < 10 && irqs_taken == 0; ++tries) wfi();
     irq_mask();
+    write8(REGFILE_BASE + REG_IRQ, 1); /* the device raises line 0 */
+    for (tries = 0; tries < 10 && irqs_taken == 0; ++tries) wait_for_interrupt();
     if (irqs_taken == 1) return 1;
     uart_puts("FAIL irq: taken ");
     uart_puthex(irqs_taken);

@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <csignal>
 #include <ostream>
 #include <pthread.h>
@@ -125,6 +126,8 @@ struct Recording {
     trace::OutputFile file;
     trace::TraceWriter writer;
     std::optional<trace::TraceTap> tap;
+    /// A guest run's time (see GuestConfig::time_ns): its recording's clock.
+    std::atomic<std::uint64_t> guest_time_ns{0};
 
     /// Opens `path`; returns an empty string or the error naming the path.
     std::string open(const Options& o) {
@@ -137,8 +140,16 @@ struct Recording {
         for (std::size_t i = 0; i < o.config.ranges.size(); ++i)
             h.ranges.push_back({static_cast<std::uint32_t>(i), o.config.ranges[i].base, o.config.ranges[i].size, {}});
         for (const auto& m : o.config.memory) h.memory.push_back({0, 0, m.base, m.size, {}});
+        trace::WriterOptions options;
+        if (o.mode == Options::Mode::Guest) {
+            // Guest time and no timer-driven flushes: the same firmware and device give the same bytes.
+            h.created_unix_ns = 1;  // no wall-clock start
+            options.clock = [this] { return guest_time_ns.load(std::memory_order_relaxed); };
+            options.background_flush = false;
+            options.flush_interval = std::chrono::hours(24);
+        }
         if (std::string e = file.open(o.record); !e.empty()) return e;
-        if (std::string e = writer.open(file.fd(), o.record, h); !e.empty()) return e;
+        if (std::string e = writer.open(file.fd(), o.record, h, options); !e.empty()) return e;
         tap.emplace(writer, trace::TapOptions{.observer = trace::Observer::Vm, .raw_frames = o.record_raw});
         return {};
     }
@@ -253,7 +264,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
             try {
                 firmware.emplace(*vm, guest::GuestConfig{.firmware = o->guest,
                                                          .max_instructions = o->guest_max_instructions,
-                                                         .console = &out});
+                                                         .console = &out,
+                                                         .time_ns = &recording.guest_time_ns});
             } catch (const guest::GuestError& e) {
                 err << "coreio-mockvm: --guest: " << e.what() << std::endl;
                 return kExitUsage;

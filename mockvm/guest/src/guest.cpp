@@ -272,6 +272,7 @@ void on_mmio(uc_engine*, uc_mem_type type, std::uint64_t addr, int size, std::in
         return;
     }
     ++g.mmio_accesses;
+    if (g.config.time_ns) g.config.time_ns->store(g.instructions * kNsPerCounterTick, std::memory_order_relaxed);
     const auto width = static_cast<unsigned>(size);
     if (type == UC_MEM_READ) {
         const ReadResult r = g.vm.read_value(addr, width);
@@ -283,9 +284,10 @@ void on_mmio(uc_engine*, uc_mem_type type, std::uint64_t addr, int size, std::in
         }
         const auto base = g.vm.config().ranges[static_cast<std::size_t>(rid)].base;
         std::memcpy(g.shadows[static_cast<std::size_t>(rid)].data() + (addr - base), &r.value, width);
-    } else if (const int rc = g.vm.write_value(addr, width, static_cast<std::uint64_t>(value)); rc != 0) {
+    } else if (const int rc = g.vm.write_value(addr, width, static_cast<std::uint64_t>(value), true); rc != 0) {
         g.fail("guest write of " + std::to_string(size) + " bytes at " + hex(addr) + " (range " +
-               std::to_string(rid) + "): " + std::strerror(-rc));
+               std::to_string(rid) + "): " + std::strerror(-rc) +
+               (rc == -EIO ? " (bus error; the run stops, no abort is delivered)" : ""));
         return;
     }
     if (g.irq_lines_changed() || g.irq_edges_changed()) g.request_stop(Impl::Stop::Irq);

@@ -10,12 +10,13 @@
 //
 // MMIO: loads/stores of 1, 2, 4 and 8 bytes become one request each; ldp/stp
 // (and 16-byte SIMD accesses) reach the VM as two accesses of half the size,
-// which is how the emulator reports them. A read waits for the device's reply
-// and the value is written back before the instruction retires; writes are
-// posted (as Device memory writes are on hardware). A read that the device
-// answers with a bus error (or that times out, or whose device went away)
-// stops the run with an error naming the address: no external abort is
-// delivered to the guest. An access to a range no device claimed behaves as
+// which is how the emulator reports them. Every access waits for the device's
+// reply before the instruction retires (a read's value is written back; writes
+// are acknowledged, as non-posted nGnRnE writes): so whatever a write makes the
+// device do (an IRQ update) reaches the VM before the guest's next access, and
+// runs repeat exactly. An access the device answers with a bus error (or that
+// times out, or whose device went away) stops the run with an error naming the
+// address: no external abort is delivered to the guest. An access to a range no device claimed behaves as
 // for any VM driver: reads 0xAA bytes, writes are dropped.
 //
 // Interrupts: each device IRQ line is a GIC SPI (platform.hpp). An IRQ the GIC
@@ -29,12 +30,14 @@
 //
 // Time: CNTVCT_EL0/CNTPCT_EL0 read the number of guest instructions executed
 // (counted per translation block as it starts), CNTFRQ_EL0 reads
-// kCounterFrequencyHz: guest time is independent of the host.
+// kCounterFrequencyHz: guest time is independent of the host. GuestConfig::time_ns
+// publishes it at each CoreIO access for a recording's clock.
 //
 // The guest reads memory that DMA writes without a lock: a device should
 // signal completion (status register, IRQ) before the guest reads DMA data.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -57,6 +60,10 @@ struct GuestConfig {
     std::chrono::milliseconds wfi_timeout{0};
     /// Where UART output goes (not owned); nullptr: std::cout.
     std::ostream* console = nullptr;
+    /// If set, the guest stores its time here before each CoreIO access: the
+    /// instructions executed so far in ns of the counter (kCounterFrequencyHz).
+    /// A recording that takes its clock from it repeats byte for byte.
+    std::atomic<std::uint64_t>* time_ns = nullptr;
 };
 
 struct GuestResult {

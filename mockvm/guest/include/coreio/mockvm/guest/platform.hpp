@@ -29,5 +29,6 @@ inline constexpr unsigned kNumIntids = 96;
 /// The virtual counter counts executed guest instructions (never host time):
 /// CNTVCT_EL0 and CNTPCT_EL0 read the instruction count, CNTFRQ_EL0 reads this.
 inline constexpr std::uint64_t kCounterFrequencyHz = 100'000'000;
+inline constexpr std::uint64_t kNsPerCounterTick = 1'000'000'000 / kCounterFrequencyHz;
 
 }  // namespace coreio::mockvm::guest
