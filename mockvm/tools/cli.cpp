@@ -1,6 +1,7 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <ostream>
@@ -163,7 +164,8 @@ struct Recording {
 };
 
 #ifdef COREIO_HAVE_GUEST
-/// Runs the guest once range 0 is claimed; its power-off value is the exit code.
+/// Runs the guest once range 0 is claimed; its power-off value is the exit code
+/// (values above 255 give 255, so a failure never reads as success).
 int run_guest(Vm& vm, guest::Guest& g, const Options& o, std::ostream& err) {
     if (!wait_for_range0(vm, o, err)) return kExitFailed;
     const guest::GuestResult r = g.run();
@@ -171,7 +173,7 @@ int run_guest(Vm& vm, guest::Guest& g, const Options& o, std::ostream& err) {
         err << "coreio-mockvm: guest: " << r.error << std::endl;
         return kExitFailed;
     }
-    return static_cast<int>(r.exit_value & 0xff);
+    return static_cast<int>(std::min<std::uint32_t>(r.exit_value, 255));
 }
 #endif
 
@@ -179,7 +181,7 @@ int run_guest(Vm& vm, guest::Guest& g, const Options& o, std::ostream& err) {
 int run_mode(Vm& vm, const Options& o, const std::optional<Script>& script, const sigset_t& stop_signals,
              std::ostream& out, std::ostream& err) {
     switch (o.mode) {
-    case Options::Mode::Guest: return kExitUsage;  // run() runs it (needs the loaded Guest)
+    case Options::Mode::Guest: return kExitUsage;  // not here: run() runs the Guest it loaded
     case Options::Mode::Serve: {
         int sig = 0;
         sigwait(&stop_signals, &sig);
@@ -254,10 +256,6 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
             err << "coreio-mockvm: " << e.what() << std::endl;
             return kExitUsage;
         }
-        if (const std::string e = recording.file.publish(); !o->record.empty() && !e.empty()) {
-            err << "coreio-mockvm: --record: " << e << std::endl;
-            return kExitUsage;
-        }
 #ifdef COREIO_HAVE_GUEST
         std::optional<guest::Guest> firmware;  // loaded before "listening on": a bad file is a usage error
         if (o->mode == Options::Mode::Guest) {
@@ -272,12 +270,16 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
             }
         }
 #endif
+        if (const std::string e = recording.file.publish(); !o->record.empty() && !e.empty()) {
+            err << "coreio-mockvm: --record: " << e << std::endl;
+            return kExitUsage;
+        }
         out << "listening on " << vm->endpoint() << std::endl;
 #ifdef COREIO_HAVE_GUEST
-        if (firmware) code_run = run_guest(*vm, *firmware, *o, err);
-        else
-#endif
+        code_run = firmware ? run_guest(*vm, *firmware, *o, err) : run_mode(*vm, *o, script, stop_signals, out, err);
+#else
         code_run = run_mode(*vm, *o, script, stop_signals, out, err);
+#endif
     }
     if (const std::string e = recording.close(); !e.empty()) {
         err << "coreio-mockvm: --record: " << e << std::endl;

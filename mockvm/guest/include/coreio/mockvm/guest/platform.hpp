@@ -14,7 +14,7 @@ inline constexpr std::uint64_t kGicCpuInterfaceBase = 0x08010000;
 /// PL011 UART subset: DR (0x00) writes go to the console, FR (0x18) says "ready".
 inline constexpr std::uint64_t kUartBase = 0x09000000;
 /// Power-off register: a write of a 32-bit value ends the run with that value
-/// as the mock VM's exit status (truncated to 0..255 by the process exit).
+/// as the mock VM's exit status (coreio-mockvm exits 255 for values above 255).
 inline constexpr std::uint64_t kExitBase = 0x09010000;
 /// Every built-in device occupies one 4 KiB page.
 inline constexpr std::uint64_t kDevicePageSize = 0x1000;
