@@ -3,7 +3,8 @@
 set -euo pipefail
 packages=(g++ cmake make pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler
           libgtest-dev verilator clang libclang-rt-14-dev tshark
-          pybind11-dev python3-pybind11 python3-pytest python3-dev)
+          pybind11-dev python3-pybind11 python3-pytest python3-dev
+          libunicorn-dev gcc-aarch64-linux-gnu)  # the mock VM guest CPU and its example firmware
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,6 +1,8 @@
 #include "cli.hpp"
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
 #include <csignal>
 #include <ostream>
 #include <pthread.h>
@@ -14,6 +16,9 @@
 #include "coreio/trace/output_file.hpp"
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
+#ifdef COREIO_HAVE_GUEST
+#include "coreio/mockvm/guest/guest.hpp"
+#endif
 
 namespace coreio::mockvm::cli {
 
@@ -22,7 +27,9 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         "coreio-mockvm: a mock VM for CoreIO device models.\n"
         "Listens for CoreIO clients (each opens a main then a DMA connection), routes MMIO to the\n"
         "client that claimed each range, serves DMA from guest memory and tracks IRQ lines.\n"
-        "Without --script or --serve it runs the demo: waits for a client to claim range 0, writes\n"
+        "With --guest FILE it runs AArch64 bare-metal firmware whose MMIO goes to the devices; the\n"
+        "firmware's power-off value is the exit status (see mockvm/README.md, 'The guest CPU').\n"
+        "Without --script, --serve or --guest it runs the demo: waits for a client to claim range 0, writes\n"
         "a pattern at widths 1/2/4/8, reads it back and prints a table.\n"
         "Without --range: one range 0xfef00000:0x1000; without --memory: 16M of memory at 0x80000000.\n"
         "Exit status: 0 success, 1 a check failed, 2 bad command line or script.",
@@ -44,7 +51,17 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         ->type_name("BASE:SIZE");
     auto* script = app.add_option("--script", o.script, "run a scenario script once range 0 is claimed")
         ->type_name("FILE");
-    app.add_flag("--serve", serve, "serve clients until interrupted (no demo, no script)")->excludes(script);
+    auto* serve_flag =
+        app.add_flag("--serve", serve, "serve clients until interrupted (no demo, no script)")->excludes(script);
+    auto* guest = app.add_option("--guest", o.guest,
+                                 "run AArch64 firmware (ELF) once range 0 is claimed; its power-off value is the "
+                                 "exit status")
+                      ->type_name("FILE")
+                      ->excludes(script)
+                      ->excludes(serve_flag);
+    app.add_option("--guest-max-instructions", o.guest_max_instructions,
+                   "stop the guest with an error after N instructions (0: no limit)")
+        ->needs(guest);
     app.add_option("--timeout-ms", timeout_ms, "timeout of every VM request, in milliseconds")
         ->capture_default_str()
         ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
@@ -77,7 +94,17 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         exit_code = kExitUsage;
         return std::nullopt;
     }
-    o.mode = serve ? Options::Mode::Serve : o.script.empty() ? Options::Mode::Demo : Options::Mode::Script;
+    o.mode = serve ? Options::Mode::Serve : !o.script.empty() ? Options::Mode::Script : Options::Mode::Demo;
+    if (!o.guest.empty()) {
+#ifdef COREIO_HAVE_GUEST
+        o.mode = Options::Mode::Guest;
+#else
+        err << "coreio-mockvm: --guest: this coreio-mockvm was built without the guest CPU "
+               "(COREIO_BUILD_GUEST=OFF or no unicorn-engine)" << std::endl;
+        exit_code = kExitUsage;
+        return std::nullopt;
+#endif
+    }
     exit_code = kExitOk;
     return o;
 }
@@ -100,6 +127,8 @@ struct Recording {
     trace::OutputFile file;
     trace::TraceWriter writer;
     std::optional<trace::TraceTap> tap;
+    /// A guest run's time (see GuestConfig::time_ns): its recording's clock.
+    std::atomic<std::uint64_t> guest_time_ns{0};
 
     /// Opens `path`; returns an empty string or the error naming the path.
     std::string open(const Options& o) {
@@ -112,8 +141,16 @@ struct Recording {
         for (std::size_t i = 0; i < o.config.ranges.size(); ++i)
             h.ranges.push_back({static_cast<std::uint32_t>(i), o.config.ranges[i].base, o.config.ranges[i].size, {}});
         for (const auto& m : o.config.memory) h.memory.push_back({0, 0, m.base, m.size, {}});
+        trace::WriterOptions options;
+        if (o.mode == Options::Mode::Guest) {
+            // Guest time and no timer-driven flushes: the same firmware and device give the same bytes.
+            h.created_unix_ns = 1;  // no wall-clock start
+            options.clock = [this] { return guest_time_ns.load(std::memory_order_relaxed); };
+            options.background_flush = false;
+            options.flush_interval = std::chrono::hours(24);
+        }
         if (std::string e = file.open(o.record); !e.empty()) return e;
-        if (std::string e = writer.open(file.fd(), o.record, h); !e.empty()) return e;
+        if (std::string e = writer.open(file.fd(), o.record, h, options); !e.empty()) return e;
         tap.emplace(writer, trace::TapOptions{.observer = trace::Observer::Vm, .raw_frames = o.record_raw});
         return {};
     }
@@ -126,10 +163,25 @@ struct Recording {
     }
 };
 
+#ifdef COREIO_HAVE_GUEST
+/// Runs the guest once range 0 is claimed; its power-off value is the exit code
+/// (values above 255 give 255, so a failure never reads as success).
+int run_guest(Vm& vm, guest::Guest& g, const Options& o, std::ostream& err) {
+    if (!wait_for_range0(vm, o, err)) return kExitFailed;
+    const guest::GuestResult r = g.run();
+    if (!r.exited) {
+        err << "coreio-mockvm: guest: " << r.error << std::endl;
+        return kExitFailed;
+    }
+    return static_cast<int>(std::min<std::uint32_t>(r.exit_value, 255));
+}
+#endif
+
 /// Runs what the command line asked for on a started VM; returns the exit code.
 int run_mode(Vm& vm, const Options& o, const std::optional<Script>& script, const sigset_t& stop_signals,
              std::ostream& out, std::ostream& err) {
     switch (o.mode) {
+    case Options::Mode::Guest: return kExitUsage;  // not here: run() runs the Guest it loaded
     case Options::Mode::Serve: {
         int sig = 0;
         sigwait(&stop_signals, &sig);
@@ -204,12 +256,30 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
             err << "coreio-mockvm: " << e.what() << std::endl;
             return kExitUsage;
         }
+#ifdef COREIO_HAVE_GUEST
+        std::optional<guest::Guest> firmware;  // loaded before "listening on": a bad file is a usage error
+        if (o->mode == Options::Mode::Guest) {
+            try {
+                firmware.emplace(*vm, guest::GuestConfig{.firmware = o->guest,
+                                                         .max_instructions = o->guest_max_instructions,
+                                                         .console = &out,
+                                                         .time_ns = &recording.guest_time_ns});
+            } catch (const guest::GuestError& e) {
+                err << "coreio-mockvm: --guest: " << e.what() << std::endl;
+                return kExitUsage;
+            }
+        }
+#endif
         if (const std::string e = recording.file.publish(); !o->record.empty() && !e.empty()) {
             err << "coreio-mockvm: --record: " << e << std::endl;
             return kExitUsage;
         }
         out << "listening on " << vm->endpoint() << std::endl;
+#ifdef COREIO_HAVE_GUEST
+        code_run = firmware ? run_guest(*vm, *firmware, *o, err) : run_mode(*vm, *o, script, stop_signals, out, err);
+#else
         code_run = run_mode(*vm, *o, script, stop_signals, out, err);
+#endif
     }
     if (const std::string e = recording.close(); !e.empty()) {
         err << "coreio-mockvm: --record: " << e << std::endl;

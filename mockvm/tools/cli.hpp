@@ -13,13 +13,15 @@ namespace coreio::mockvm::cli {
 
 /// What the command line asked for.
 struct Options {
-    enum class Mode { Demo, Script, Serve };
-    Mode mode = Mode::Demo;           // --script FILE / --serve / the default demo
+    enum class Mode { Demo, Script, Serve, Guest };
+    Mode mode = Mode::Demo;           // --script FILE / --serve / --guest FILE / the default demo
     VmConfig config;                  // --listen, --port, --range, --memory, --timeout-ms, --verbose
     std::string script;               // --script FILE
     std::uint64_t wait_ms = 60000;    // --wait-ms: how long to wait for range 0 to be claimed (0: forever)
     std::string record;               // --record FILE: trace every frame of every client
     bool record_raw = false;          // --record-raw: keep whole wire frames in the trace
+    std::string guest;                // --guest FILE: run this AArch64 firmware (needs the guest part)
+    std::uint64_t guest_max_instructions = 0;  // --guest-max-instructions N (0: no limit)
 };
 
 /// Exit codes: the run succeeded / an expectation or the demo failed /

@@ -402,7 +402,10 @@ bool TraceWriter::is_open() const {
     return impl_->fd >= 0;
 }
 
-std::uint64_t TraceWriter::now_ns() const { return monotonic_ns() - impl_->start_ns; }
+std::uint64_t TraceWriter::now_ns() const {
+    if (impl_->options.clock) return impl_->options.clock();
+    return monotonic_ns() - impl_->start_ns;
+}
 
 std::uint64_t TraceWriter::append(const Event& ev) {
     std::lock_guard lock(impl_->mutex);
@@ -412,6 +415,7 @@ std::uint64_t TraceWriter::append(const Event& ev) {
 detail::FastMutex& TraceWriter::mutex() const { return impl_->mutex; }
 
 std::uint64_t TraceWriter::now_locked() {
+    if (impl_->options.clock) return impl_->options.clock();
     const std::uint64_t t = impl_->tap_clock.now();
     return t > impl_->start_ns ? t - impl_->start_ns : 0;
 }

@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -35,6 +36,9 @@ struct WriterOptions {
     /// Run a thread that flushes an idle batch after flush_interval; without
     /// it, only appends, flush() and close() write.
     bool background_flush = true;
+    /// The trace's clock, ns since the trace start (default: the host's monotonic
+    /// clock). A guest CPU run records guest time, so that its traces repeat exactly.
+    std::function<std::uint64_t()> clock;
 };
 
 class TraceWriter {
