@@ -38,8 +38,21 @@ void VmSession::tap_frame(Channel channel, Direction direction, const Frame& f) 
     if (options_.tap != nullptr) options_.tap->on_frame(channel, direction, f.bytes());
 }
 
+VmSessionCounters VmSession::counters() const {
+    VmSessionCounters t;
+    for (const ChannelCounts& c : counts_) {
+        t.frames_in += c.frames_in.load(std::memory_order_relaxed);
+        t.frames_out += c.frames_out.load(std::memory_order_relaxed);
+        t.dma_chunks += c.dma_chunks.load(std::memory_order_relaxed);
+        t.dma_faults += c.dma_faults.load(std::memory_order_relaxed);
+        t.protocol_errors += c.protocol_errors.load(std::memory_order_relaxed);
+        t.echoed_posted += c.echoed_posted.load(std::memory_order_relaxed);
+    }
+    return t;
+}
+
 void VmSession::protocol_error(Channel channel, std::string_view what, const Frame& f) {
-    counters_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    bump<std::uint64_t>(counts(channel).protocol_errors);
     events_.on_protocol_error(*this, channel, what, f);
     if (!options_.log) return;
     char head[64];
@@ -66,7 +79,7 @@ bool VmSession::receive(Channel channel, std::span<const std::byte> bytes) {
                            describe_error(e, f, reader.max_blocks()) + " (stream can no longer be split into frames)",
                            f);
         });
-    counters_.frames_in.fetch_add(frames, std::memory_order_relaxed);
+    bump(counts(channel).frames_in, frames);
     return ok;
 }
 
@@ -91,7 +104,8 @@ void VmSession::on_frame(Channel channel, const Frame& f) {
 void VmSession::on_client_frame(const Frame& f) {
     switch (exchange_of(f)) {
     case Exchange::Claim:
-        claimed_.fetch_or(static_cast<std::uint8_t>(1u << f.rid()), std::memory_order_relaxed);
+        claimed_.store(static_cast<std::uint8_t>(claimed_.load(std::memory_order_relaxed) | 1u << f.rid()),
+                       std::memory_order_relaxed);
         events_.on_claim(*this, f.rid());
         return;
     case Exchange::Irq:
@@ -118,10 +132,10 @@ void VmSession::on_irq_update(const Frame& f) {
     const auto line = static_cast<unsigned>(f.irq_line());
     const bool level = f.irq_level() != 0;
     const auto bit = static_cast<std::uint8_t>(1u << line);
-    const std::uint8_t old = level ? irq_[rid].fetch_or(bit, std::memory_order_relaxed)
-                                   : irq_[rid].fetch_and(static_cast<std::uint8_t>(~bit), std::memory_order_relaxed);
+    const std::uint8_t old = irq_[rid].load(std::memory_order_relaxed);  // written on Main only
+    irq_[rid].store(static_cast<std::uint8_t>(level ? old | bit : old & ~bit), std::memory_order_relaxed);
     const bool rising = level && (old & bit) == 0;
-    if (rising) edges_[rid][line].fetch_add(1, std::memory_order_relaxed);
+    if (rising) bump<std::uint64_t>(edges_[rid][line]);
     events_.on_irq(*this, rid, line, level, rising);
 }
 
@@ -130,7 +144,7 @@ void VmSession::on_reply_frame(const Frame& f) {
     if (!expects_reply(f)) {
         if (exchange_of(f) == Exchange::Mmio) {
             // A client echoes posted writes for ranges it has not claimed; nothing waits for them.
-            counters_.echoed_posted.fetch_add(1, std::memory_order_relaxed);
+            bump<std::uint64_t>(counts(Channel::Main).echoed_posted);
             return;
         }
         protocol_error(Channel::Main, describe_error(FrameError::UnexpectedOp, f), f);
@@ -161,7 +175,7 @@ void VmSession::on_dma_frame(const Frame& f) {
             Frame reply = f;
             reply.set_extra_blocks(0);
             reply.set_error(true);
-            counters_.dma_faults.fetch_add(1, std::memory_order_relaxed);
+            bump<std::uint64_t>(counts(Channel::Dma).dma_faults);
             send(Channel::Dma, reply);
         }
         return;
@@ -183,9 +197,9 @@ void VmSession::serve_dma(Frame f) {
                                        : memory_.dma_write(request);
     if (!ok) {
         f.set_error(true);
-        counters_.dma_faults.fetch_add(1, std::memory_order_relaxed);
+        bump<std::uint64_t>(counts(Channel::Dma).dma_faults);
     }
-    counters_.dma_chunks.fetch_add(1, std::memory_order_relaxed);
+    bump<std::uint64_t>(counts(Channel::Dma).dma_chunks);
     events_.on_dma(*this, request, f);
     send(Channel::Dma, f);
 }
@@ -243,7 +257,7 @@ void VmSession::send(Channel channel, const Frame& frame) {
     tap_frame(channel, Direction::Sent, frame);
     auto& out = out_[index(channel)];
     out.insert(out.end(), frame.data(), frame.data() + kBlockSize);
-    counters_.frames_out.fetch_add(1, std::memory_order_relaxed);
+    bump<std::uint64_t>(counts(channel).frames_out);
 }
 
 std::span<const std::byte> VmSession::outbound(Channel channel) const {

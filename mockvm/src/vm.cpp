@@ -611,12 +611,12 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             owner[rid].reset();
             irq_levels[rid].store(0, std::memory_order_relaxed);  // a departed device drives no line
         }
-        const VmSessionCounters& sc = c->session->counters();
-        closed_totals.frames_in += sc.frames_in.load(std::memory_order_relaxed);
-        closed_totals.frames_out += sc.frames_out.load(std::memory_order_relaxed);
-        closed_totals.dma_chunks += sc.dma_chunks.load(std::memory_order_relaxed);
-        closed_totals.dma_faults += sc.dma_faults.load(std::memory_order_relaxed);
-        closed_totals.protocol_errors += sc.protocol_errors.load(std::memory_order_relaxed);
+        const VmSessionCounters sc = c->session->counters();
+        closed_totals.frames_in += sc.frames_in;
+        closed_totals.frames_out += sc.frames_out;
+        closed_totals.dma_chunks += sc.dma_chunks;
+        closed_totals.dma_faults += sc.dma_faults;
+        closed_totals.protocol_errors += sc.protocol_errors;
     }
     {
         // Requests the client will never answer fail now instead of timing out.
@@ -1097,12 +1097,12 @@ VmCounters Vm::counters() const {
     std::lock_guard lock(impl_->state_mu);
     VmCounters t = impl_->closed_totals;
     for (const auto& c : impl_->clients) {
-        const VmSessionCounters& sc = c->session->counters();
-        t.frames_in += sc.frames_in.load(std::memory_order_relaxed);
-        t.frames_out += sc.frames_out.load(std::memory_order_relaxed);
-        t.dma_chunks += sc.dma_chunks.load(std::memory_order_relaxed);
-        t.dma_faults += sc.dma_faults.load(std::memory_order_relaxed);
-        t.protocol_errors += sc.protocol_errors.load(std::memory_order_relaxed);
+        const VmSessionCounters sc = c->session->counters();
+        t.frames_in += sc.frames_in;
+        t.frames_out += sc.frames_out;
+        t.dma_chunks += sc.dma_chunks;
+        t.dma_faults += sc.dma_faults;
+        t.protocol_errors += sc.protocol_errors;
     }
     t.unclaimed_accesses = impl_->unclaimed_accesses.load(std::memory_order_relaxed);
     return t;
