@@ -136,7 +136,6 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
     if (closed_) return -ENOTCONN;
     if (poisoned_[i]) return -EPROTO;
     if (ch == Channel::Main && dispatching_) return -EDEADLK;
-    flush_tap();  // nested (a handler's blocking DMA): what the outer batch saw comes first
     bool ok;
     {
         // Nested when a handler's blocking DMA receives on the DMA channel mid-batch.
@@ -151,7 +150,6 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
             [&](FrameError e, const Frame& f) { report(ch, e, f); });
         if (!ok) poisoned_[i] = true;
         refill_window();
-        flush_tap();
     }
     run_completions();
     return ok ? 0 : -EPROTO;
@@ -159,7 +157,7 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
 
 void ClientSession::on_frame(Channel ch, const Frame& f) {
     if (closed_) return;  // a handler's DMA wait may have seen the connection end
-    tap_frame(ch, Direction::Received, f);
+    if (options_.tap) options_.tap->on_frame(ch, Direction::Received, f.bytes());
     const FrameError e = f.validate(reader_[idx(ch)].max_blocks());
     if (e != FrameError::Ok) {
         on_malformed(ch, e, f);
@@ -293,23 +291,9 @@ void ClientSession::send(Channel ch, const Frame& f) {
     if (closed_) return;
     Output& out = *out_[idx(ch)];
     std::memcpy(out.append(kBlockSize), f.data(), kBlockSize);
-    tap_frame(ch, Direction::Sent, f);
+    if (options_.tap) options_.tap->on_frame(ch, Direction::Sent, f.bytes());
     if (ch == Channel::Main && on_backlog_ && (dispatching_ || !receiving_) && out.tail - out.head > backlog_limit_)
         on_backlog_(ch);
-}
-
-void ClientSession::tap_frame(Channel ch, Direction d, const Frame& f) {
-    if (options_.tap == nullptr) return;
-    if (receiving_)
-        tap_batch_.push_back(TapFrame{ch, d, f});
-    else
-        options_.tap->on_frame(ch, d, f.bytes());
-}
-
-void ClientSession::flush_tap() {
-    if (tap_batch_.empty()) return;
-    if (options_.tap) options_.tap->on_frames(tap_batch_);
-    tap_batch_.clear();
 }
 
 void ClientSession::echo(Channel ch, Frame f) {

@@ -210,12 +210,6 @@ void TraceTap::on_frames(Channel channel, Direction direction, std::span<const F
     for (const Frame& f : frames) impl_->frame(channel, direction, f.bytes(), now);
 }
 
-void TraceTap::on_frames(std::span<const TapFrame> frames) {
-    std::lock_guard lock(impl_->writer.mutex());
-    const std::uint64_t now = impl_->writer.now_locked();
-    for (const TapFrame& f : frames) impl_->frame(f.channel, f.direction, f.frame.bytes(), now);
-}
-
 void TraceTap::on_connection(Channel channel, bool up) {
     std::lock_guard lock(impl_->writer.mutex());
     Impl& m = *impl_;

@@ -28,7 +28,6 @@ public:
     void on_frame(coreio::Channel channel, coreio::Direction direction, std::span<const std::byte> frame) override {
         tap->on_frame(channel, direction, frame);
     }
-    void on_frames(std::span<const coreio::TapFrame> frames) override { tap->on_frames(frames); }
     void on_connection(coreio::Channel channel, bool up) override { tap->on_connection(channel, up); }
 };
 

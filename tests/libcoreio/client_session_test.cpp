@@ -730,37 +730,6 @@ TEST(ClientSession, TapSeesEveryFrame) {
     EXPECT_EQ(tap.received, 2);
 }
 
-// What one receive() brings in and what it sends in answer reach the tap in
-// one on_frames() call, in wire order; frames outside a receive() one by one.
-TEST(ClientSession, TapGetsOneBatchPerReceiveInOrder) {
-    struct Tap : FrameTap {
-        std::vector<std::string> calls;
-        void on_frame(Channel, Direction d, std::span<const std::byte> f) override {
-            calls.push_back(std::string(d == Direction::Sent ? "S" : "R") + op_name(Frame::from_bytes(f.data()).opcode()));
-        }
-        void on_frames(std::span<const TapFrame> frames) override {
-            std::string batch = "[";
-            for (const TapFrame& f : frames)
-                batch += std::string(f.direction == Direction::Sent ? " S" : " R") + op_name(f.frame.opcode());
-            calls.push_back(batch + " ]");
-        }
-    } tap;
-    ClientSession s(SessionOptions{{}, kMaxBlocks, &tap});
-    Device d;
-    s.claim(0, d);
-    std::vector<std::byte> in;
-    for (const Frame& f : {Frame::mmio_request(Op::Read, 0, 0, 4, 0, 1), Frame::mmio_request(Op::Write, 0, 4, 4, 0, 2),
-                           Frame::mmio_request(Op::WriteAck, 0, 8, 4, 0, 3)})
-        in.insert(in.end(), f.data(), f.data() + kBlockSize);
-    ASSERT_EQ(s.receive(Channel::Main, in), 0);
-    s.irq_update(0, 1, true);
-    ASSERT_EQ(tap.calls.size(), 3u);
-    EXPECT_EQ(tap.calls[0], std::string("S") + op_name(static_cast<std::uint8_t>(Op::Claim)));
-    EXPECT_EQ(tap.calls[1], std::string("[ R") + op_name(1) + " S" + op_name(1) + " R" + op_name(2) + " R" + op_name(5) +
-                                " S" + op_name(5) + " ]");
-    EXPECT_EQ(tap.calls[2], std::string("S") + op_name(static_cast<std::uint8_t>(Op::IrqUpdate)));
-}
-
 TEST(ClientSession, ResetForgetsClaimsAndIrqLevels) {
     Fixture fx;
     Device d;

@@ -23,26 +23,12 @@ enum class Channel : std::uint8_t { Main = 0, Dma = 1 };
 /// Which way a frame went, seen from the end that observes it.
 enum class Direction : std::uint8_t { Received = 0, Sent = 1 };
 
-/// One frame of a batch given to FrameTap::on_frames().
-struct TapFrame {
-    Channel channel;
-    Direction direction;
-    Frame frame;  // its first 64-byte block
-};
-
 /// Observes every frame an end sends or receives (whole declared length),
 /// e.g. to record a trace. Called on the thread that moves the bytes.
 class COREIO_EXPORT FrameTap {
 public:
     virtual ~FrameTap() = default;
     virtual void on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) = 0;
-    /// Frames that crossed in one batch, in the order they did (a ClientSession
-    /// gives what one receive() brought in interleaved with what it sent in
-    /// answer), so that a tap may take one lock and one clock reading for all.
-    /// The default calls on_frame() for each.
-    virtual void on_frames(std::span<const TapFrame> frames) {
-        for (const TapFrame& f : frames) on_frame(f.channel, f.direction, f.frame.bytes());
-    }
     /// A connection opened (`up`) or closed.
     virtual void on_connection(Channel channel, bool up) { (void)channel, (void)up; }
 };

@@ -125,12 +125,8 @@ public:
     /// Transfers not yet completed (including cancelled ones with chunks in flight).
     std::size_t dma_transfers() const { return live_transfers_; }
 
-    /// Changes the tap (e.g. a trace opened at connect); nullptr: none. Frames
-    /// the old tap has not been given yet go to it first.
-    void set_tap(FrameTap* tap) {
-        flush_tap();
-        options_.tap = tap;
-    }
+    /// Changes the tap (e.g. a trace opened at connect); nullptr: none.
+    void set_tap(FrameTap* tap) { options_.tap = tap; }
 
     /// Unsent bytes per channel above which the backlog handler runs.
     static constexpr std::size_t kDefaultBacklogLimit = 32 * 1024;
@@ -160,9 +156,6 @@ private:
     void on_dma_reply(const Frame& f);
     void deliver_reset();
     void send(Channel ch, const Frame& f);
-    /// Shows `f` to the tap: at once outside receive(), else batched until it ends.
-    void tap_frame(Channel ch, Direction d, const Frame& f);
-    void flush_tap();
     /// Sends `f` back as received, but 64 bytes long (all a client ever sends).
     void echo(Channel ch, Frame f);
     void refill_window();
@@ -194,7 +187,6 @@ private:
     std::unique_ptr<Slot[]> slots_;         // kMaxOutstanding chunks in flight
     std::vector<std::uint16_t> free_slots_; // stack of unused slot indices
     std::vector<Ready> ready_;              // completions due, run after the batch
-    std::vector<TapFrame> tap_batch_;       // frames of this receive() not yet shown to the tap
     std::size_t ready_head_ = 0;
 };
 

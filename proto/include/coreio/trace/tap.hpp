@@ -45,8 +45,6 @@ public:
     /// Records frames that crossed `channel` together (e.g. what one read
     /// returned): one lock and one clock reading for all, the same time for each.
     void on_frames(Channel channel, Direction direction, std::span<const Frame> frames);
-    /// The same for a mixed batch (a ClientSession's): one lock, one clock reading.
-    void on_frames(std::span<const TapFrame> frames) override;
     /// Records a connection opening or closing; transactions waiting on a
     /// closed connection are written as NO_REPLY.
     void on_connection(Channel channel, bool up) override;
