@@ -52,7 +52,7 @@ VmSessionCounters VmSession::counters() const {
 }
 
 void VmSession::protocol_error(Channel channel, std::string_view what, const Frame& f) {
-    bump<std::uint64_t>(counts(channel).protocol_errors);
+    bump(counts(channel).protocol_errors);
     events_.on_protocol_error(*this, channel, what, f);
     if (!options_.log) return;
     char head[64];
@@ -135,7 +135,7 @@ void VmSession::on_irq_update(const Frame& f) {
     const std::uint8_t old = irq_[rid].load(std::memory_order_relaxed);  // written on Main only
     irq_[rid].store(static_cast<std::uint8_t>(level ? old | bit : old & ~bit), std::memory_order_relaxed);
     const bool rising = level && (old & bit) == 0;
-    if (rising) bump<std::uint64_t>(edges_[rid][line]);
+    if (rising) bump(edges_[rid][line]);
     events_.on_irq(*this, rid, line, level, rising);
 }
 
@@ -144,7 +144,7 @@ void VmSession::on_reply_frame(const Frame& f) {
     if (!expects_reply(f)) {
         if (exchange_of(f) == Exchange::Mmio) {
             // A client echoes posted writes for ranges it has not claimed; nothing waits for them.
-            bump<std::uint64_t>(counts(Channel::Main).echoed_posted);
+            bump(counts(Channel::Main).echoed_posted);
             return;
         }
         protocol_error(Channel::Main, describe_error(FrameError::UnexpectedOp, f), f);
@@ -175,7 +175,7 @@ void VmSession::on_dma_frame(const Frame& f) {
             Frame reply = f;
             reply.set_extra_blocks(0);
             reply.set_error(true);
-            bump<std::uint64_t>(counts(Channel::Dma).dma_faults);
+            bump(counts(Channel::Dma).dma_faults);
             send(Channel::Dma, reply);
         }
         return;
@@ -197,9 +197,9 @@ void VmSession::serve_dma(Frame f) {
                                        : memory_.dma_write(request);
     if (!ok) {
         f.set_error(true);
-        bump<std::uint64_t>(counts(Channel::Dma).dma_faults);
+        bump(counts(Channel::Dma).dma_faults);
     }
-    bump<std::uint64_t>(counts(Channel::Dma).dma_chunks);
+    bump(counts(Channel::Dma).dma_chunks);
     events_.on_dma(*this, request, f);
     send(Channel::Dma, f);
 }
@@ -257,7 +257,7 @@ void VmSession::send(Channel channel, const Frame& frame) {
     tap_frame(channel, Direction::Sent, frame);
     auto& out = out_[index(channel)];
     out.insert(out.end(), frame.data(), frame.data() + kBlockSize);
-    bump<std::uint64_t>(counts(channel).frames_out);
+    bump(counts(channel).frames_out);
 }
 
 std::span<const std::byte> VmSession::outbound(Channel channel) const {

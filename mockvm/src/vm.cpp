@@ -26,6 +26,15 @@ namespace coreio::mockvm {
 
 namespace {
 
+/// Adds one client session's counters to the VM's totals.
+void add_counts(VmCounters& total, const VmSessionCounters& session) {
+    total.frames_in += session.frames_in;
+    total.frames_out += session.frames_out;
+    total.dma_chunks += session.dma_chunks;
+    total.dma_faults += session.dma_faults;
+    total.protocol_errors += session.protocol_errors;
+}
+
 using detail::Clock;
 using detail::Waiter;
 using detail::complete_one;
@@ -611,12 +620,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             owner[rid].reset();
             irq_levels[rid].store(0, std::memory_order_relaxed);  // a departed device drives no line
         }
-        const VmSessionCounters sc = c->session->counters();
-        closed_totals.frames_in += sc.frames_in;
-        closed_totals.frames_out += sc.frames_out;
-        closed_totals.dma_chunks += sc.dma_chunks;
-        closed_totals.dma_faults += sc.dma_faults;
-        closed_totals.protocol_errors += sc.protocol_errors;
+        add_counts(closed_totals, c->session->counters());
     }
     {
         // Requests the client will never answer fail now instead of timing out.
@@ -1096,14 +1100,7 @@ void Vm::drop_clients() {
 VmCounters Vm::counters() const {
     std::lock_guard lock(impl_->state_mu);
     VmCounters t = impl_->closed_totals;
-    for (const auto& c : impl_->clients) {
-        const VmSessionCounters sc = c->session->counters();
-        t.frames_in += sc.frames_in;
-        t.frames_out += sc.frames_out;
-        t.dma_chunks += sc.dma_chunks;
-        t.dma_faults += sc.dma_faults;
-        t.protocol_errors += sc.protocol_errors;
-    }
+    for (const auto& c : impl_->clients) add_counts(t, c->session->counters());
     t.unclaimed_accesses = impl_->unclaimed_accesses.load(std::memory_order_relaxed);
     return t;
 }

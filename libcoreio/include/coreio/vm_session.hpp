@@ -185,9 +185,8 @@ private:
         std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, dma_chunks{0}, dma_faults{0}, protocol_errors{0},
             echoed_posted{0};
     };
-    template <class T>
-    static void bump(std::atomic<T>& counter, T n = 1) {
-        counter.store(static_cast<T>(counter.load(std::memory_order_relaxed) + n), std::memory_order_relaxed);
+    static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) {
+        counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     }
     ChannelCounts& counts(Channel c) { return counts_[index(c)]; }
     std::array<ChannelCounts, 2> counts_;
