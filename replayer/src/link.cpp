@@ -39,7 +39,7 @@ void LinkCore::push(std::uint64_t seq, const Frame& request) {
         fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(head_));
         head_ = 0;
     }
-    fifo_.push_back(Pending{seq, request, false, false, Frame{}});
+    fifo_.push_back(Pending{seq, &request, false, std::nullopt});
     last_seq_ = seq;
     session_.request(request, seq);
     if (fence_posted_ && !expects_reply(request)) {
@@ -56,10 +56,17 @@ void LinkCore::clear() {
     session_.reset_streams();
 }
 
+// The head entry: hands it to the observer and moves the head on first, so
+// cause() names the next request while the observer runs, as when it was popped.
+void LinkCore::complete(const Pending& p, const Frame* reply) {
+    ++head_;
+    observer_.on_complete(p.seq, *p.request, reply);  // p stays valid: the observer does not submit
+}
+
 void LinkCore::complete_ready() {
     while (head_ < fifo_.size() && fifo_[head_].done) {
-        const Pending p = fifo_[head_++];
-        observer_.on_complete(p.seq, p.request, p.has_reply ? &p.reply : nullptr);
+        const Pending& p = fifo_[head_];
+        complete(p, p.reply ? &*p.reply : nullptr);
     }
 }
 
@@ -67,8 +74,8 @@ void LinkCore::finish_front() {
     if (head_ >= fifo_.size()) return;
     Pending& p = fifo_[head_];
     if (!p.done) {
-        if (expects_reply(p.request)) {
-            observer_.on_violation(p.seq, "no reply to " + describe(p.request));
+        if (expects_reply(*p.request)) {
+            observer_.on_violation(p.seq, "no reply to " + describe(*p.request));
             session_.cancel(p.seq);
         }
         p.done = true;
@@ -81,8 +88,10 @@ void LinkCore::on_reply(VmSession&, std::uint64_t cookie, const Frame& reply) {
         Pending& p = fifo_[i];
         if (p.seq != cookie || p.done) continue;
         p.done = true;
-        if (expects_reply(p.request)) {  // else the reply is the fence's echo
-            p.has_reply = true;
+        const bool answer = expects_reply(*p.request);  // else the reply is the fence's echo
+        if (i == head_) {
+            complete(p, answer ? &reply : nullptr);  // the usual case: no copy of the reply
+        } else if (answer) {
             p.reply = reply;
         }
         break;
@@ -133,9 +142,11 @@ InProcessLink::~InProcessLink() = default;
 
 int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
     core_.push(seq, request);
-    // Moved out first: the device's handlers may run DMA, which uses the VM session's other channel.
-    core_.session().take_outbound(Channel::Main, to_device_);
-    session_.receive(Channel::Main, to_device_);
+    // Read in place: while the device handles it, the VM session only sends on
+    // its DMA channel (DMA replies), so these Main bytes stay put.
+    const std::span<const std::byte> request_bytes = core_.session().outbound(Channel::Main);
+    session_.receive(Channel::Main, request_bytes);
+    core_.session().consume(Channel::Main, request_bytes.size());
     pump_dma();
     pump_main();
     core_.finish_front();  // a no-op when the reply already completed it

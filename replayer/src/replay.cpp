@@ -461,11 +461,14 @@ void Player::State::check_reply(std::uint64_t seq, const Step& step, const Frame
             for (int el = 0; el < (pair ? 2 : 1); ++el) {
                 const std::byte* pe = el == 0 ? e.payload() : e.pair_second();
                 const std::byte* pg = el == 0 ? reply->payload() : reply->pair_second();
-                const std::uint64_t base = s.offset(rid, req.address()) + static_cast<std::uint64_t>(el) * size;
-                bool differ = false;
-                for (unsigned i = 0; i < size && !differ; ++i) {
-                    const auto ign = s.opt.ignore.mmio_byte_mask(rid, base + i);
-                    differ = ((static_cast<std::uint8_t>(pe[i]) ^ static_cast<std::uint8_t>(pg[i])) & ~ign & 0xff) != 0;
+                bool differ = std::memcmp(pe, pg, size) != 0;
+                if (differ && s.opt.ignore.has_mmio()) {  // only then can ignored bits make them equal
+                    const std::uint64_t base = s.offset(rid, req.address()) + static_cast<std::uint64_t>(el) * size;
+                    differ = false;
+                    for (unsigned i = 0; i < size && !differ; ++i) {
+                        const auto ign = s.opt.ignore.mmio_byte_mask(rid, base + i);
+                        differ = ((static_cast<std::uint8_t>(pe[i]) ^ static_cast<std::uint8_t>(pg[i])) & ~ign & 0xff) != 0;
+                    }
                 }
                 if (differ) {
                     s.add(DivergenceKind::Mismatch, seq, el == 0 ? "mmio.data" : "mmio.data2", hex_value(pe, size),

@@ -18,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -41,7 +42,8 @@ class LinkObserver {
 public:
     virtual ~LinkObserver() = default;
     /// Request `seq` is done: `reply` is the device's reply (reads and
-    /// acknowledged writes) or null (posted writes and resets).
+    /// acknowledged writes) or null (posted writes and resets). Must not
+    /// submit to the link (the arguments may refer to the link's own queue).
     virtual void on_complete(std::uint64_t seq, const Frame& request, const Frame* reply) = 0;
     /// IRQ line changed while request `cause` was being handled (kNoSeq: before any).
     virtual void on_irq(std::uint64_t cause, unsigned rid, unsigned line, bool level) = 0;
@@ -63,7 +65,9 @@ public:
     virtual ~Link() = default;
     /// Queues request `seq` (an MMIO access or RESET frame); may send and
     /// process replies on the way. Returns 0, -ECONNRESET (device gone) or
-    /// -ETIMEDOUT (the window stayed full past the timeout).
+    /// -ETIMEDOUT (the window stayed full past the timeout). `request` must
+    /// stay valid until it completes (the scenario's steps do): the link
+    /// keeps a pointer, not a copy, as copying cost a tenth of an in-process step.
     virtual int submit(std::uint64_t seq, const Frame& request) = 0;
     /// Sends what is queued and handles what arrives for up to `max_wait`
     /// (timed replay waits this way). Returns 0 or -ECONNRESET.
@@ -98,7 +102,8 @@ public:
 
     /// `fence_posted`: follow posted writes and resets by a fence PING (TCP).
     LinkCore(LinkObserver& observer, bool fence_posted);
-    /// Queues request `seq` (and its fence) on the session's main channel.
+    /// Queues request `seq` (and its fence) on the session's main channel;
+    /// keeps a pointer to `request` until it completes.
     void push(std::uint64_t seq, const Frame& request);
     /// In process: the oldest request has been fully handled; completes it if
     /// it expects no reply (or reports the missing reply).
@@ -114,11 +119,10 @@ public:
 
 private:
     struct Pending {
-        std::uint64_t seq;  // caller's number
-        Frame request;      // as sent
+        std::uint64_t seq;       // caller's number
+        const Frame* request;    // the caller's (see Link::submit)
         bool done = false;  // answered (or fenced); waits for older ones
-        bool has_reply = false;
-        Frame reply;
+        std::optional<Frame> reply;  // kept only when answered before an older request
     };
     // VmSessionEvents
     void on_claim(VmSession& s, unsigned rid) override;
@@ -129,6 +133,7 @@ private:
     bool dma_read(const Frame& request, std::span<std::byte> out) override;
     bool dma_write(const Frame& request) override;
     Frame dma_reply(DmaDirection direction, const Frame& request);
+    void complete(const Pending& p, const Frame* reply);
     void complete_ready();
 
     LinkObserver& observer_;
@@ -174,7 +179,6 @@ private:
     LinkCore core_;
     ClientSession session_;
     std::unique_ptr<Device> device_;
-    std::vector<std::byte> to_device_;    // reused: requests moved from the VM session to the device's
     std::vector<std::byte> dma_replies_;  // reused: DMA replies moved the same way
 };
 
