@@ -79,6 +79,12 @@ std::string hex_value(const std::byte* p, unsigned n) {
     return s;
 }
 
+std::string hex_number(std::uint64_t v) {
+    char b[32];
+    std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
+    return b;
+}
+
 std::string irq_text(unsigned rid, unsigned line, bool level) {
     return "rid " + std::to_string(rid) + " line " + std::to_string(line) + " -> " + (level ? "1" : "0");
 }
@@ -197,6 +203,8 @@ struct Player::State {
         }
         return 0;
     }
+    void begin(const Scenario& scenario, ReplayReport& report, std::uint8_t claimed_now);
+    int send_steps(Link& link, std::chrono::steady_clock::time_point t_start);
     void wait_for_claims(Link& link);
     void link_error(Link& link, int rc);
     void fill(const Step& step);
@@ -207,6 +215,15 @@ struct Player::State {
     void check_reply(std::uint64_t seq, const Step& step, const Frame& req, const Frame* reply);
     void check_read_expectations(std::uint64_t seq, const Frame& req, const Frame* reply);
     void check_stuck_irqs(std::uint64_t seq);
+    /// Where a DMA chunk first differs from the recorded one (field empty: nowhere).
+    struct DmaDifference {
+        bool same_chunk;  // differs at most in data, flags, mask or master: still this recording's chunk
+        std::string field, expected, got;
+    };
+    void answer_dma(std::uint64_t cause, bool read, const Frame& req, Frame& reply);
+    DmaDifference compare_dma(const ExpectedDma& e, bool read, const Frame& req) const;
+    void serve_dma_from_memory(bool read, const Frame& req, Frame& reply);
+    void serve_dma_from_recording(std::size_t k, bool read, const Frame& req, Frame& reply);
     void write_event(trace::Event ev, std::uint64_t time) {
         if (opt.record == nullptr) return;
         ev.time_ns = time;
@@ -307,95 +324,102 @@ void Player::on_irq(std::uint64_t cause, unsigned rid, unsigned line, bool level
 void Player::on_dma(std::uint64_t cause, DmaDirection direction, const Frame& req, Frame& reply) {
     State& s = *s_;
     if (s.rep) ++s.rep->counts.dmas;
-    const bool read = direction == DmaDirection::Read;
-    const Op op = req.op();  // compared with the recorded chunk's, as a field
-    const unsigned size = req.size();
-    const std::uint64_t addr = req.address();
-    auto record_dma = [&] {
-        trace::Event ev = event_from_access(req, &reply);
-        ev.reply_after_ns = 10;
-        s.hold(ev, cause);
-    };
-    const std::string ctx = describe(req);
-    if (s.opt.assertions.no_dma_into_mmio && s.in_mmio(addr, size)) {
-        char b[64];
-        std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(addr));
-        s.add(DivergenceKind::DmaIntoMmio, cause == kNoSeq ? 0 : cause, "dma.address", "outside the MMIO ranges",
-              b, ctx);
+    s.answer_dma(cause, direction == DmaDirection::Read, req, reply);
+    trace::Event ev = event_from_access(req, &reply);
+    ev.reply_after_ns = 10;
+    s.hold(ev, cause);
+}
+
+// Checks a DMA chunk against the next recorded one and fills `reply`: with the
+// recording's data and error where there is one, else from guest memory.
+void Player::State::answer_dma(std::uint64_t cause, bool read, const Frame& req, Frame& reply) {
+    State& s = *this;
+    const std::uint64_t at = cause == kNoSeq ? 0 : cause;
+    if (s.opt.assertions.no_dma_into_mmio && s.in_mmio(req.address(), req.size())) {
+        s.add(DivergenceKind::DmaIntoMmio, at, "dma.address", "outside the MMIO ranges", hex_number(req.address()),
+              describe(req));
         reply.set_error(true);
-        record_dma();
         return;
     }
-    auto serve_from_memory = [&] {
-        if (read) {
-            if (!s.mem.read(addr, std::span<std::byte>(reply.payload(), size))) reply.set_error(true);
-        } else {
-            if (!s.mem.write_masked(addr, req.payload(), size, req.byte_mask())) reply.set_error(true);
-            else s.dirty.emplace_back(addr, size);
-        }
-    };
     if (!s.compare || s.rep == nullptr) {
-        serve_from_memory();
-        record_dma();
+        serve_dma_from_memory(read, req, reply);
         return;
     }
-    auto& dmas = s.sc->dmas;
+    const auto& dmas = s.sc->dmas;
     while (s.dma_next < dmas.size() && s.dma_used[s.dma_next]) ++s.dma_next;
-    auto serve_from = [&](std::size_t k) {
-        const ExpectedDma& e = dmas[k];
-        s.dma_used[k] = 1;
-        if (read) std::memcpy(reply.payload(), e.data.data(), size);
-        else if (s.mem.write_masked(addr, req.payload(), size, req.byte_mask())) s.dirty.emplace_back(addr, size);
-        reply.set_error(e.error);
-    };
     if (s.dma_next >= dmas.size()) {
-        s.add(DivergenceKind::Unexpected, cause == kNoSeq ? 0 : cause, "dma", "no DMA", ctx);
-        serve_from_memory();
-        record_dma();
+        s.add(DivergenceKind::Unexpected, at, "dma", "no DMA", describe(req));
+        serve_dma_from_memory(read, req, reply);
         return;
     }
     const std::size_t k = s.dma_next;
     const ExpectedDma& e = dmas[k];
-    auto num = [](std::uint64_t v) {
-        char b[32];
-        std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-        return std::string(b);
-    };
-    std::string field, exp, got;
-    if (e.op != op) field = "dma.op", exp = op_name(static_cast<std::uint8_t>(e.op)), got = op_name(static_cast<std::uint8_t>(op));
-    else if (e.address != addr) field = "dma.address", exp = num(e.address), got = num(addr);
-    else if (e.size != size) field = "dma.size", exp = std::to_string(e.size), got = std::to_string(size);
-    else if (e.mid != req.mid() || e.sid != req.sid())
-        field = "dma.mid/sid", exp = std::to_string(e.mid) + "/" + std::to_string(e.sid),
-        got = std::to_string(req.mid()) + "/" + std::to_string(req.sid());
-    else if (e.flags != req.flags()) field = "dma.flags", exp = std::to_string(e.flags), got = std::to_string(req.flags());
-    else if (!read) {
-        if (e.mask != req.byte_mask()) field = "dma.mask", exp = num(e.mask), got = num(req.byte_mask());
-        for (unsigned i = 0; field.empty() && i < size; ++i) {
-            if ((e.mask >> i & 1) == 0 || s.opt.ignore.ignores_dma_byte(addr + i)) continue;
-            if (e.data[i] != req.payload()[i])
-                field = "dma.data", exp = hex_value(e.data.data(), size), got = hex_value(req.payload(), size);
-        }
-    }
-    if (field.empty() || field == "dma.data" || field == "dma.flags" || field == "dma.mask" || field == "dma.mid/sid") {
-        if (!field.empty()) s.add_at_record(DivergenceKind::Mismatch, e.record, field, exp, got);
+    const DmaDifference d = compare_dma(e, read, req);
+    if (d.same_chunk) {
+        if (!d.field.empty()) s.add_at_record(DivergenceKind::Mismatch, e.record, d.field, d.expected, d.got);
         ++s.dma_next;
-        if (e.has_reply) serve_from(k);
-        else serve_from_memory();
-        record_dma();
+        if (e.has_reply) serve_dma_from_recording(k, read, req, reply);
+        else serve_dma_from_memory(read, req, reply);
         return;
     }
-    s.add_at_record(DivergenceKind::Mismatch, e.record, field, exp, got + " (" + ctx + ")");
+    s.add_at_record(DivergenceKind::Mismatch, e.record, d.field, d.expected, d.got + " (" + describe(req) + ")");
     // Answer by address and order: the next unused recording of this chunk.
     for (std::size_t j = k + 1; j < dmas.size() && j < k + 4096; ++j) {
-        if (!s.dma_used[j] && dmas[j].op == op && dmas[j].address == addr && dmas[j].size == size && dmas[j].has_reply) {
-            serve_from(j);
-            record_dma();
+        const ExpectedDma& c = dmas[j];
+        if (!s.dma_used[j] && c.op == req.op() && c.address == req.address() && c.size == req.size() && c.has_reply) {
+            serve_dma_from_recording(j, read, req, reply);
             return;
         }
     }
-    serve_from_memory();
-    record_dma();
+    serve_dma_from_memory(read, req, reply);
+}
+
+// The first field where a DMA chunk differs from the recorded one. A chunk
+// differing only in its data, flags, mask or master is still the same
+// transfer step (it is answered from the recording); another op, address or
+// size is not.
+Player::State::DmaDifference Player::State::compare_dma(const ExpectedDma& e, bool read, const Frame& req) const {
+    const Op op = req.op();
+    const unsigned size = req.size();
+    const std::uint64_t addr = req.address();
+    if (e.op != op) return {false, "dma.op", op_name(static_cast<std::uint8_t>(e.op)), op_name(static_cast<std::uint8_t>(op))};
+    if (e.address != addr) return {false, "dma.address", hex_number(e.address), hex_number(addr)};
+    if (e.size != size) return {false, "dma.size", std::to_string(e.size), std::to_string(size)};
+    if (e.mid != req.mid() || e.sid != req.sid())
+        return {true, "dma.mid/sid", std::to_string(e.mid) + "/" + std::to_string(e.sid),
+                std::to_string(req.mid()) + "/" + std::to_string(req.sid())};
+    if (e.flags != req.flags()) return {true, "dma.flags", std::to_string(e.flags), std::to_string(req.flags())};
+    if (read) return {true, "", "", ""};
+    if (e.mask != req.byte_mask()) return {true, "dma.mask", hex_number(e.mask), hex_number(req.byte_mask())};
+    for (unsigned i = 0; i < size; ++i) {
+        if ((e.mask >> i & 1) == 0 || opt.ignore.ignores_dma_byte(addr + i)) continue;
+        if (e.data[i] != req.payload()[i])
+            return {true, "dma.data", hex_value(e.data.data(), size), hex_value(req.payload(), size)};
+    }
+    return {true, "", "", ""};
+}
+
+void Player::State::serve_dma_from_memory(bool read, const Frame& req, Frame& reply) {
+    const std::uint64_t addr = req.address();
+    const unsigned size = req.size();
+    if (read) {
+        if (!mem.read(addr, std::span<std::byte>(reply.payload(), size))) reply.set_error(true);
+    } else {
+        if (!mem.write_masked(addr, req.payload(), size, req.byte_mask())) reply.set_error(true);
+        else dirty.emplace_back(addr, size);
+    }
+}
+
+// Answers with recorded chunk k (a read's data, the error bit); a write still
+// lands in guest memory, so later reads of it see what the device wrote.
+void Player::State::serve_dma_from_recording(std::size_t k, bool read, const Frame& req, Frame& reply) {
+    const ExpectedDma& e = sc->dmas[k];
+    const std::uint64_t addr = req.address();
+    const unsigned size = req.size();
+    dma_used[k] = 1;
+    if (read) std::memcpy(reply.payload(), e.data.data(), size);
+    else if (mem.write_masked(addr, req.payload(), size, req.byte_mask())) dirty.emplace_back(addr, size);
+    reply.set_error(e.error);
 }
 
 void Player::on_violation(std::uint64_t cause, std::string_view what) {
@@ -490,12 +514,9 @@ void Player::State::check_read_expectations(std::uint64_t seq, const Frame& req,
             if (x.rid != req.rid() || s.offset(req.rid(), req.address()) != x.offset) continue;
             if (size < 8 && (x.mask >> (8 * size)) != 0) continue;  // a narrower read: not the whole field
             const std::uint64_t v = le_value(reply->payload(), size);
-            if ((v & x.mask) != x.value) {
-                char b[64];
-                std::snprintf(b, sizeof b, "0x%llx", static_cast<unsigned long long>(v));
-                s.add(DivergenceKind::Assertion, seq, "expect-read " + x.text, "value & mask == value", b,
+            if ((v & x.mask) != x.value)
+                s.add(DivergenceKind::Assertion, seq, "expect-read " + x.text, "value & mask == value", hex_number(v),
                       describe(req));
-            }
         }
     }
 }
@@ -635,65 +656,13 @@ void Player::State::report_unused() {
 ReplayReport Player::run(const Scenario& scenario, Link& link) {
     State& s = *s_;
     ReplayReport rep;
-    s.sc = &scenario;
-    s.rep = &rep;
-    s.stop = false;
-    s.irq_next = s.dma_next = 0;
-    s.dma_used.assign(scenario.dmas.size(), 0);
-    s.held.clear();
-    s.last_done = kNoSeq;
-    s.claimed = link.claimed();
-    const bool findings = s.opt.check == CheckMode::Findings || (s.opt.check == CheckMode::Auto && scenario.reproducer);
-    s.compare = !findings;
-    rep.findings_mode = findings;
+    s.begin(scenario, rep, link.claimed());
     const auto t_start = std::chrono::steady_clock::now();
-
     s.wait_for_claims(link);
-
-    auto link_error = [&](int rc) { s.link_error(link, rc); };
-
-    const bool timed = s.opt.timing != TimingMode::Fast;
-    const double scale = s.opt.timing == TimingMode::Scaled ? s.opt.time_scale : 1.0;
-    const std::uint64_t t0 = scenario.steps.empty() ? 0 : scenario.steps.front().time_ns;
-    bool failed_link = false;
-    for (std::size_t i = 0; i < scenario.steps.size() && !s.stop; ++i) {
-        const Step& step = scenario.steps[i];
-        ++rep.counts.steps;
-        if (step.kind == Step::Kind::Fill) {
-            ++rep.counts.fills;
-            if (const int rc = link.drain(s.opt.timeout); rc != 0) {
-                link_error(rc);
-                failed_link = true;
-                break;
-            }
-            s.fill(step);
-            continue;
-        }
-        if (timed && step.time_ns >= t0) {
-            const auto target = t_start + std::chrono::nanoseconds(static_cast<std::int64_t>(
-                                              static_cast<double>(step.time_ns - t0) * scale));
-            s.wait_until(link, target);
-        }
-        if (step.wait_device) {
-            if (const int rc = s.wait_for_device(link, i); rc != 0) {
-                link_error(rc);
-                failed_link = true;
-                break;
-            }
-        }
-        if (step.kind == Step::Kind::Access) ++rep.counts.accesses;
-        const int rc = link.submit(i, step.frame);
-        if (rc != 0) {
-            link_error(rc);
-            failed_link = true;
-            break;
-        }
-        if (timed) link.pump(std::chrono::milliseconds(0));
-    }
-    if (!failed_link) {
-        if (const int rc = link.drain(s.opt.timeout); rc != 0) link_error(rc);
-        else if (const int rc2 = s.wait_for_device(link, scenario.steps.size()); rc2 != 0) link_error(rc2);
-    }
+    int rc = s.send_steps(link, t_start);
+    if (rc == 0) rc = link.drain(s.opt.timeout);
+    if (rc == 0) rc = s.wait_for_device(link, scenario.steps.size());
+    if (rc != 0) s.link_error(link, rc);
     if (s.compare && !s.stop) s.report_unused();
     // Held events of a request that never completed (crash/hang) still belong in a recording.
     for (const trace::Event& ev : s.held) s.write_event(ev, (s.last_done == kNoSeq ? 0 : s.last_done + 2) * 1000);
@@ -702,6 +671,50 @@ ReplayReport Player::run(const Scenario& scenario, Link& link) {
     s.sc = nullptr;
     s.rep = nullptr;
     return rep;
+}
+
+void Player::State::begin(const Scenario& scenario, ReplayReport& report, std::uint8_t claimed_now) {
+    sc = &scenario;
+    rep = &report;
+    stop = false;
+    irq_next = dma_next = 0;
+    dma_used.assign(scenario.dmas.size(), 0);
+    held.clear();
+    last_done = kNoSeq;
+    claimed = claimed_now;
+    const bool findings = opt.check == CheckMode::Findings || (opt.check == CheckMode::Auto && scenario.reproducer);
+    compare = !findings;
+    report.findings_mode = findings;
+}
+
+// Sends every step (timed replay: at its recorded time), filling memory and
+// waiting for the device where the scenario says. Returns 0 or the link's error.
+int Player::State::send_steps(Link& link, std::chrono::steady_clock::time_point t_start) {
+    const Scenario& scenario = *sc;
+    const bool timed = opt.timing != TimingMode::Fast;
+    const double scale = opt.timing == TimingMode::Scaled ? opt.time_scale : 1.0;
+    const std::uint64_t t0 = scenario.steps.empty() ? 0 : scenario.steps.front().time_ns;
+    for (std::size_t i = 0; i < scenario.steps.size() && !stop; ++i) {
+        const Step& step = scenario.steps[i];
+        ++rep->counts.steps;
+        if (step.kind == Step::Kind::Fill) {
+            ++rep->counts.fills;
+            if (const int rc = link.drain(opt.timeout); rc != 0) return rc;
+            fill(step);
+            continue;
+        }
+        if (timed && step.time_ns >= t0) {
+            wait_until(link, t_start + std::chrono::nanoseconds(static_cast<std::int64_t>(
+                                           static_cast<double>(step.time_ns - t0) * scale)));
+        }
+        if (step.wait_device) {
+            if (const int rc = wait_for_device(link, i); rc != 0) return rc;
+        }
+        if (step.kind == Step::Kind::Access) ++rep->counts.accesses;
+        if (const int rc = link.submit(i, step.frame); rc != 0) return rc;
+        if (timed) link.pump(std::chrono::milliseconds(0));
+    }
+    return 0;
 }
 
 ReplayReport replay_link(const Scenario& scenario, Link& link, const ReplayOptions& options) {
