@@ -73,6 +73,10 @@ constexpr std::uint32_t kSlotBits = 12;
 constexpr std::uint32_t kSlots = 1u << kSlotBits;  // VM requests outstanding at once, all clients
 constexpr std::uint32_t kPostedTagBit = 0x80000000u;  // tags of posted writes (nothing waits for them)
 constexpr int kLeaderSliceMs = 20;  // a driver reading replies itself re-checks its deadline this often
+// A main socket a driver call took from the I/O thread's poller stays out of
+// it while driver calls keep coming (watching it again costs an epoll_ctl per
+// call); the I/O thread watches it again once no call led for this long.
+constexpr auto kIdleRearm = std::chrono::milliseconds(1);
 
 // Futex words of waiters completed by this thread while it fed one batch of
 // replies to a session, woken once it holds no lock (a woken driver thread
@@ -115,7 +119,10 @@ struct Request {
 // The main socket is not Asio's: the I/O thread learns of its input through
 // Impl::main_poller, and a driver call waiting for replies reads them itself
 // (the "leader"), with the socket taken out of that poller meanwhile, so a
-// round trip wakes two threads (device, driver) instead of three.
+// round trip wakes two threads (device, driver) instead of three. The socket
+// goes back into the poller (`armed`) lazily: at once when other calls wait
+// for replies or for an event (Impl::wait_event), else once driver calls
+// paused for kIdleRearm; until then input is read by the next leader.
 struct Conn {
     Conn(asio::io_context& io, unsigned id_, int main_fd_) : id(id_), main_fd(main_fd_), dma(io) {}
     ~Conn() { ::close(main_fd); }  // only here: a leader may still be in recv() on it
@@ -131,6 +138,9 @@ struct Conn {
     std::mutex mu;
     bool closed = false;   // written by the I/O thread under mu
     bool leader = false;   // a driver call reads the main socket (the I/O thread keeps off it)
+    bool armed = true;     // main_fd is in Impl::main_poller for input (else errors only)
+    std::uint64_t leads = 0;       // lead() calls so far
+    std::uint64_t leads_seen = 0;  // `leads` at the I/O thread's last idle check
     std::unique_ptr<VmSession> session;
     std::vector<std::byte> main_rbuf = std::vector<std::byte>(kReadBuffer);
     std::vector<std::byte> dma_rbuf = std::vector<std::byte>(kReadBuffer);
@@ -179,6 +189,7 @@ struct Vm::Impl final : VmSessionEvents {
     bool wait_event(Pred pred, std::chrono::milliseconds timeout) {
         const auto deadline = Clock::now() + timeout;
         event_waiters.fetch_add(1, std::memory_order_seq_cst);
+        arm_idle();  // the events may sit unread on a socket a leader left
         bool ok = false;
         for (;;) {
             const std::uint32_t seq = event_seq.load(std::memory_order_seq_cst);
@@ -203,6 +214,10 @@ struct Vm::Impl final : VmSessionEvents {
     bool feed_main(Conn& c, std::span<const std::byte> bytes);
     bool lead(Conn& c);
     void unlead(Conn& c);
+    void arm(Conn& c);
+    void arm_idle();
+    void start_idle_checks();
+    void check_idle();
     enum class Led { Progress, Idle, Lost };
     Led lead_receive(const std::shared_ptr<Conn>& c);
     void read_dma(const std::shared_ptr<Conn>& c);
@@ -273,6 +288,8 @@ struct Vm::Impl final : VmSessionEvents {
     net::Poller main_poller;
     asio::posix::stream_descriptor main_watch{io};
     bool main_wait_queued = false;  // I/O thread: an async_wait on main_watch is pending
+    asio::steady_timer idle_timer{io};  // I/O thread: runs check_idle() while a main socket is disarmed
+    bool idle_checking = false;         // I/O thread: idle_timer is pending
     bool accepting = true;                            // I/O thread: false once closing
     std::uint16_t port = 0;
     std::thread thread;
@@ -349,6 +366,7 @@ Vm::Impl::~Impl() {
         accepting = false;
         listen_watch.close(ec);
         accept_backoff.cancel();
+        idle_timer.cancel();
         main_watch.close(ec);
         listener.close();
         close_all();
@@ -529,16 +547,66 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
 bool Vm::Impl::lead(Conn& c) {
     if (c.leader || c.closed) return false;
     c.leader = true;
-    main_poller.change(c.main_fd, c.id, 0);
+    ++c.leads;
+    if (c.armed) {
+        c.armed = false;
+        main_poller.change(c.main_fd, c.id, 0);
+        asio::post(io, [this] { start_idle_checks(); });
+    }
     return true;
 }
 
-// Hands c's main socket back to the I/O thread (input that arrived meanwhile
-// makes the poller report it at once).
+// Ends the calling driver thread's reading of c's main socket. It stays out
+// of the poller (see Conn) unless someone waits: other calls' replies, or an
+// event (a waiter that came before this call led would not see it otherwise).
 void Vm::Impl::unlead(Conn& c) {
     std::lock_guard lock(c.mu);
     c.leader = false;
-    if (!c.closed) main_poller.change(c.main_fd, c.id, net::Poller::Read);
+    if (c.session->pending_count() > 0 || event_waiters.load(std::memory_order_seq_cst) > 0) arm(c);
+}
+
+// Puts c's main socket back into the poller: input that arrived meanwhile
+// makes the poller report it at once. Caller holds c.mu.
+void Vm::Impl::arm(Conn& c) {
+    if (c.armed || c.closed || c.leader) return;
+    c.armed = true;
+    main_poller.change(c.main_fd, c.id, net::Poller::Read);
+}
+
+// Every main socket no driver call reads goes back into the poller.
+void Vm::Impl::arm_idle() {
+    for (const auto& c : clients_snapshot()) {
+        std::lock_guard lock(c->mu);
+        arm(*c);
+    }
+}
+
+// I/O thread: checks the disarmed main sockets every kIdleRearm from now on.
+void Vm::Impl::start_idle_checks() {
+    if (idle_checking || !accepting) return;
+    idle_checking = true;
+    idle_timer.expires_after(kIdleRearm);
+    idle_timer.async_wait([this](const asio::error_code& ec) {
+        idle_checking = false;
+        if (!ec) check_idle();
+    });
+}
+
+// I/O thread: arms each disarmed main socket that no driver call led since
+// the last check; keeps checking while one stays disarmed.
+void Vm::Impl::check_idle() {
+    bool again = false;
+    for (const auto& c : clients_snapshot()) {
+        std::lock_guard lock(c->mu);
+        if (c->armed || c->closed) continue;
+        if (c->leader || c->leads != c->leads_seen) {
+            c->leads_seen = c->leads;
+            again = true;
+            continue;
+        }
+        arm(*c);
+    }
+    if (again) start_idle_checks();
 }
 
 // The leader's wait: one recv (sleeping at most kLeaderSliceMs), its frames
@@ -724,6 +792,7 @@ int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<cons
     // Taken before the requests leave, so that no reply can wake the I/O thread.
     if (leading != nullptr && !*leading) *leading = lead(c);
     for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
+    if (!cookies.empty()) arm(c);  // someone must read the replies: a leader, else the I/O thread
     const int fd = c.main_fd;
     for (;;) {
         auto out = c.session->outbound(Channel::Main);
