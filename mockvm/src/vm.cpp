@@ -139,8 +139,10 @@ struct Conn {
     bool closed = false;   // written by the I/O thread under mu
     bool leader = false;   // a driver call reads the main socket (the I/O thread keeps off it)
     bool armed = true;     // main_fd is in Impl::main_poller for input (else errors only)
-    std::uint64_t leads = 0;       // lead() calls so far
-    std::uint64_t leads_seen = 0;  // `leads` at the I/O thread's last idle check
+    // lead() calls so far (written under mu; the I/O thread's idle check reads
+    // it without the lock, so a busy driver thread never waits for that check)
+    std::atomic<std::uint64_t> leads{0};
+    std::uint64_t leads_seen = 0;  // I/O thread only: `leads` at its last idle check
     std::unique_ptr<VmSession> session;
     std::vector<std::byte> main_rbuf = std::vector<std::byte>(kReadBuffer);
     std::vector<std::byte> dma_rbuf = std::vector<std::byte>(kReadBuffer);
@@ -547,7 +549,7 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
 bool Vm::Impl::lead(Conn& c) {
     if (c.leader || c.closed) return false;
     c.leader = true;
-    ++c.leads;
+    c.leads.store(c.leads.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (c.armed) {
         c.armed = false;
         main_poller.change(c.main_fd, c.id, 0);
@@ -597,14 +599,18 @@ void Vm::Impl::start_idle_checks() {
 void Vm::Impl::check_idle() {
     bool again = false;
     for (const auto& c : clients_snapshot()) {
-        std::lock_guard lock(c->mu);
-        if (c->armed || c->closed) continue;
-        if (c->leader || c->leads != c->leads_seen) {
-            c->leads_seen = c->leads;
+        const std::uint64_t leads = c->leads.load(std::memory_order_relaxed);
+        if (leads != c->leads_seen) {  // led since the last check (armed or not: look again then)
+            c->leads_seen = leads;
             again = true;
             continue;
         }
-        arm(*c);
+        std::lock_guard lock(c->mu);
+        if (c->armed || c->closed) continue;
+        if (c->leader)
+            again = true;
+        else
+            arm(*c);
     }
     if (again) start_idle_checks();
 }
