@@ -37,7 +37,7 @@ void add_counts(VmCounters& total, const VmSessionCounters& session) {
 
 using detail::Clock;
 using detail::Waiter;
-using detail::complete_one;
+using detail::complete;
 using detail::futex_wait;
 using detail::futex_wake_all;
 using detail::wait_done;
@@ -92,6 +92,14 @@ void wake_completed() {
     for (auto* w : to_wake) futex_wake_all(*w);
     to_wake.clear();
 }
+// Replies matched while this thread feeds one batch to a session, completed
+// together once the batch is in (one slots_mu lock per batch, not per reply).
+struct MatchedReply {
+    std::uint32_t slot;
+    unsigned conn_id;
+    Frame frame;
+};
+thread_local std::vector<MatchedReply> matched;
 
 // One outstanding VM request; its index is the cookie the client's session
 // matches the reply under (VmSession keeps tag, w1 and w2).
@@ -137,7 +145,9 @@ struct Conn {
     // and `leader`; held by driver threads while they send on the main socket.
     std::mutex mu;
     bool closed = false;   // written by the I/O thread under mu
-    bool leader = false;   // a driver call reads the main socket (the I/O thread keeps off it)
+    // A driver call reads the main socket (the I/O thread keeps off it).
+    // Written under mu; atomic only for the lock-free look of the idle check.
+    std::atomic<bool> leader{false};
     bool armed = true;     // main_fd is in Impl::main_poller for input (else errors only)
     // lead() calls so far (written under mu; the I/O thread's idle check reads
     // it without the lock, so a busy driver thread never waits for that check)
@@ -175,6 +185,7 @@ struct Vm::Impl final : VmSessionEvents {
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
     void on_reply(VmSession& s, std::uint64_t cookie, const Frame& reply) override;
+    void complete_matched();
 
     void log(const std::string& line) const {
         if (cfg.log) cfg.log(line);
@@ -245,8 +256,10 @@ struct Vm::Impl final : VmSessionEvents {
         Target t;
         const int rid = addrs.empty() ? -1 : vm.range_of(addrs[0], size);
         if (rid < 0) return {-EINVAL, 0, nullptr};
+        // Ranges do not overlap: being inside this one is enough (two compares, not a search).
+        const RangeConfig& r = cfg.ranges[static_cast<std::size_t>(rid)];
         for (std::uint64_t a : addrs.subspan(1))
-            if (vm.range_of(a, size) != rid) return {-EINVAL, 0, nullptr};
+            if (a < r.base || a - r.base >= r.size || size > r.size - (a - r.base)) return {-EINVAL, 0, nullptr};
         t.rid = static_cast<unsigned>(rid);
         t.conn = owner_of(t.rid);
         if (!t.conn) unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
@@ -514,6 +527,7 @@ void Vm::Impl::serve_mains() {
 // it answers at once (pings; best effort, never blocking). Caller holds c.mu.
 bool Vm::Impl::feed_main(Conn& c, std::span<const std::byte> bytes) {
     const bool ok = c.session->receive(Channel::Main, bytes);
+    complete_matched();  // under c.mu still: a cancel() cannot free these slots first
     auto out = c.session->outbound(Channel::Main);
     if (!out.empty()) {
         const ssize_t k = ::send(c.main_fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -548,7 +562,7 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
 // another one is. Caller holds c.mu.
 bool Vm::Impl::lead(Conn& c) {
     if (c.leader || c.closed) return false;
-    c.leader = true;
+    c.leader.store(true, std::memory_order_relaxed);
     c.leads.store(c.leads.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (c.armed) {
         c.armed = false;
@@ -563,7 +577,7 @@ bool Vm::Impl::lead(Conn& c) {
 // event (a waiter that came before this call led would not see it otherwise).
 void Vm::Impl::unlead(Conn& c) {
     std::lock_guard lock(c.mu);
-    c.leader = false;
+    c.leader.store(false, std::memory_order_relaxed);
     if (c.session->pending_count() > 0 || event_waiters.load(std::memory_order_seq_cst) > 0) arm(c);
 }
 
@@ -599,18 +613,16 @@ void Vm::Impl::start_idle_checks() {
 void Vm::Impl::check_idle() {
     bool again = false;
     for (const auto& c : clients_snapshot()) {
+        // Led since the last check, or now: look again then (armed or not; no lock
+        // taken, so a leader feeding or sending never waits for this check).
         const std::uint64_t leads = c->leads.load(std::memory_order_relaxed);
-        if (leads != c->leads_seen) {  // led since the last check (armed or not: look again then)
+        if (leads != c->leads_seen || c->leader.load(std::memory_order_relaxed)) {
             c->leads_seen = leads;
             again = true;
             continue;
         }
         std::lock_guard lock(c->mu);
-        if (c->armed || c->closed) continue;
-        if (c->leader)
-            again = true;
-        else
-            arm(*c);
+        arm(*c);
     }
     if (again) start_idle_checks();
 }
@@ -706,7 +718,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             free_slots.push_back(i);
             int expected = 0;
             s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
-            if (complete_one(*s.waiter)) futex_wake_all(s.waiter->done);
+            if (complete(*s.waiter)) futex_wake_all(s.waiter->done);
         }
     }
     if (tap) {
@@ -770,25 +782,44 @@ void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool)
 }
 
 void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
+    matched.push_back({static_cast<std::uint32_t>(cookie), s.id(), f});
+}
+
+// Completes the replies of the batch just fed (caller holds the client's
+// Conn::mu): data to the callers, slots freed, each waiter counted once per
+// run of its replies and woken later, once this thread holds no lock.
+void Vm::Impl::complete_matched() {
+    if (matched.empty()) return;
     std::lock_guard lock(slots_mu);
-    const auto i = static_cast<std::uint32_t>(cookie);
-    Slot& slot = slots[i];
-    // The session matched tag, w1 and w2; a slot is freed only after its
-    // session entry is cancelled, so it is still this request's.
-    if (!slot.busy || slot.conn_id != s.id()) return;
-    if (f.error()) {
-        int expected = 0;
-        slot.waiter->error.compare_exchange_strong(expected, -EIO);
-    } else if (slot.out1 != nullptr) {
-        std::memcpy(slot.out1, f.payload(), slot.size);
-        if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
+    Waiter* run = nullptr;  // the waiter of the replies counted in `n`
+    std::uint32_t n = 0;
+    auto count_run = [&] {
+        if (run != nullptr && complete(*run, n) && (to_wake.empty() || to_wake.back() != &run->done))
+            to_wake.push_back(&run->done);
+    };
+    for (const MatchedReply& r : matched) {
+        Slot& slot = slots[r.slot];
+        // The session matched tag, w1 and w2; a slot is freed only after its
+        // session entry is cancelled, so it is still this request's.
+        if (!slot.busy || slot.conn_id != r.conn_id) continue;
+        if (r.frame.error()) {
+            int expected = 0;
+            slot.waiter->error.compare_exchange_strong(expected, -EIO);
+        } else if (slot.out1 != nullptr) {
+            std::memcpy(slot.out1, r.frame.payload(), slot.size);
+            if (slot.out2 != nullptr) std::memcpy(slot.out2, r.frame.pair_second(), slot.size);
+        }
+        slot.busy = false;
+        free_slots.push_back(r.slot);
+        if (slot.waiter != run) {
+            count_run();
+            run = slot.waiter;
+            n = 0;
+        }
+        ++n;
     }
-    slot.busy = false;
-    free_slots.push_back(i);
-    // Woken later, once the I/O thread holds no lock the waiter wants next.
-    // One wake per waiter per batch: a pipelined caller has many replies in one recv.
-    if (complete_one(*slot.waiter) && (to_wake.empty() || to_wake.back() != &slot.waiter->done))
-        to_wake.push_back(&slot.waiter->done);
+    count_run();
+    matched.clear();
 }
 
 int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
