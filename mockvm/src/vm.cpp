@@ -129,8 +129,9 @@ struct Request {
 // (the "leader"), with the socket taken out of that poller meanwhile, so a
 // round trip wakes two threads (device, driver) instead of three. The socket
 // goes back into the poller (`armed`) lazily: at once when other calls wait
-// for replies or for an event (Impl::wait_event), else once driver calls
-// paused for kIdleRearm; until then input is read by the next leader.
+// for replies or for an event (Impl::wait_event) or a call sends without
+// leading (a posted write), else once driver calls paused for kIdleRearm;
+// until then input is read by the next leader.
 struct Conn {
     Conn(asio::io_context& io, unsigned id_, int main_fd_) : id(id_), main_fd(main_fd_), dma(io) {}
     ~Conn() { ::close(main_fd); }  // only here: a leader may still be in recv() on it
@@ -829,7 +830,9 @@ int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<cons
     // Taken before the requests leave, so that no reply can wake the I/O thread.
     if (leading != nullptr && !*leading) *leading = lead(c);
     for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
-    if (!cookies.empty()) arm(c);  // someone must read the replies: a leader, else the I/O thread
+    // Without a leader, the I/O thread reads what comes back: the replies, or
+    // what the device answers a posted write with (an IRQ, read at once).
+    arm(c);
     const int fd = c.main_fd;
     for (;;) {
         auto out = c.session->outbound(Channel::Main);
