@@ -5,7 +5,7 @@
 // Two devices with the same register file are driven by two mock VMs: one is
 // written with libcoreio (coreio::Client), the other on bare sockets (one recv
 // per batch, one send per batch; bare_responder.hpp). Each workload runs on
-// both, alternating, several rounds; the best round of each is kept and the
+// both, alternating, several rounds; the median round of each is kept and the
 // ratio printed. The machine is shared and noisy: read the ratios, not the times.
 #include <CLI/CLI.hpp>
 
@@ -91,11 +91,11 @@ void check(int r, const char* what) {
     }
 }
 
-// Runs ours() and bare() alternately `rounds` times; returns the best seconds of each.
-std::pair<double, double> best_of(int rounds, const std::function<double()>& ours,
-                                  const std::function<double()>& bare) {
-    const auto best = coreio::bench::best_of(rounds, {ours, bare});
-    return {best[0], best[1]};
+// Runs ours() and bare() alternately `rounds` times; returns the median seconds of each.
+std::pair<double, double> median_of(int rounds, const std::function<double()>& ours,
+                                    const std::function<double()>& bare) {
+    const auto med = coreio::bench::median_of(rounds, {ours, bare});
+    return {med[0], med[1]};
 }
 
 }  // namespace
@@ -104,7 +104,10 @@ int main(int argc, char** argv) {
     CLI::App app{"coreio-bench: libcoreio against a bare-socket responder, side by side"};
     int rounds = 5;
     double scale = 1.0;
-    app.add_option("--rounds", rounds, "alternating rounds per workload (best kept)")->check(CLI::Range(1, 100));
+    app.add_option("--rounds", rounds,
+                   "alternating rounds per workload (the latency rows run 6x as many); each row reports the "
+                   "median round of each side")
+        ->check(CLI::Range(1, 100));
     app.add_option("--scale", scale, "multiplies every workload's size")->check(CLI::Range(0.01, 100.0));
     std::string only;
     app.add_option("--only", only, "run only workloads whose name contains this text");
@@ -126,7 +129,7 @@ int main(int argc, char** argv) {
             for (std::size_t i = 0; i < count; ++i) check(vm.readl(kBase + (i % 64) * 4).status, "readl");
             return seconds_since(t0);
         };
-        auto [o, b] = best_of(rounds * 6, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        auto [o, b] = median_of(rounds * 6, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
         std::printf("%-34s %11.2f us %11.2f us %8.3f %s\n", "sequential 4-byte read latency", o / static_cast<double>(count) * 1e6,
                     b / static_cast<double>(count) * 1e6, o / b, "<= 1.05");
     }
@@ -141,7 +144,7 @@ int main(int argc, char** argv) {
             check(vm.read_many(addrs, 4, out, 64), "read_many");
             return seconds_since(t0);
         };
-        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        auto [o, b] = median_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
         std::printf("%-34s %9.0f k/s %9.0f k/s %8.3f %s\n", "pipelined reads (64 outstanding)", static_cast<double>(count) / o / 1e3,
                     static_cast<double>(count) / b / 1e3, b / o, ">= 0.90");
     }
@@ -160,7 +163,7 @@ int main(int argc, char** argv) {
             check(vm.readl(kBase).status, "readl");
             return seconds_since(t0);
         };
-        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        auto [o, b] = median_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
         std::printf("%-34s %9.0f k/s %9.0f k/s %8.3f %s\n", "posted writes", static_cast<double>(count) / o / 1e3, static_cast<double>(count) / b / 1e3,
                     b / o, ">= 0.90");
     }
@@ -181,7 +184,7 @@ int main(int argc, char** argv) {
             check(write ? s.bare->dma_write(kMem + 1, buf) : s.bare->dma_read(kMem + 1, buf), name);
             return seconds_since(t0);
         };
-        auto [o, b] = best_of(rounds, ours, bare);
+        auto [o, b] = median_of(rounds, ours, bare);
         std::printf("%-34s %10.0f MB/s %9.0f MB/s %8.3f %s\n", name, static_cast<double>(kDmaBytes) / o / 1e6,
                     static_cast<double>(kDmaBytes) / b / 1e6, b / o, ">= 0.80");
     }
@@ -205,7 +208,7 @@ int main(int argc, char** argv) {
                 for (std::size_t i = 0; i < count; ++i) check(peer.readl(kBase + (i % 64) * 4, v), "bare VM readl");
                 return seconds_since(t0);
             };
-            auto [o, b] = best_of(rounds * 6, vm, bare);
+            auto [o, b] = median_of(rounds * 6, vm, bare);
             std::printf("%-34s %11.2f us %11.2f us %8.3f %s\n", "mock VM readl round trip", o / static_cast<double>(count) * 1e6,
                         b / static_cast<double>(count) * 1e6, o / b, "<= 1.10 (mock VM / bare VM peer)");
         }
@@ -223,7 +226,7 @@ int main(int argc, char** argv) {
                 check(peer.read_many(addrs, out, 64), "bare VM read_many");
                 return seconds_since(t0);
             };
-            auto [o, b] = best_of(rounds, vm, bare);
+            auto [o, b] = median_of(rounds, vm, bare);
             std::printf("%-34s %9.0f k/s %9.0f k/s %8.3f %s\n", "mock VM pipelined reads (64 out)", static_cast<double>(count) / o / 1e3,
                         static_cast<double>(count) / b / 1e3, b / o, ">= 0.90 (mock VM / bare VM peer)");
         }
@@ -241,7 +244,7 @@ int main(int argc, char** argv) {
             if (!vm.wait_irq(0, 0, false, 5s)) check(-1, "irq low");
             return seconds_since(t0);
         };
-        auto [o, b] = best_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
+        auto [o, b] = median_of(rounds, [&] { return run(s.vm_ours); }, [&] { return run(s.vm_bare); });
         std::printf("%-34s %9.2f M/s %9.2f M/s %8.3f %s\n", "IRQ edges (from a handler)", static_cast<double>(edges) / o / 1e6,
                     static_cast<double>(edges) / b / 1e6, b / o, ">= 5 M/s (libcoreio)");
     }

@@ -39,9 +39,9 @@ struct Waiter {
     std::atomic<bool> sleeping{false};    // set around futex_wait, so completions skip the wake syscall otherwise
 };
 
-// Counts one completion for w; true if w sleeps and needs a wake (seq_cst pairs with wait_done).
-inline bool complete_one(Waiter& w) {
-    w.done.fetch_add(1, std::memory_order_seq_cst);
+// Counts n completions for w; true if w sleeps and needs a wake (seq_cst pairs with wait_done).
+inline bool complete(Waiter& w, std::uint32_t n = 1) {
+    w.done.fetch_add(n, std::memory_order_seq_cst);
     return w.sleeping.load(std::memory_order_seq_cst);
 }
 

@@ -37,7 +37,7 @@ void add_counts(VmCounters& total, const VmSessionCounters& session) {
 
 using detail::Clock;
 using detail::Waiter;
-using detail::complete_one;
+using detail::complete;
 using detail::futex_wait;
 using detail::futex_wake_all;
 using detail::wait_done;
@@ -73,6 +73,10 @@ constexpr std::uint32_t kSlotBits = 12;
 constexpr std::uint32_t kSlots = 1u << kSlotBits;  // VM requests outstanding at once, all clients
 constexpr std::uint32_t kPostedTagBit = 0x80000000u;  // tags of posted writes (nothing waits for them)
 constexpr int kLeaderSliceMs = 20;  // a driver reading replies itself re-checks its deadline this often
+// A main socket a driver call took from the I/O thread's poller stays out of
+// it while driver calls keep coming (watching it again costs an epoll_ctl per
+// call); the I/O thread watches it again once no call led for this long.
+constexpr auto kIdleRearm = std::chrono::milliseconds(1);
 
 // Futex words of waiters completed by this thread while it fed one batch of
 // replies to a session, woken once it holds no lock (a woken driver thread
@@ -88,6 +92,14 @@ void wake_completed() {
     for (auto* w : to_wake) futex_wake_all(*w);
     to_wake.clear();
 }
+// Replies matched while this thread feeds one batch to a session, completed
+// together once the batch is in (one slots_mu lock per batch, not per reply).
+struct MatchedReply {
+    std::uint32_t slot;
+    unsigned conn_id;
+    Frame frame;
+};
+thread_local std::vector<MatchedReply> matched;
 
 // One outstanding VM request; its index is the cookie the client's session
 // matches the reply under (VmSession keeps tag, w1 and w2).
@@ -115,7 +127,11 @@ struct Request {
 // The main socket is not Asio's: the I/O thread learns of its input through
 // Impl::main_poller, and a driver call waiting for replies reads them itself
 // (the "leader"), with the socket taken out of that poller meanwhile, so a
-// round trip wakes two threads (device, driver) instead of three.
+// round trip wakes two threads (device, driver) instead of three. The socket
+// goes back into the poller (`armed`) lazily: at once when other calls wait
+// for replies or for an event (Impl::wait_event) or a call sends without
+// leading (a posted write), else once driver calls paused for kIdleRearm;
+// until then input is read by the next leader.
 struct Conn {
     Conn(asio::io_context& io, unsigned id_, int main_fd_) : id(id_), main_fd(main_fd_), dma(io) {}
     ~Conn() { ::close(main_fd); }  // only here: a leader may still be in recv() on it
@@ -130,7 +146,14 @@ struct Conn {
     // and `leader`; held by driver threads while they send on the main socket.
     std::mutex mu;
     bool closed = false;   // written by the I/O thread under mu
-    bool leader = false;   // a driver call reads the main socket (the I/O thread keeps off it)
+    // A driver call reads the main socket (the I/O thread keeps off it).
+    // Written under mu; atomic only for the lock-free look of the idle check.
+    std::atomic<bool> leader{false};
+    bool armed = true;     // main_fd is in Impl::main_poller for input (else errors only)
+    // lead() calls so far (written under mu; the I/O thread's idle check reads
+    // it without the lock, so a busy driver thread never waits for that check)
+    std::atomic<std::uint64_t> leads{0};
+    std::uint64_t leads_seen = 0;  // I/O thread only: `leads` at its last idle check
     std::unique_ptr<VmSession> session;
     std::vector<std::byte> main_rbuf = std::vector<std::byte>(kReadBuffer);
     std::vector<std::byte> dma_rbuf = std::vector<std::byte>(kReadBuffer);
@@ -163,6 +186,7 @@ struct Vm::Impl final : VmSessionEvents {
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
     void on_reply(VmSession& s, std::uint64_t cookie, const Frame& reply) override;
+    void complete_matched();
 
     void log(const std::string& line) const {
         if (cfg.log) cfg.log(line);
@@ -179,6 +203,7 @@ struct Vm::Impl final : VmSessionEvents {
     bool wait_event(Pred pred, std::chrono::milliseconds timeout) {
         const auto deadline = Clock::now() + timeout;
         event_waiters.fetch_add(1, std::memory_order_seq_cst);
+        arm_idle();  // the events may sit unread on a socket a leader left
         bool ok = false;
         for (;;) {
             const std::uint32_t seq = event_seq.load(std::memory_order_seq_cst);
@@ -203,6 +228,10 @@ struct Vm::Impl final : VmSessionEvents {
     bool feed_main(Conn& c, std::span<const std::byte> bytes);
     bool lead(Conn& c);
     void unlead(Conn& c);
+    void arm(Conn& c);
+    void arm_idle();
+    void start_idle_checks();
+    void check_idle();
     enum class Led { Progress, Idle, Lost };
     Led lead_receive(const std::shared_ptr<Conn>& c);
     void read_dma(const std::shared_ptr<Conn>& c);
@@ -228,8 +257,10 @@ struct Vm::Impl final : VmSessionEvents {
         Target t;
         const int rid = addrs.empty() ? -1 : vm.range_of(addrs[0], size);
         if (rid < 0) return {-EINVAL, 0, nullptr};
+        // Ranges do not overlap: being inside this one is enough (two compares, not a search).
+        const RangeConfig& r = cfg.ranges[static_cast<std::size_t>(rid)];
         for (std::uint64_t a : addrs.subspan(1))
-            if (vm.range_of(a, size) != rid) return {-EINVAL, 0, nullptr};
+            if (a < r.base || a - r.base >= r.size || size > r.size - (a - r.base)) return {-EINVAL, 0, nullptr};
         t.rid = static_cast<unsigned>(rid);
         t.conn = owner_of(t.rid);
         if (!t.conn) unclaimed_accesses.fetch_add(addrs.size(), std::memory_order_relaxed);
@@ -273,6 +304,8 @@ struct Vm::Impl final : VmSessionEvents {
     net::Poller main_poller;
     asio::posix::stream_descriptor main_watch{io};
     bool main_wait_queued = false;  // I/O thread: an async_wait on main_watch is pending
+    asio::steady_timer idle_timer{io};  // I/O thread: runs check_idle() while a main socket is disarmed
+    bool idle_checking = false;         // I/O thread: idle_timer is pending
     bool accepting = true;                            // I/O thread: false once closing
     std::uint16_t port = 0;
     std::thread thread;
@@ -349,6 +382,7 @@ Vm::Impl::~Impl() {
         accepting = false;
         listen_watch.close(ec);
         accept_backoff.cancel();
+        idle_timer.cancel();
         main_watch.close(ec);
         listener.close();
         close_all();
@@ -494,6 +528,7 @@ void Vm::Impl::serve_mains() {
 // it answers at once (pings; best effort, never blocking). Caller holds c.mu.
 bool Vm::Impl::feed_main(Conn& c, std::span<const std::byte> bytes) {
     const bool ok = c.session->receive(Channel::Main, bytes);
+    complete_matched();  // under c.mu still: a cancel() cannot free these slots first
     auto out = c.session->outbound(Channel::Main);
     if (!out.empty()) {
         const ssize_t k = ::send(c.main_fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -528,17 +563,69 @@ void Vm::Impl::read_main(const std::shared_ptr<Conn>& c) {
 // another one is. Caller holds c.mu.
 bool Vm::Impl::lead(Conn& c) {
     if (c.leader || c.closed) return false;
-    c.leader = true;
-    main_poller.change(c.main_fd, c.id, 0);
+    c.leader.store(true, std::memory_order_relaxed);
+    c.leads.store(c.leads.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    if (c.armed) {
+        c.armed = false;
+        main_poller.change(c.main_fd, c.id, 0);
+        asio::post(io, [this] { start_idle_checks(); });
+    }
     return true;
 }
 
-// Hands c's main socket back to the I/O thread (input that arrived meanwhile
-// makes the poller report it at once).
+// Ends the calling driver thread's reading of c's main socket. It stays out
+// of the poller (see Conn) unless someone waits: other calls' replies, or an
+// event (a waiter that came before this call led would not see it otherwise).
 void Vm::Impl::unlead(Conn& c) {
     std::lock_guard lock(c.mu);
-    c.leader = false;
-    if (!c.closed) main_poller.change(c.main_fd, c.id, net::Poller::Read);
+    c.leader.store(false, std::memory_order_relaxed);
+    if (c.session->pending_count() > 0 || event_waiters.load(std::memory_order_seq_cst) > 0) arm(c);
+}
+
+// Puts c's main socket back into the poller: input that arrived meanwhile
+// makes the poller report it at once. Caller holds c.mu.
+void Vm::Impl::arm(Conn& c) {
+    if (c.armed || c.closed || c.leader) return;
+    c.armed = true;
+    main_poller.change(c.main_fd, c.id, net::Poller::Read);
+}
+
+// Every main socket no driver call reads goes back into the poller.
+void Vm::Impl::arm_idle() {
+    for (const auto& c : clients_snapshot()) {
+        std::lock_guard lock(c->mu);
+        arm(*c);
+    }
+}
+
+// I/O thread: checks the disarmed main sockets every kIdleRearm from now on.
+void Vm::Impl::start_idle_checks() {
+    if (idle_checking || !accepting) return;
+    idle_checking = true;
+    idle_timer.expires_after(kIdleRearm);
+    idle_timer.async_wait([this](const asio::error_code& ec) {
+        idle_checking = false;
+        if (!ec) check_idle();
+    });
+}
+
+// I/O thread: arms each disarmed main socket that no driver call led since
+// the last check; keeps checking while one stays disarmed.
+void Vm::Impl::check_idle() {
+    bool again = false;
+    for (const auto& c : clients_snapshot()) {
+        // Led since the last check, or now: look again then (armed or not; no lock
+        // taken, so a leader feeding or sending never waits for this check).
+        const std::uint64_t leads = c->leads.load(std::memory_order_relaxed);
+        if (leads != c->leads_seen || c->leader.load(std::memory_order_relaxed)) {
+            c->leads_seen = leads;
+            again = true;
+            continue;
+        }
+        std::lock_guard lock(c->mu);
+        arm(*c);
+    }
+    if (again) start_idle_checks();
 }
 
 // The leader's wait: one recv (sleeping at most kLeaderSliceMs), its frames
@@ -632,7 +719,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             free_slots.push_back(i);
             int expected = 0;
             s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
-            if (complete_one(*s.waiter)) futex_wake_all(s.waiter->done);
+            if (complete(*s.waiter)) futex_wake_all(s.waiter->done);
         }
     }
     if (tap) {
@@ -696,25 +783,44 @@ void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool)
 }
 
 void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
+    matched.push_back({static_cast<std::uint32_t>(cookie), s.id(), f});
+}
+
+// Completes the replies of the batch just fed (caller holds the client's
+// Conn::mu): data to the callers, slots freed, each waiter counted once per
+// run of its replies and woken later, once this thread holds no lock.
+void Vm::Impl::complete_matched() {
+    if (matched.empty()) return;
     std::lock_guard lock(slots_mu);
-    const auto i = static_cast<std::uint32_t>(cookie);
-    Slot& slot = slots[i];
-    // The session matched tag, w1 and w2; a slot is freed only after its
-    // session entry is cancelled, so it is still this request's.
-    if (!slot.busy || slot.conn_id != s.id()) return;
-    if (f.error()) {
-        int expected = 0;
-        slot.waiter->error.compare_exchange_strong(expected, -EIO);
-    } else if (slot.out1 != nullptr) {
-        std::memcpy(slot.out1, f.payload(), slot.size);
-        if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
+    Waiter* run = nullptr;  // the waiter of the replies counted in `n`
+    std::uint32_t n = 0;
+    auto count_run = [&] {
+        if (run != nullptr && complete(*run, n) && (to_wake.empty() || to_wake.back() != &run->done))
+            to_wake.push_back(&run->done);
+    };
+    for (const MatchedReply& r : matched) {
+        Slot& slot = slots[r.slot];
+        // The session matched tag, w1 and w2; a slot is freed only after its
+        // session entry is cancelled, so it is still this request's.
+        if (!slot.busy || slot.conn_id != r.conn_id) continue;
+        if (r.frame.error()) {
+            int expected = 0;
+            slot.waiter->error.compare_exchange_strong(expected, -EIO);
+        } else if (slot.out1 != nullptr) {
+            std::memcpy(slot.out1, r.frame.payload(), slot.size);
+            if (slot.out2 != nullptr) std::memcpy(slot.out2, r.frame.pair_second(), slot.size);
+        }
+        slot.busy = false;
+        free_slots.push_back(r.slot);
+        if (slot.waiter != run) {
+            count_run();
+            run = slot.waiter;
+            n = 0;
+        }
+        ++n;
     }
-    slot.busy = false;
-    free_slots.push_back(i);
-    // Woken later, once the I/O thread holds no lock the waiter wants next.
-    // One wake per waiter per batch: a pipelined caller has many replies in one recv.
-    if (complete_one(*slot.waiter) && (to_wake.empty() || to_wake.back() != &slot.waiter->done))
-        to_wake.push_back(&slot.waiter->done);
+    count_run();
+    matched.clear();
 }
 
 int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
@@ -724,6 +830,9 @@ int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<cons
     // Taken before the requests leave, so that no reply can wake the I/O thread.
     if (leading != nullptr && !*leading) *leading = lead(c);
     for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
+    // Without a leader, the I/O thread reads what comes back: the replies, or
+    // what the device answers a posted write with (an IRQ, read at once).
+    arm(c);
     const int fd = c.main_fd;
     for (;;) {
         auto out = c.session->outbound(Channel::Main);

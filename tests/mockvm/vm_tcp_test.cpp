@@ -424,6 +424,42 @@ TEST(VmTcp, FramesAroundADriverReadAreHandledByWhoeverReads) {
     EXPECT_TRUE(vm.wait_irq(0, 6, true, kWait));
 }
 
+// Between driver reads the main socket stays with the driver side (no
+// epoll_ctl per call): a frame the device sends between two reads is handled
+// by the next read, before that read returns; once driver calls pause, the
+// I/O thread reads again, also with no call waiting for anything.
+TEST(VmTcp, FramesBetweenAndAfterDriverReadsAreHandled) {
+    Logs logs;
+    Vm vm(config(logs));
+    RawClient client(vm.port());
+    client.send_main(Frame::claim(0));
+    ASSERT_TRUE(vm.wait_for_claim(0, kWait));
+    std::atomic<int> reads{0};
+    client.serve([&](Frame& f) {
+        if (f.op() != Op::Read) return;
+        ++reads;
+        std::memset(f.payload(), 0x5a, f.size());
+    });
+    for (unsigned line = 0; line < 8; ++line) {
+        ASSERT_EQ(vm.readl(kBase0).status, 0);
+        // Sent before the next request, so it precedes that request's reply on the stream.
+        client.send_main(Frame::irq_update(0, line, 1));
+        ASSERT_EQ(vm.readl(kBase0 + 4).status, 0);
+        EXPECT_TRUE(vm.irq_level(0, line)) << "line " << line;
+    }
+    EXPECT_EQ(vm.irq_lines(0), 0xff);
+    // Unsolicited, after the last read, polled without waiting: bounded loop.
+    client.send_main(Frame::irq_update(0, 2, 0));
+    for (int i = 0; i < 10000 && vm.irq_level(0, 2); ++i) std::this_thread::sleep_for(1ms);
+    EXPECT_FALSE(vm.irq_level(0, 2));
+    // And after a posted write, a waiting call sees the device's answer.
+    ASSERT_EQ(vm.readl(kBase0).status, 0);
+    ASSERT_EQ(vm.writel(kBase0, 1), 0);
+    client.send_main(Frame::irq_update(0, 2, 1));
+    EXPECT_TRUE(vm.wait_irq(0, 2, true, kWait));
+    EXPECT_EQ(reads, 17);
+}
+
 TEST(VmTcp, TimeoutAndLateReply) {
     Logs logs;
     Vm vm(config(logs, 150ms));
