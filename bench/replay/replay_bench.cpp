@@ -10,9 +10,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <thread>
+#include <vector>
 
 #include "coreio/replayer/fuzz.hpp"
 #include "coreio/replayer/replay.hpp"
+#include "../best_of.hpp"
 #include "timer_regfile.hpp"
 
 using namespace coreio;
@@ -104,21 +106,24 @@ double fuzz_rate(bool fork, std::uint64_t execs) {
 int main(int argc, char** argv) {
     CLI::App app{"coreio-bench-replay: replayed transactions/s (in process, over TCP) and fuzz execs/s"};
     std::size_t n = 1000000;
+    int rounds = 5;
     app.add_option("transactions", n, "transactions per replay run")->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
+    app.add_option("--rounds", rounds, "rounds; each row prints the median round")->check(CLI::Range(1, 100));
     CLI11_PARSE(app, argc, argv);
     const Scenario reads = make_scenario(n, false), mixed = make_scenario(n, true);
-    std::printf("replay, %zu transactions, every read reply checked (best of 3):\n", n);
-    double best[4] = {};
-    for (int rep = 0; rep < 3; ++rep) {
-        best[0] = std::max(best[0], in_process(reads));
-        best[1] = std::max(best[1], in_process(mixed));
-        best[2] = std::max(best[2], over_tcp(reads));
-        best[3] = std::max(best[3], over_tcp(mixed));
+    std::printf("replay, %zu transactions, every read reply checked (median of %d):\n", n, rounds);
+    std::vector<double> rate[4];
+    for (int round = 0; round < rounds; ++round) {
+        rate[0].push_back(in_process(reads));
+        rate[1].push_back(in_process(mixed));
+        rate[2].push_back(over_tcp(reads));
+        rate[3].push_back(over_tcp(mixed));
     }
-    std::printf("  in process, reads:             %10.0f transactions/s (target >= 1 M/s)\n", best[0]);
-    std::printf("  in process, writes + reads:    %10.0f transactions/s\n", best[1]);
-    std::printf("  TCP 127.0.0.1, reads:          %10.0f transactions/s (target >= 500 k/s)\n", best[2]);
-    std::printf("  TCP 127.0.0.1, writes + reads: %10.0f transactions/s (posted writes carry a PING fence)\n", best[3]);
+    std::printf("  in process, reads:             %10.0f transactions/s (target >= 1 M/s)\n", bench::median(rate[0]));
+    std::printf("  in process, writes + reads:    %10.0f transactions/s\n", bench::median(rate[1]));
+    std::printf("  TCP 127.0.0.1, reads:          %10.0f transactions/s (target >= 500 k/s)\n", bench::median(rate[2]));
+    std::printf("  TCP 127.0.0.1, writes + reads: %10.0f transactions/s (posted writes carry a PING fence)\n",
+                bench::median(rate[3]));
     std::printf("fuzz, timer register file, exec = reset + up to 32 operations (one core):\n");
     std::printf("  in process:                    %10.0f execs/s (target >= 50 k/s)\n", fuzz_rate(false, 300000));
     std::printf("  forked worker (crash-safe):    %10.0f execs/s\n", fuzz_rate(true, 300000));
