@@ -214,7 +214,8 @@ int Client::Impl::open(std::string_view target) {
     }
     tap = options.tap;
     if (tap == nullptr) tap = trace.open(target, options.log);
-    conn = std::make_shared<Connection>(SessionOptions{options.log, options.max_frame_blocks, tap, true});
+    conn = std::make_shared<Connection>(
+        SessionOptions{options.log, options.max_frame_blocks, tap, &std::chrono::steady_clock::now, true});
     conn->session.set_backlog_handler([this, c = conn.get()](Channel ch) { flush_backlog(*c, ch); });
     state = State::Connected;
     lost_error = 0;

@@ -144,7 +144,7 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
     flush_tap();
     const bool nested = receiving_;
     const auto outer_since = tap_since_;
-    if (options_.tap) tap_since_ = std::chrono::steady_clock::now();
+    if (options_.tap && options_.clock) tap_since_ = options_.clock();
     bool ok;
     {
         // Nested when a handler's blocking DMA receives on the DMA channel mid-batch.
@@ -164,7 +164,7 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
         flush_tap();
         tap_since_ = outer_since;
     } else if (!tap_batch_.empty()) {  // for deliver_tap(), once the owner has sent the replies
-        tap_until_ = std::chrono::steady_clock::now();
+        tap_until_ = options_.clock();
         tap_ended_ = true;
     }
     run_completions();
@@ -314,7 +314,7 @@ void ClientSession::send(Channel ch, const Frame& f) {
 
 void ClientSession::tap_frame(Channel ch, Direction d, const Frame& f) {
     if (options_.tap == nullptr) return;
-    if (!receiving_) {
+    if (!receiving_ || options_.clock == nullptr) {
         flush_tap();  // a batch kept for deliver_tap() came first
         options_.tap->on_frame(ch, d, f.bytes());
         return;
@@ -327,7 +327,7 @@ void ClientSession::flush_tap() {
     if (tap_batch_.empty()) return;
     if (options_.tap)
         options_.tap->on_frames(
-            TapBatch{tap_batch_, tap_since_, tap_ended_ ? tap_until_ : std::chrono::steady_clock::now()});
+            TapBatch{tap_batch_, tap_since_, tap_ended_ ? tap_until_ : options_.clock()});
     tap_batch_.clear();
     tap_ended_ = false;
 }

@@ -766,7 +766,7 @@ TEST(ClientSession, TapGetsOneBatchPerReceiveWithTheTimeItTook) {
         }
     } d;
     BatchTap tap;
-    ClientSession s(SessionOptions{{}, kMaxBlocks, &tap});
+    ClientSession s(SessionOptions{{}, kMaxBlocks, &tap, &std::chrono::steady_clock::now});
     s.claim(0, d);
     ASSERT_EQ(s.receive(Channel::Main, concat({Frame::mmio_request(Op::Read, 0, 0, 4, 0, 1),
                                                Frame::mmio_request(Op::Write, 0, 4, 4, 0, 2),
@@ -788,7 +788,7 @@ TEST(ClientSession, TapGetsOneBatchPerReceiveWithTheTimeItTook) {
 // delivery); a frame sent before that still comes after the batch.
 TEST(ClientSession, DeferredTapBatchWaitsForDeliverTapAndKeepsOrder) {
     BatchTap tap;
-    SessionOptions o{{}, kMaxBlocks, &tap};
+    SessionOptions o{{}, kMaxBlocks, &tap, &std::chrono::steady_clock::now};
     o.defer_tap = true;
     ClientSession s(o);
     Device d;
@@ -811,6 +811,20 @@ TEST(ClientSession, DeferredTapBatchWaitsForDeliverTapAndKeepsOrder) {
     EXPECT_EQ(tap.calls[3], "S" + std::string(op_name(static_cast<std::uint8_t>(Op::IrqUpdate))));
     s.deliver_tap();
     EXPECT_EQ(tap.calls.size(), 4u);  // nothing left
+}
+
+// Without the owner's clock the session reads none: the tap sees each frame
+// as it passes (its own clock times them), no batch.
+TEST(ClientSession, TapWithoutAClockGetsFramesOneByOne) {
+    BatchTap tap;
+    ClientSession s(SessionOptions{{}, kMaxBlocks, &tap});
+    Device d;
+    s.claim(0, d);
+    ASSERT_EQ(s.receive(Channel::Main, Frame::mmio_request(Op::Read, 0, 0, 4, 0, 1).bytes()), 0);
+    const std::string read = op_name(static_cast<std::uint8_t>(Op::Read));
+    const std::vector<std::string> want = {"S" + std::string(op_name(static_cast<std::uint8_t>(Op::Claim))), "R" + read,
+                                           "S" + read};
+    EXPECT_EQ(tap.calls, want);
 }
 
 TEST(ClientSession, ResetForgetsClaimsAndIrqLevels) {

@@ -45,9 +45,13 @@ struct SessionOptions {
     std::size_t max_frame_blocks = kMaxBlocks;
     /// Observes every frame queued for sending and every frame received (first block).
     FrameTap* tap = nullptr;
-    /// receive() keeps its batch of tapped frames for deliver_tap(), which the
-    /// owner calls once it has sent the replies: recording then happens off
-    /// the reply path, and the replies carry the time they went out.
+    /// The owner's clock (the session reads none itself). With it, the tap gets
+    /// what each receive() brought in and sent as one TapBatch, timed by it;
+    /// without, frame by frame as they pass.
+    std::chrono::steady_clock::time_point (*clock)() = nullptr;
+    /// With a clock: receive() keeps its batch of tapped frames for
+    /// deliver_tap(), which the owner calls once it has sent the replies:
+    /// recording then happens off the reply path.
     bool defer_tap = false;
 };
 
