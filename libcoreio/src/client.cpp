@@ -214,7 +214,8 @@ int Client::Impl::open(std::string_view target) {
     }
     tap = options.tap;
     if (tap == nullptr) tap = trace.open(target, options.log);
-    conn = std::make_shared<Connection>(SessionOptions{options.log, options.max_frame_blocks, tap});
+    conn = std::make_shared<Connection>(
+        SessionOptions{options.log, options.max_frame_blocks, tap, &std::chrono::steady_clock::now, true});
     conn->session.set_backlog_handler([this, c = conn.get()](Channel ch) { flush_backlog(*c, ch); });
     state = State::Connected;
     lost_error = 0;
@@ -301,6 +302,7 @@ int Client::Impl::process(bool main_ready, bool dma_ready, bool wake_ready) {
     if (main_ready) pump(*c, 0);
     if (dma_ready) pump(*c, 1);
     if (state == State::Connected) flush_all();
+    c->session.deliver_tap();  // recorded after the replies went out, off their path
     batch_thread = prev;
     return state == State::Connected ? 0 : not_ready();
 }
@@ -427,6 +429,7 @@ int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t 
         if (gone()) return conn == c ? not_ready() : -ECONNRESET;
         if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) pump(*c, 1);
         if (state == State::Connected) flush(1);
+        c->session.deliver_tap();
     }
     return w.result;
 }

@@ -14,6 +14,9 @@ namespace {
 constexpr std::uint32_t kNone = 0xffffffffu;
 
 constexpr std::size_t idx(Channel ch) { return static_cast<std::size_t>(ch); }
+// Frames a receive() holds for its tap at most (a handler raising IRQ edges in a
+// loop would grow the batch without end): beyond, the tap gets them early.
+constexpr std::size_t kMaxTapBatch = 4096;
 const char* channel_name(Channel ch) { return ch == Channel::Main ? "main" : "DMA"; }
 
 }  // namespace
@@ -136,6 +139,12 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
     if (closed_) return -ENOTCONN;
     if (poisoned_[i]) return -EPROTO;
     if (ch == Channel::Main && dispatching_) return -EDEADLK;
+    // Nested (a handler's blocking DMA): what the outer batch saw goes first;
+    // the outer batch's later received frames keep its start time.
+    flush_tap();
+    const bool nested = receiving_;
+    const auto outer_since = tap_since_;
+    if (options_.tap && options_.clock) tap_since_ = options_.clock();
     bool ok;
     {
         // Nested when a handler's blocking DMA receives on the DMA channel mid-batch.
@@ -151,13 +160,20 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
         if (!ok) poisoned_[i] = true;
         refill_window();
     }
+    if (nested || !options_.defer_tap) {
+        flush_tap();
+        tap_since_ = outer_since;
+    } else if (!tap_batch_.empty()) {  // for deliver_tap(), once the owner has sent the replies
+        tap_until_ = options_.clock();
+        tap_ended_ = true;
+    }
     run_completions();
     return ok ? 0 : -EPROTO;
 }
 
 void ClientSession::on_frame(Channel ch, const Frame& f) {
     if (closed_) return;  // a handler's DMA wait may have seen the connection end
-    if (options_.tap) options_.tap->on_frame(ch, Direction::Received, f.bytes());
+    tap_frame(ch, Direction::Received, f);
     const FrameError e = f.validate(reader_[idx(ch)].max_blocks());
     if (e != FrameError::Ok) {
         on_malformed(ch, e, f);
@@ -291,9 +307,29 @@ void ClientSession::send(Channel ch, const Frame& f) {
     if (closed_) return;
     Output& out = *out_[idx(ch)];
     std::memcpy(out.append(kBlockSize), f.data(), kBlockSize);
-    if (options_.tap) options_.tap->on_frame(ch, Direction::Sent, f.bytes());
+    tap_frame(ch, Direction::Sent, f);
     if (ch == Channel::Main && on_backlog_ && (dispatching_ || !receiving_) && out.tail - out.head > backlog_limit_)
         on_backlog_(ch);
+}
+
+void ClientSession::tap_frame(Channel ch, Direction d, const Frame& f) {
+    if (options_.tap == nullptr) return;
+    if (!receiving_ || options_.clock == nullptr) {
+        flush_tap();  // a batch kept for deliver_tap() came first
+        options_.tap->on_frame(ch, d, f.bytes());
+        return;
+    }
+    tap_batch_.push_back(TapFrame{ch, d, f});
+    if (tap_batch_.size() >= kMaxTapBatch) flush_tap();
+}
+
+void ClientSession::flush_tap() {
+    if (tap_batch_.empty()) return;
+    if (options_.tap)
+        options_.tap->on_frames(
+            TapBatch{tap_batch_, tap_since_, tap_ended_ ? tap_until_ : options_.clock()});
+    tap_batch_.clear();
+    tap_ended_ = false;
 }
 
 void ClientSession::echo(Channel ch, Frame f) {
@@ -437,6 +473,7 @@ void ClientSession::connection_closed(Channel ch) {
     const std::size_t i = idx(ch);
     if (reader_[i].mid_frame() && !poisoned_[i]) report(ch, FrameError::Truncated, Frame{});
     reader_[i].reset();
+    flush_tap();  // before the owner tells the tap the connection is down
     closed_ = true;
     out_[0]->clear();
     out_[1]->clear();
@@ -445,6 +482,7 @@ void ClientSession::connection_closed(Channel ch) {
 }
 
 void ClientSession::reset() {
+    flush_tap();
     fail_all_dma(-ECONNRESET);
     for (std::size_t i = 0; i < 2; ++i) {
         reader_[i].reset();

@@ -210,6 +210,14 @@ void TraceTap::on_frames(Channel channel, Direction direction, std::span<const F
     for (const Frame& f : frames) impl_->frame(channel, direction, f.bytes(), now);
 }
 
+void TraceTap::on_frames(const TapBatch& batch) {
+    std::lock_guard lock(impl_->writer.mutex());
+    const std::uint64_t received = impl_->writer.time_of(batch.received_at);
+    const std::uint64_t sent = std::max(received, impl_->writer.time_of(batch.sent_at));
+    for (const TapFrame& f : batch.frames)
+        impl_->frame(f.channel, f.direction, f.frame.bytes(), f.direction == Direction::Received ? received : sent);
+}
+
 void TraceTap::on_connection(Channel channel, bool up) {
     std::lock_guard lock(impl_->writer.mutex());
     Impl& m = *impl_;

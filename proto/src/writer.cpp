@@ -407,6 +407,14 @@ std::uint64_t TraceWriter::now_ns() const {
     return monotonic_ns() - impl_->start_ns;
 }
 
+std::uint64_t TraceWriter::time_of(std::chrono::steady_clock::time_point t) const {
+    if (impl_->options.clock) return impl_->options.clock();
+    // steady_clock is CLOCK_MONOTONIC (libstdc++ on Linux), as monotonic_ns().
+    const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    const auto u = static_cast<std::uint64_t>(std::max<std::int64_t>(ns, 0));
+    return u > impl_->start_ns ? u - impl_->start_ns : 0;
+}
+
 std::uint64_t TraceWriter::append(const Event& ev) {
     std::lock_guard lock(impl_->mutex);
     return impl_->append(ev);

@@ -29,6 +29,7 @@ public:
         tap->on_frame(channel, direction, frame);
     }
     void on_connection(coreio::Channel channel, bool up) override { tap->on_connection(channel, up); }
+    void on_frames(const coreio::TapBatch& batch) override { tap->on_frames(batch); }
 };
 
 }  // namespace

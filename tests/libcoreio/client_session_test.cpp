@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "coreio/client_session.hpp"
@@ -728,6 +730,101 @@ TEST(ClientSession, TapSeesEveryFrame) {
     s.receive(Channel::Main, Frame::mmio_request(Op::Write, 0, 0, 4, 0, 1).bytes());
     EXPECT_EQ(tap.sent, 2);  // claim + read reply
     EXPECT_EQ(tap.received, 2);
+}
+
+// A tap that writes down each call: on_frame() as "S<op>" / "R<op>", a batch
+// as "[ R<op> S<op> ... ]", and the batch's times.
+namespace {
+
+struct BatchTap : FrameTap {
+    std::vector<std::string> calls;
+    std::vector<std::chrono::steady_clock::time_point> received_at, sent_at;
+    static std::string name(Direction d, std::uint8_t op) { return (d == Direction::Sent ? "S" : "R") + std::string(op_name(op)); }
+    void on_frame(Channel, Direction d, std::span<const std::byte> f) override {
+        calls.push_back(name(d, Frame::from_bytes(f.data()).opcode()));
+    }
+    void on_frames(const TapBatch& b) override {
+        std::string s = "[";
+        for (const TapFrame& f : b.frames) s += " " + name(f.direction, f.frame.opcode());
+        calls.push_back(s + " ]");
+        received_at.push_back(b.received_at);
+        sent_at.push_back(b.sent_at);
+    }
+};
+
+}  // namespace
+
+// What one receive() brings in and sends in answer reaches the tap in one
+// batch, in wire order, with when its frames came in and went out: a handler
+// that takes 2 ms puts that much between them (a reply is not recorded at its
+// request's time). Frames outside a receive() go one by one.
+TEST(ClientSession, TapGetsOneBatchPerReceiveWithTheTimeItTook) {
+    struct Slow : Device {
+        int read(std::uint64_t addr, std::size_t len, void* buf, unsigned flags) override {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            return Device::read(addr, len, buf, flags);
+        }
+    } d;
+    BatchTap tap;
+    ClientSession s(SessionOptions{{}, kMaxBlocks, &tap, &std::chrono::steady_clock::now});
+    s.claim(0, d);
+    ASSERT_EQ(s.receive(Channel::Main, concat({Frame::mmio_request(Op::Read, 0, 0, 4, 0, 1),
+                                               Frame::mmio_request(Op::Write, 0, 4, 4, 0, 2),
+                                               Frame::mmio_request(Op::WriteAck, 0, 8, 4, 0, 3)})),
+              0);
+    s.irq_update(0, 1, true);
+    auto op = [](Op o) { return std::string(op_name(static_cast<std::uint8_t>(o))); };
+    const std::vector<std::string> want = {"S" + op(Op::Claim),
+                                           "[ R" + op(Op::Read) + " S" + op(Op::Read) + " R" + op(Op::Write) + " R" +
+                                               op(Op::WriteAck) + " S" + op(Op::WriteAck) + " ]",
+                                           "S" + op(Op::IrqUpdate)};
+    EXPECT_EQ(tap.calls, want);
+    ASSERT_EQ(tap.sent_at.size(), 1u);
+    EXPECT_GE(tap.sent_at[0] - tap.received_at[0], std::chrono::milliseconds(2));
+}
+
+// With defer_tap, receive() keeps its batch until deliver_tap() (the owner has
+// sent the replies), timed as sent when receive() returned (not at the
+// delivery); a frame sent before that still comes after the batch.
+TEST(ClientSession, DeferredTapBatchWaitsForDeliverTapAndKeepsOrder) {
+    BatchTap tap;
+    SessionOptions o{{}, kMaxBlocks, &tap, &std::chrono::steady_clock::now};
+    o.defer_tap = true;
+    ClientSession s(o);
+    Device d;
+    s.claim(0, d);
+    const auto before = std::chrono::steady_clock::now();
+    ASSERT_EQ(s.receive(Channel::Main, Frame::mmio_request(Op::Read, 0, 0, 4, 0, 1).bytes()), 0);
+    const auto after = std::chrono::steady_clock::now();
+    EXPECT_EQ(tap.calls.size(), 1u);  // the claim only
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    s.deliver_tap();
+    ASSERT_EQ(tap.calls.size(), 2u);
+    ASSERT_EQ(tap.sent_at.size(), 1u);
+    EXPECT_LE(before, tap.received_at[0]);
+    EXPECT_LE(tap.received_at[0], tap.sent_at[0]);
+    EXPECT_LE(tap.sent_at[0], after);
+    ASSERT_EQ(s.receive(Channel::Main, Frame::mmio_request(Op::Read, 0, 0, 4, 0, 2).bytes()), 0);
+    s.irq_update(0, 1, true);  // before deliver_tap(): the batch goes first
+    ASSERT_EQ(tap.calls.size(), 4u);
+    EXPECT_EQ(tap.calls[2].front(), '[');
+    EXPECT_EQ(tap.calls[3], "S" + std::string(op_name(static_cast<std::uint8_t>(Op::IrqUpdate))));
+    s.deliver_tap();
+    EXPECT_EQ(tap.calls.size(), 4u);  // nothing left
+}
+
+// Without the owner's clock the session reads none: the tap sees each frame
+// as it passes (its own clock times them), no batch.
+TEST(ClientSession, TapWithoutAClockGetsFramesOneByOne) {
+    BatchTap tap;
+    ClientSession s(SessionOptions{{}, kMaxBlocks, &tap});
+    Device d;
+    s.claim(0, d);
+    ASSERT_EQ(s.receive(Channel::Main, Frame::mmio_request(Op::Read, 0, 0, 4, 0, 1).bytes()), 0);
+    const std::string read = op_name(static_cast<std::uint8_t>(Op::Read));
+    const std::vector<std::string> want = {"S" + std::string(op_name(static_cast<std::uint8_t>(Op::Claim))), "R" + read,
+                                           "S" + read};
+    EXPECT_EQ(tap.calls, want);
 }
 
 TEST(ClientSession, ResetForgetsClaimsAndIrqLevels) {

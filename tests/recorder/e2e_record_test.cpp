@@ -3,8 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "../trace/test_util.hpp"
 #include "coreio/client.hpp"
@@ -125,6 +128,73 @@ TEST(EndToEndRecording, ProxyAndInLibraryTapSeeTheSameEvents) {
     EXPECT_EQ(pe[6].status, Status::Complete);
     ASSERT_NE(pe[6].cause, kNoCause);
     EXPECT_EQ(p.events[pe[6].cause].ev.address, 0x1000003cu);  // the doorbell write caused it
+}
+
+// A device that takes 2 ms to answer a read: a recording must show that as the
+// transaction's latency, whichever way it records (the in-library tap gets a
+// receive's frames in one batch: the requests keep the time they came in, the
+// replies the time they went out), one read at a time and pipelined.
+TEST(EndToEndRecording, LatencyOfASlowDeviceIsRecorded) {
+    struct Slow : MmioHandler {
+        int read(std::uint64_t, std::size_t len, void* buf, unsigned) override {
+            std::this_thread::sleep_for(std::chrono::milliseconds(2));
+            std::memset(buf, 0x5a, len);
+            return 0;
+        }
+        int write(std::uint64_t, std::size_t, const void*, unsigned) override { return 0; }
+    };
+    mockvm::VmConfig vc;
+    vc.ranges = {{0x10000000, 0x1000}};
+    vc.log = [](std::string_view) {};
+    mockvm::Vm vm(vc);
+    const std::string proxy_path = temp_path("slow-proxy"), tap_path = temp_path("slow-tap");
+    recorder::RecordingProxy proxy;
+    recorder::ProxyOptions po;
+    po.target = vm.endpoint();
+    po.output = proxy_path;
+    po.log = [](std::string_view) {};
+    ASSERT_EQ(proxy.start(po), "");
+    proxy.run_in_thread();
+    TraceWriter tap_writer;
+    ASSERT_EQ(tap_writer.open(tap_path, {}), "");
+    {
+        TraceTap tap(tap_writer);
+        ClientOptions co;
+        co.tap = &tap;
+        co.log = [](std::string_view) {};
+        Client client(co);
+        ASSERT_EQ(client.connect("127.0.0.1:" + std::to_string(proxy.port())), 0);
+        Slow slow;
+        ASSERT_EQ(client.register_range(0, slow), 0);
+        std::atomic<bool> stop{false};
+        std::thread loop([&] {
+            while (!stop) client.run_for(10'000);
+        });
+        ASSERT_TRUE(vm.wait_for_claim(0, std::chrono::milliseconds(5000)));
+        for (int i = 0; i < 3; ++i) EXPECT_EQ(vm.readl(0x10000000 + 4 * i).value, 0x5a5a5a5au);
+        const std::vector<std::uint64_t> addrs = {0x10000010, 0x10000014, 0x10000018, 0x1000001c};
+        std::vector<std::uint64_t> out(addrs.size());
+        EXPECT_EQ(vm.read_many(addrs, 4, out, 4), 0);
+        stop = true;
+        loop.join();
+        client.disconnect();
+    }
+    EXPECT_EQ(tap_writer.close(), "");
+    for (int i = 0; i < 500 && proxy.records() < 9; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    proxy.stop();
+    for (const std::string& path : {tap_path, proxy_path}) {
+        SCOPED_TRACE(path == tap_path ? "in-library tap" : "proxy");
+        ReadAll r = read_file(path);
+        ASSERT_EQ(r.status, ReadStatus::End) << r.message;
+        int reads = 0;
+        for (auto& o : r.events) {
+            if (o.ev.kind != EventKind::Mmio) continue;
+            ++reads;
+            EXPECT_EQ(o.ev.status, Status::Complete);
+            EXPECT_GE(o.ev.reply_after_ns, 2'000'000u) << format_event(o.event());
+        }
+        EXPECT_EQ(reads, 7);
+    }
 }
 
 // Not a test (speed varies by machine): run with --gtest_also_run_disabled_tests

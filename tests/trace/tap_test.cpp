@@ -269,3 +269,38 @@ TEST(TraceTapTest, RegisterWorkloadCostsAtMost24BytesPerTransaction) {
     ASSERT_EQ(r.events.size(), kTx);
     EXPECT_EQ(r.status, ReadStatus::End);
 }
+
+// A batch: received frames are timed when they came in, sent ones when they
+// went out, so each reply keeps its latency (not zero, as one time for all
+// would give), and frames keep their wire order.
+TEST(TraceTapTest, BatchTimesReceivedFramesBeforeSentOnes) {
+    std::string path = temp_path("tap-batch");
+    TraceWriter writer;
+    WriterOptions wo;
+    wo.background_flush = false;
+    ASSERT_EQ(writer.open(path, {}, wo), "");
+    const auto start = std::chrono::steady_clock::now();
+    const std::uint64_t t0 = writer.time_of(start);
+    {
+        TraceTap tap(writer);
+        const Frame a = read_req(0x10000000, 1), b = read_req(0x10000004, 2);
+        const TapFrame frames[] = {{Channel::Main, Direction::Received, a},
+                                   {Channel::Main, Direction::Sent, reply_with(a, 5)},
+                                   {Channel::Main, Direction::Received, b},
+                                   {Channel::Main, Direction::Sent, Frame::irq_update(0, 1, 1)},
+                                   {Channel::Main, Direction::Sent, reply_with(b, 6)}};
+        tap.on_frames(TapBatch{frames, start + std::chrono::microseconds(1), start + std::chrono::microseconds(4)});
+    }
+    ASSERT_EQ(writer.close(), "");
+    ReadAll r = read_file(path);
+    ASSERT_EQ(r.events.size(), 3u);
+    EXPECT_EQ(r.events[0].ev.kind, EventKind::Mmio);
+    EXPECT_EQ(r.events[0].ev.time_ns, t0 + 1'000);
+    EXPECT_EQ(r.events[0].ev.reply_after_ns, 3'000u);
+    EXPECT_EQ(data_value({r.events[0].event().data.data(), 4}), 5u);
+    EXPECT_EQ(r.events[1].ev.kind, EventKind::Mmio);
+    EXPECT_EQ(r.events[1].ev.time_ns, t0 + 1'000);
+    EXPECT_EQ(r.events[1].ev.reply_after_ns, 3'000u);
+    EXPECT_EQ(r.events[2].ev.kind, EventKind::Irq);
+    EXPECT_EQ(r.events[2].ev.time_ns, t0 + 4'000);
+}

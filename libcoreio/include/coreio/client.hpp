@@ -23,6 +23,22 @@ enum class Channel : std::uint8_t { Main = 0, Dma = 1 };
 /// Which way a frame went, seen from the end that observes it.
 enum class Direction : std::uint8_t { Received = 0, Sent = 1 };
 
+/// One frame of a TapBatch (its first 64-byte block, as on_frame() gets).
+struct TapFrame {
+    Channel channel;
+    Direction direction;
+    Frame frame;
+};
+
+/// Frames that crossed in one batch, in wire order: what one receive brought
+/// in, interleaved with what was sent in answer.
+struct TapBatch {
+    std::span<const TapFrame> frames;
+    /// When the received frames came in and when the sent ones went out (the
+    /// batch's replies): a reply's latency is the time between, not zero.
+    std::chrono::steady_clock::time_point received_at, sent_at;
+};
+
 /// Observes every frame an end sends or receives (whole declared length),
 /// e.g. to record a trace. Called on the thread that moves the bytes.
 class COREIO_EXPORT FrameTap {
@@ -31,6 +47,12 @@ public:
     virtual void on_frame(Channel channel, Direction direction, std::span<const std::byte> frame) = 0;
     /// A connection opened (`up`) or closed.
     virtual void on_connection(Channel channel, bool up) { (void)channel, (void)up; }
+    /// A batch (a ClientSession gives each receive's frames as one, so that a
+    /// tap may take one lock for all and read no clock). The default calls
+    /// on_frame() for each, at the time of this call.
+    virtual void on_frames(const TapBatch& batch) {
+        for (const TapFrame& f : batch.frames) on_frame(f.channel, f.direction, f.frame.bytes());
+    }
 };
 
 /// A device model's MMIO handlers for one range. Return 0 on success, non-zero

@@ -22,6 +22,7 @@
 //   - a stream that ends inside a frame is reported by connection_closed().
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -44,6 +45,14 @@ struct SessionOptions {
     std::size_t max_frame_blocks = kMaxBlocks;
     /// Observes every frame queued for sending and every frame received (first block).
     FrameTap* tap = nullptr;
+    /// The owner's clock (the session reads none itself). With it, the tap gets
+    /// what each receive() brought in and sent as one TapBatch, timed by it;
+    /// without, frame by frame as they pass.
+    std::chrono::steady_clock::time_point (*clock)() = nullptr;
+    /// With a clock: receive() keeps its batch of tapped frames for
+    /// deliver_tap(), which the owner calls once it has sent the replies:
+    /// recording then happens off the reply path.
+    bool defer_tap = false;
 };
 
 /// Writes "coreio: <message>\n" to stderr in one call (the default log).
@@ -125,8 +134,17 @@ public:
     /// Transfers not yet completed (including cancelled ones with chunks in flight).
     std::size_t dma_transfers() const { return live_transfers_; }
 
-    /// Changes the tap (e.g. a trace opened at connect); nullptr: none.
-    void set_tap(FrameTap* tap) { options_.tap = tap; }
+    /// Gives the tap the frames the last receive() kept (SessionOptions::defer_tap):
+    /// those received with the time the receive() began, those sent with the
+    /// time it ended (the owner sends them then).
+    void deliver_tap() { flush_tap(); }
+
+    /// Changes the tap (e.g. a trace opened at connect); nullptr: none. Frames
+    /// the old tap has not been given yet go to it first.
+    void set_tap(FrameTap* tap) {
+        flush_tap();
+        options_.tap = tap;
+    }
 
     /// Unsent bytes per channel above which the backlog handler runs.
     static constexpr std::size_t kDefaultBacklogLimit = 32 * 1024;
@@ -156,6 +174,11 @@ private:
     void on_dma_reply(const Frame& f);
     void deliver_reset();
     void send(Channel ch, const Frame& f);
+    /// Shows `f` to the tap: at once outside receive(), else batched until it ends.
+    void tap_frame(Channel ch, Direction d, const Frame& f);
+    /// Gives the tap the batch so far: its received frames came in at tap_since_, the
+    /// sent ones go out at tap_until_ once its receive() ended, else now.
+    void flush_tap();
     /// Sends `f` back as received, but 64 bytes long (all a client ever sends).
     void echo(Channel ch, Frame f);
     void refill_window();
@@ -187,6 +210,10 @@ private:
     std::unique_ptr<Slot[]> slots_;         // kMaxOutstanding chunks in flight
     std::vector<std::uint16_t> free_slots_; // stack of unused slot indices
     std::vector<Ready> ready_;              // completions due, run after the batch
+    std::vector<TapFrame> tap_batch_;       // frames of this receive() not yet shown to the tap
+    std::chrono::steady_clock::time_point tap_since_{};  // when that receive() began
+    std::chrono::steady_clock::time_point tap_until_{};  // when it ended, if tap_ended_
+    bool tap_ended_ = false;                             // the batch waits for deliver_tap()
     std::size_t ready_head_ = 0;
 };
 

@@ -45,6 +45,10 @@ public:
     /// Records frames that crossed `channel` together (e.g. what one read
     /// returned): one lock and one clock reading for all, the same time for each.
     void on_frames(Channel channel, Direction direction, std::span<const Frame> frames);
+    /// Records a ClientSession's batch under one lock: the received frames get
+    /// the time they came in, the sent ones the time they went out, so a
+    /// reply's latency stays what it was.
+    void on_frames(const TapBatch& batch) override;
     /// Records a connection opening or closing; transactions waiting on a
     /// closed connection are written as NO_REPLY.
     void on_connection(Channel channel, bool up) override;

@@ -65,6 +65,9 @@ public:
     std::uint64_t append(const Event& ev);
     /// Nanoseconds since the trace start on the steady clock: the time to put in events.
     std::uint64_t now_ns() const;
+    /// now_ns() of the steady clock's time `t` (0 before the trace start);
+    /// with WriterOptions::clock, that clock's now.
+    std::uint64_t time_of(std::chrono::steady_clock::time_point t) const;
 
     /// Writes the batch now.
     void flush();
