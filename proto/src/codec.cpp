@@ -251,26 +251,30 @@ const char* get_data(const Field& f, bool as_bytes, std::byte* dst, unsigned siz
     return nullptr;
 }
 
-const char* decode_transaction(const std::uint8_t* p, const std::uint8_t* end, DeltaState& st, Event& ev,
-                               const std::uint8_t*& bad) {
-    const bool mmio = ev.kind == EventKind::Mmio;
+/// A transaction's fields that are resolved only once all are read (they depend on op_size).
+struct TransactionFields {
     std::uint64_t op_size = 0, address_delta = 0, tag_step = 0, mask_xor = 0, cause_back = 0;
-    const Field* data_fields[2] = {nullptr, nullptr};
-    Field fields[2];
+    Field data[2];                         // data, data2
+    bool has_data[2] = {false, false};
     bool data_is_bytes[2] = {false, false};
+};
+
+// Reads the Transaction message's fields (one flat switch over its field numbers); `bad` is where an error is.
+const char* read_transaction_fields(const std::uint8_t* p, const std::uint8_t* end, Event& ev, TransactionFields& t,
+                                    const std::uint8_t*& bad) {
     while (p < end) {
         bad = p;
         Field f;
         if (const char* e = next_field(p, end, f)) return e;
         const bool is_varint = f.type == kVarint;
         switch (f.number) {
-        case kOpSize: op_size = f.value; break;
+        case kOpSize: t.op_size = f.value; break;
         case kId:
             if (f.value > 255) return "id > 255";
             ev.id = static_cast<std::uint8_t>(f.value);
             break;
-        case kAddressDelta: address_delta = f.value; break;
-        case kTagStep: tag_step = f.value; break;
+        case kAddressDelta: t.address_delta = f.value; break;
+        case kTagStep: t.tag_step = f.value; break;
         case kFlags:
             if (f.value > 15) return "flags > 15";
             ev.flags = static_cast<std::uint8_t>(f.value);
@@ -281,53 +285,72 @@ const char* decode_transaction(const std::uint8_t* p, const std::uint8_t* end, D
             break;
         case kData: case kDataBytes: case kData2: case kData2Bytes: {
             const int which = (f.number == kData || f.number == kDataBytes) ? 0 : 1;
-            fields[which] = f;
-            data_fields[which] = &fields[which];
-            data_is_bytes[which] = f.number == kDataBytes || f.number == kData2Bytes;
+            t.data[which] = f;
+            t.has_data[which] = true;
+            t.data_is_bytes[which] = f.number == kDataBytes || f.number == kData2Bytes;
             continue;  // checked once the size is known
         }
-        case kMaskXor: mask_xor = f.value; break;
+        case kMaskXor: t.mask_xor = f.value; break;
         case kError: ev.error = f.value != 0; break;
         case kReplyAfterNs: ev.reply_after_ns = f.value; break;
         case kStatus:
             if (f.value > kStatusReplyOnly) return "unknown status";
             ev.status = static_cast<Status>(f.value);
             break;
-        case kCauseBack: cause_back = f.value; break;
+        case kCauseBack: t.cause_back = f.value; break;
         default: continue;  // a newer schema's field
         }
         if (!is_varint) return "field has the wrong wire type";
     }
     bad = p;
-    const unsigned op = static_cast<unsigned>(op_size & 7);
-    const unsigned size = static_cast<unsigned>(op_size >> 3);
+    return nullptr;
+}
+
+// The access itself from op_size: opcode, size, data and byte mask.
+const char* resolve_access(const TransactionFields& t, Event& ev) {
+    const unsigned op = static_cast<unsigned>(t.op_size & 7);
+    const unsigned size = static_cast<unsigned>(t.op_size >> 3);
     if (op < 1 || op > 6) return "op_size: opcode not an access (1..6)";
     ev.op = static_cast<Op>(op);
     const bool pair = is_pair_op(ev.op);
     if (size < 1 || size > (pair ? kMaxPairElement : kMaxAccessSize)) return "op_size: size out of range";
     ev.size = static_cast<std::uint8_t>(size);
     for (int which = 0; which < 2; ++which) {
-        const Field* f = data_fields[which];
-        if (!f) continue;
+        if (!t.has_data[which]) continue;
         if (which == 1 && !pair) return "data2 in a single access";
-        if (data_is_bytes[which] != (size > 8)) return "data encoding does not match the size";
-        if (const char* e = get_data(*f, data_is_bytes[which], which == 0 ? ev.data.data() : ev.data2.data(), size))
+        if (t.data_is_bytes[which] != (size > 8)) return "data encoding does not match the size";
+        if (const char* e = get_data(t.data[which], t.data_is_bytes[which],
+                                     which == 0 ? ev.data.data() : ev.data2.data(), size))
             return e;
     }
-    if (mask_xor > 0xffffffffu) return "mask_xor > 32 bits";
-    ev.mask = static_cast<std::uint32_t>(mask_xor) ^ default_mask(ev.op, size);
+    if (t.mask_xor > 0xffffffffu) return "mask_xor > 32 bits";
+    ev.mask = static_cast<std::uint32_t>(t.mask_xor) ^ default_mask(ev.op, size);
+    return nullptr;
+}
+
+// The fields coded against the previous record: address, tag, and a DMA's cause.
+const char* resolve_deltas(const TransactionFields& t, DeltaState& st, Event& ev) {
+    const bool mmio = ev.kind == EventKind::Mmio;
     std::uint64_t& prev_address = mmio ? st.mmio_address : st.dma_address;
     std::uint32_t& prev_tag = mmio ? st.mmio_tag : st.dma_tag;
-    ev.address = prev_address + static_cast<std::uint64_t>(unzigzag(address_delta));
-    ev.tag = prev_tag + 1 + static_cast<std::uint32_t>(unzigzag32(static_cast<std::uint32_t>(tag_step)));
+    ev.address = prev_address + static_cast<std::uint64_t>(unzigzag(t.address_delta));
+    ev.tag = prev_tag + 1 + static_cast<std::uint32_t>(unzigzag32(static_cast<std::uint32_t>(t.tag_step)));
     prev_address = ev.address;
     prev_tag = ev.tag;
-    if (cause_back != 0) {
+    if (t.cause_back != 0) {
         if (mmio) return "cause_back in an MMIO record";
-        if (cause_back > st.index) return "cause_back points before the first record";
-        ev.cause = st.index - cause_back;
+        if (t.cause_back > st.index) return "cause_back points before the first record";
+        ev.cause = st.index - t.cause_back;
     }
     return nullptr;
+}
+
+const char* decode_transaction(const std::uint8_t* p, const std::uint8_t* end, DeltaState& st, Event& ev,
+                               const std::uint8_t*& bad) {
+    TransactionFields t;
+    if (const char* e = read_transaction_fields(p, end, ev, t, bad)) return e;
+    if (const char* e = resolve_access(t, ev)) return e;
+    return resolve_deltas(t, st, ev);
 }
 
 // The one field of a small event that `f` is, by kind: a value check and a
@@ -393,6 +416,70 @@ const char* decode_small(const std::uint8_t* p, const std::uint8_t* end, Event& 
     return nullptr;
 }
 
+/// Where a record's event message is, found while reading the record's own fields.
+struct RecordFields {
+    std::uint64_t dt = 0;
+    const std::uint8_t* event_data = nullptr;
+    std::size_t event_size = 0;
+    const std::uint8_t* event_at = nullptr;  // the event field's key
+};
+
+// One field of the Record message (found at `at`): checked and stored. Returns an error or nullptr.
+const char* record_field(const Field& f, const std::uint8_t* at, Event& ev, RecordFields& r) {
+    switch (f.number) {
+    case kDtNs: case kChannel: case kDirection: case kClient:
+        if (f.type != kVarint) return "field has the wrong wire type";
+        if (f.number == kDtNs) {
+            r.dt = f.value;
+        } else if (f.number == kClient) {
+            ev.client = static_cast<std::uint32_t>(f.value);
+            if (f.value > 0xffffffffu) return "client > 32 bits";
+        } else if (f.value > 1) {
+            return f.number == kChannel ? "unknown channel" : "unknown direction";
+        } else if (f.number == kChannel) {
+            ev.channel = static_cast<Channel>(f.value);
+        } else {
+            ev.towards = static_cast<Towards>(f.value);
+        }
+        return nullptr;
+    case kMmio: case kDma: case kIrq: case kClaim: case kPing: case kReset: case kConnection:
+    case kProtocolError:
+        if (f.type != kLen) return "event has the wrong wire type";
+        ev.kind = event_kind(f.number);
+        r.event_data = f.data;
+        r.event_size = f.size;
+        r.event_at = at;
+        return nullptr;
+    case kRaw: case kRawReply:
+        if (f.type != kLen) return "raw has the wrong wire type";
+        (f.number == kRaw ? ev.raw : ev.raw_reply) =
+            std::span<const std::byte>(reinterpret_cast<const std::byte*>(f.data), f.size);
+        return nullptr;
+    default:
+        return nullptr;  // a newer schema's field
+    }
+}
+
+// Decodes the record's event message; on error `bad` is where in it.
+const char* decode_event(const RecordFields& r, DeltaState& st, Event& ev, const std::uint8_t*& bad) {
+    bad = r.event_at;
+    const std::uint8_t* sub_bad = r.event_data;
+    const char* err = ev.kind == EventKind::Mmio || ev.kind == EventKind::Dma
+                          ? decode_transaction(r.event_data, r.event_data + r.event_size, st, ev, sub_bad)
+                          : decode_small(r.event_data, r.event_data + r.event_size, ev, sub_bad);
+    if (err) bad = sub_bad;
+    return err;
+}
+
+// The record's time from the previous one's and its delta.
+const char* advance_time(std::uint64_t dt, DeltaState& st, Event& ev) {
+    const std::int64_t delta = unzigzag(dt);
+    if (delta < 0 && static_cast<std::uint64_t>(-delta) > st.time_ns) return "dt_ns makes the time negative";
+    ev.time_ns = st.time_ns + static_cast<std::uint64_t>(delta);
+    st.time_ns = ev.time_ns;
+    return nullptr;
+}
+
 }  // namespace
 
 std::size_t max_record_body(const Event& ev) {
@@ -432,65 +519,16 @@ const char* decode_record(const std::uint8_t* p, std::size_t n, DeltaState& st, 
     const std::uint8_t* const end = p + n;
     const std::uint8_t* bad = p;
     ev = Event{};
-    std::uint64_t dt = 0;
-    const std::uint8_t* event_data = nullptr;
-    std::size_t event_size = 0;
-    const std::uint8_t* event_at = p;
+    RecordFields r;
     const char* err = nullptr;
     while (p < end && !err) {
         bad = p;
         Field f;
         if ((err = next_field(p, end, f))) break;
-        switch (f.number) {
-        case kDtNs: case kChannel: case kDirection: case kClient:
-            if (f.type != kVarint) { err = "field has the wrong wire type"; break; }
-            if (f.number == kDtNs) dt = f.value;
-            else if (f.number == kClient) {
-                if (f.value > 0xffffffffu) err = "client > 32 bits";
-                ev.client = static_cast<std::uint32_t>(f.value);
-            } else if (f.value > 1) {
-                err = f.number == kChannel ? "unknown channel" : "unknown direction";
-            } else if (f.number == kChannel) {
-                ev.channel = static_cast<Channel>(f.value);
-            } else {
-                ev.towards = static_cast<Towards>(f.value);
-            }
-            break;
-        case kMmio: case kDma: case kIrq: case kClaim: case kPing: case kReset: case kConnection:
-        case kProtocolError:
-            if (f.type != kLen) { err = "event has the wrong wire type"; break; }
-            ev.kind = event_kind(f.number);
-            event_data = f.data;
-            event_size = f.size;
-            event_at = bad;
-            break;
-        case kRaw: case kRawReply:
-            if (f.type != kLen) { err = "raw has the wrong wire type"; break; }
-            (f.number == kRaw ? ev.raw : ev.raw_reply) = std::span<const std::byte>(
-                reinterpret_cast<const std::byte*>(f.data), f.size);
-            break;
-        default:
-            break;  // a newer schema's field
-        }
+        err = record_field(f, bad, ev, r);
     }
-    if (!err && event_data) {
-        bad = event_at;
-        const std::uint8_t* sub_bad = event_data;
-        if (ev.kind == EventKind::Mmio || ev.kind == EventKind::Dma)
-            err = decode_transaction(event_data, event_data + event_size, st, ev, sub_bad);
-        else
-            err = decode_small(event_data, event_data + event_size, ev, sub_bad);
-        if (err) bad = sub_bad;
-    }
-    if (!err) {
-        const std::int64_t delta = unzigzag(dt);
-        if (delta < 0 && static_cast<std::uint64_t>(-delta) > st.time_ns) {
-            err = "dt_ns makes the time negative";
-        } else {
-            ev.time_ns = st.time_ns + static_cast<std::uint64_t>(delta);
-            st.time_ns = ev.time_ns;
-        }
-    }
+    if (!err && r.event_data) err = decode_event(r, st, ev, bad);
+    if (!err) err = advance_time(r.dt, st, ev);
     if (err) {
         *bad_at = static_cast<std::size_t>(bad - begin);
         return err;
@@ -532,6 +570,95 @@ bool for_fields(const std::uint8_t* p, std::size_t n, F&& on_field) {
     return true;
 }
 std::string_view text_of(const Field& f) { return {reinterpret_cast<const char*>(f.data), f.size}; }
+
+// Header field readers: false when the wire type or the value does not fit.
+bool get_u32(const Field& f, std::uint32_t& dst) {
+    if (f.type != kVarint || f.value > 0xffffffffu) return false;
+    dst = static_cast<std::uint32_t>(f.value);
+    return true;
+}
+bool get_u64(const Field& f, std::uint64_t& dst) {
+    if (f.type != kVarint) return false;
+    dst = f.value;
+    return true;
+}
+bool get_str(const Field& f, std::string& dst) {
+    if (f.type != kLen) return false;
+    dst = text_of(f);
+    return true;
+}
+
+bool decode_range(const Field& f, RangeInfo& r) {
+    return for_fields(f.data, f.size, [&](const Field& g) {
+        switch (g.number) {
+        case schema::range::kRid: return get_u32(g, r.rid);
+        case schema::range::kBase: return get_u64(g, r.base);
+        case schema::range::kSize: return get_u64(g, r.size);
+        case schema::range::kName: return get_str(g, r.name);
+        default: return true;
+        }
+    });
+}
+
+bool decode_memory(const Field& f, MemoryInfo& r) {
+    return for_fields(f.data, f.size, [&](const Field& g) {
+        switch (g.number) {
+        case schema::memory::kMid: return get_u32(g, r.mid);
+        case schema::memory::kSid: return get_u32(g, r.sid);
+        case schema::memory::kBase: return get_u64(g, r.base);
+        case schema::memory::kSize: return get_u64(g, r.size);
+        case schema::memory::kName: return get_str(g, r.name);
+        default: return true;
+        }
+    });
+}
+
+// A label; a later entry with the same key replaces the earlier one (a map).
+bool decode_label(const Field& f, std::vector<std::pair<std::string, std::string>>& labels) {
+    std::pair<std::string, std::string> kv;
+    const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
+        if (g.number == schema::label::kKey) return get_str(g, kv.first);
+        if (g.number == schema::label::kValue) return get_str(g, kv.second);
+        return true;
+    });
+    std::erase_if(labels, [&](const auto& e) { return e.first == kv.first; });
+    labels.push_back(std::move(kv));
+    return ok;
+}
+
+// One field of the Header message, checked and stored.
+bool header_field(const Field& f, TraceHeader& h) {
+    switch (f.number) {
+    case schema::header::kSchemaVersion: return get_u32(f, h.schema_version);
+    case schema::header::kTool: return get_str(f, h.tool);
+    case schema::header::kToolVersion: return get_str(f, h.tool_version);
+    case schema::header::kCreatedUnixNs: return get_u64(f, h.created_unix_ns);
+    case schema::header::kTarget: return get_str(f, h.target);
+    case schema::header::kRanges: {
+        if (f.type != kLen) return false;
+        return decode_range(f, h.ranges.emplace_back());
+    }
+    case schema::header::kMemory: {
+        if (f.type != kLen) return false;
+        return decode_memory(f, h.memory.emplace_back());
+    }
+    case schema::header::kLabels:
+        if (f.type != kLen) return false;
+        return decode_label(f, h.labels);
+    case schema::header::kObserver: {
+        std::uint32_t v = 0;
+        if (!get_u32(f, v)) return false;
+        h.observer = v <= schema::header::kObserverProxy ? static_cast<Observer>(v) : Observer::Unknown;
+        return true;
+    }
+    case schema::header::kRawFrames:
+        if (f.type != kVarint) return false;
+        h.raw_frames = f.value != 0;
+        return true;
+    default:
+        return true;  // a newer schema's field
+    }
+}
 
 }  // namespace
 
@@ -577,86 +704,9 @@ std::string encode_header(const TraceHeader& h) {
 
 bool decode_header(const std::uint8_t* p, std::size_t n, TraceHeader& h) {
     h = TraceHeader{};
-    auto u32 = [](const Field& f, std::uint32_t& dst) {
-        if (f.type != kVarint || f.value > 0xffffffffu) return false;
-        dst = static_cast<std::uint32_t>(f.value);
-        return true;
-    };
-    auto u64 = [](const Field& f, std::uint64_t& dst) {
-        if (f.type != kVarint) return false;
-        dst = f.value;
-        return true;
-    };
-    auto str = [](const Field& f, std::string& dst) {
-        if (f.type != kLen) return false;
-        dst = text_of(f);
-        return true;
-    };
-    return for_fields(p, n, [&](const Field& f) {
-        switch (f.number) {
-        case schema::header::kSchemaVersion: return u32(f, h.schema_version);
-        case schema::header::kTool: return str(f, h.tool);
-        case schema::header::kToolVersion: return str(f, h.tool_version);
-        case schema::header::kCreatedUnixNs: return u64(f, h.created_unix_ns);
-        case schema::header::kTarget: return str(f, h.target);
-        case schema::header::kRanges: {
-            if (f.type != kLen) return false;
-            RangeInfo r;
-            const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
-                switch (g.number) {
-                case schema::range::kRid: return u32(g, r.rid);
-                case schema::range::kBase: return u64(g, r.base);
-                case schema::range::kSize: return u64(g, r.size);
-                case schema::range::kName: return str(g, r.name);
-                default: return true;
-                }
-            });
-            h.ranges.push_back(std::move(r));
-            return ok;
-        }
-        case schema::header::kMemory: {
-            if (f.type != kLen) return false;
-            MemoryInfo r;
-            const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
-                switch (g.number) {
-                case schema::memory::kMid: return u32(g, r.mid);
-                case schema::memory::kSid: return u32(g, r.sid);
-                case schema::memory::kBase: return u64(g, r.base);
-                case schema::memory::kSize: return u64(g, r.size);
-                case schema::memory::kName: return str(g, r.name);
-                default: return true;
-                }
-            });
-            h.memory.push_back(std::move(r));
-            return ok;
-        }
-        case schema::header::kLabels: {
-            if (f.type != kLen) return false;
-            std::pair<std::string, std::string> kv;
-            const bool ok = for_fields(f.data, f.size, [&](const Field& g) {
-                if (g.number == schema::label::kKey) return str(g, kv.first);
-                if (g.number == schema::label::kValue) return str(g, kv.second);
-                return true;
-            });
-            // A map: a later entry with the same key replaces the earlier one.
-            std::erase_if(h.labels, [&](const auto& e) { return e.first == kv.first; });
-            h.labels.push_back(std::move(kv));
-            return ok;
-        }
-        case schema::header::kObserver: {
-            std::uint32_t v = 0;
-            if (!u32(f, v)) return false;
-            h.observer = v <= schema::header::kObserverProxy ? static_cast<Observer>(v) : Observer::Unknown;
-            return true;
-        }
-        case schema::header::kRawFrames:
-            if (f.type != kVarint) return false;
-            h.raw_frames = f.value != 0;
-            return true;
-        default:
-            return true;  // a newer schema's field
-        }
-    }) && (std::sort(h.labels.begin(), h.labels.end()), true);
+    const bool ok = for_fields(p, n, [&](const Field& f) { return header_field(f, h); });
+    if (ok) std::sort(h.labels.begin(), h.labels.end());
+    return ok;
 }
 
 namespace {

@@ -173,34 +173,33 @@ std::string format_event(const Event& e) {
     return s;
 }
 
-std::string event_json(const Event& e) {
-    std::string s = "{\"t_ns\":" + std::to_string(e.time_ns) + ",\"client\":" + std::to_string(e.client) +
-                    ",\"channel\":\"" + (e.channel == Channel::Main ? "main" : "dma") + "\",\"dir\":\"" +
-                    (e.towards == Towards::Client ? "to_client" : "to_vm") + "\",\"kind\":\"" + kind_name(e.kind) +
-                    "\"";
-    switch (e.kind) {
-    case EventKind::Mmio:
-    case EventKind::Dma: {
-        const bool mmio = e.kind == EventKind::Mmio;
-        s += std::string(",\"op\":\"") + op_name(static_cast<std::uint8_t>(e.op)) + "\"";
-        s += std::string(mmio ? ",\"rid\":" : ",\"mid\":") + std::to_string(e.id);
-        if (!mmio) s += ",\"sid\":" + std::to_string(e.sid);
-        s += ",\"addr\":\"" + hex(e.address) + "\",\"size\":" + std::to_string(e.size);
-        const unsigned n = data_size(e);
-        s += ",\"data\":\"";
-        hex_bytes(s, {e.data.data(), n});
+namespace {
+
+// The JSON members of an MMIO access or DMA chunk.
+void transaction_json(std::string& s, const Event& e) {
+    const bool mmio = e.kind == EventKind::Mmio;
+    s += std::string(",\"op\":\"") + op_name(static_cast<std::uint8_t>(e.op)) + "\"";
+    s += std::string(mmio ? ",\"rid\":" : ",\"mid\":") + std::to_string(e.id);
+    if (!mmio) s += ",\"sid\":" + std::to_string(e.sid);
+    s += ",\"addr\":\"" + hex(e.address) + "\",\"size\":" + std::to_string(e.size);
+    const unsigned n = data_size(e);
+    s += ",\"data\":\"";
+    hex_bytes(s, {e.data.data(), n});
+    s += "\"";
+    if (is_pair_op(e.op)) {
+        s += ",\"data2\":\"";
+        hex_bytes(s, {e.data2.data(), n});
         s += "\"";
-        if (is_pair_op(e.op)) {
-            s += ",\"data2\":\"";
-            hex_bytes(s, {e.data2.data(), n});
-            s += "\"";
-        }
-        s += ",\"mask\":\"" + hex(e.mask) + "\",\"flags\":" + std::to_string(e.flags) +
-             ",\"tag\":" + std::to_string(e.tag) + ",\"error\":" + (e.error ? "true" : "false") +
-             ",\"status\":\"" + status_name(e.status) + "\",\"latency_ns\":" + std::to_string(e.reply_after_ns);
-        if (e.cause != kNoCause) s += ",\"cause\":" + std::to_string(e.cause);
-        break;
     }
+    s += ",\"mask\":\"" + hex(e.mask) + "\",\"flags\":" + std::to_string(e.flags) +
+         ",\"tag\":" + std::to_string(e.tag) + ",\"error\":" + (e.error ? "true" : "false") +
+         ",\"status\":\"" + status_name(e.status) + "\",\"latency_ns\":" + std::to_string(e.reply_after_ns);
+    if (e.cause != kNoCause) s += ",\"cause\":" + std::to_string(e.cause);
+}
+
+// The JSON members of any other event kind.
+void small_event_json(std::string& s, const Event& e) {
+    switch (e.kind) {
     case EventKind::Irq:
         s += ",\"rid\":" + std::to_string(e.id) + ",\"line\":" + std::to_string(e.line) +
              ",\"level\":" + std::to_string(e.level);
@@ -218,104 +217,137 @@ std::string event_json(const Event& e) {
         s += std::string(",\"code\":\"") + error_name(static_cast<FrameError>(e.code)) + "\",\"message\":";
         json_string(s, e.message);
         break;
-    case EventKind::Reset:
-    case EventKind::Unknown:
+    default:
         break;
     }
-    if (!e.raw.empty()) {
-        s += ",\"raw\":\"";
-        hex_bytes(s, e.raw);
-        s += "\"";
-    }
-    if (!e.raw_reply.empty()) {
-        s += ",\"raw_reply\":\"";
-        hex_bytes(s, e.raw_reply);
-        s += "\"";
-    }
+}
+
+// A raw frame as a JSON member, when there is one.
+void raw_json(std::string& s, const char* name, std::span<const std::byte> raw) {
+    if (raw.empty()) return;
+    s += std::string(",\"") + name + "\":\"";
+    hex_bytes(s, raw);
+    s += "\"";
+}
+
+}  // namespace
+
+std::string event_json(const Event& e) {
+    std::string s = "{\"t_ns\":" + std::to_string(e.time_ns) + ",\"client\":" + std::to_string(e.client) +
+                    ",\"channel\":\"" + (e.channel == Channel::Main ? "main" : "dma") + "\",\"dir\":\"" +
+                    (e.towards == Towards::Client ? "to_client" : "to_vm") + "\",\"kind\":\"" + kind_name(e.kind) +
+                    "\"";
+    if (e.kind == EventKind::Mmio || e.kind == EventKind::Dma)
+        transaction_json(s, e);
+    else
+        small_event_json(s, e);
+    raw_json(s, "raw", e.raw);
+    raw_json(s, "raw_reply", e.raw_reply);
     s += "}";
     return s;
 }
 
-Difference compare_events(const Event& a, const Event& b, const CompareOptions& o) {
-    Difference d;
-    auto num = [&](const char* field, std::uint64_t x, std::uint64_t y, bool as_hex = false) {
-        if (!d.field.empty() || x == y) return;
-        d.field = field;
-        d.a = as_hex ? hex(x) : std::to_string(x);
-        d.b = as_hex ? hex(y) : std::to_string(y);
-    };
-    auto text = [&](const char* field, std::string_view x, std::string_view y) {
-        if (!d.field.empty() || x == y) return;
-        d.field = field;
-        d.a = x;
-        d.b = y;
-    };
-    text("kind", kind_name(a.kind), kind_name(b.kind));
-    num("client", a.client, b.client);
-    text("channel", a.channel == Channel::Main ? "main" : "dma", b.channel == Channel::Main ? "main" : "dma");
-    text("direction", a.towards == Towards::Client ? "to_client" : "to_vm",
-         b.towards == Towards::Client ? "to_client" : "to_vm");
-    if (o.timing) num("time_ns", a.time_ns, b.time_ns);
-    if (!d.field.empty()) return d;
-    switch (a.kind) {
-    case EventKind::Mmio:
-    case EventKind::Dma: {
-        text("op", op_name(static_cast<std::uint8_t>(a.op)), op_name(static_cast<std::uint8_t>(b.op)));
-        num(a.kind == EventKind::Mmio ? "rid" : "mid", a.id, b.id);
-        num("sid", a.sid, b.sid);
-        num("address", a.address, b.address, true);
-        num("size", a.size, b.size);
-        num("flags", a.flags, b.flags, true);
-        num("mask", a.mask, b.mask, true);
-        if (d.field.empty()) {
-            const unsigned n = data_size(a);
-            if (std::memcmp(a.data.data(), b.data.data(), n) != 0)
-                text("data", data_text({a.data.data(), n}), data_text({b.data.data(), n}));
-            else if (is_pair_op(a.op) && std::memcmp(a.data2.data(), b.data2.data(), n) != 0)
-                text("data2", data_text({a.data2.data(), n}), data_text({b.data2.data(), n}));
-        }
-        text("error", a.error ? "true" : "false", b.error ? "true" : "false");
-        text("status", status_name(a.status), status_name(b.status));
-        if (o.tags) num("tag", a.tag, b.tag, true);
-        num("cause", a.cause, b.cause);
-        if (o.timing) num("reply_after_ns", a.reply_after_ns, b.reply_after_ns);
-        break;
+namespace {
+
+/// Builds a Difference: the first field compared unequal is kept, later ones are ignored.
+class FirstDifference {
+public:
+    void num(const char* field, std::uint64_t x, std::uint64_t y, bool as_hex = false) {
+        if (!d_.field.empty() || x == y) return;
+        d_.field = field;
+        d_.a = as_hex ? hex(x) : std::to_string(x);
+        d_.b = as_hex ? hex(y) : std::to_string(y);
     }
+    void text(const char* field, std::string_view x, std::string_view y) {
+        if (!d_.field.empty() || x == y) return;
+        d_.field = field;
+        d_.a = x;
+        d_.b = y;
+    }
+    bool found() const { return !d_.field.empty(); }
+    Difference result() const { return d_; }
+
+private:
+    Difference d_;
+};
+
+void compare_transactions(const Event& a, const Event& b, const CompareOptions& o, FirstDifference& d) {
+    d.text("op", op_name(static_cast<std::uint8_t>(a.op)), op_name(static_cast<std::uint8_t>(b.op)));
+    d.num(a.kind == EventKind::Mmio ? "rid" : "mid", a.id, b.id);
+    d.num("sid", a.sid, b.sid);
+    d.num("address", a.address, b.address, true);
+    d.num("size", a.size, b.size);
+    d.num("flags", a.flags, b.flags, true);
+    d.num("mask", a.mask, b.mask, true);
+    if (!d.found()) {
+        const unsigned n = data_size(a);
+        if (std::memcmp(a.data.data(), b.data.data(), n) != 0)
+            d.text("data", data_text({a.data.data(), n}), data_text({b.data.data(), n}));
+        else if (is_pair_op(a.op) && std::memcmp(a.data2.data(), b.data2.data(), n) != 0)
+            d.text("data2", data_text({a.data2.data(), n}), data_text({b.data2.data(), n}));
+    }
+    d.text("error", a.error ? "true" : "false", b.error ? "true" : "false");
+    d.text("status", status_name(a.status), status_name(b.status));
+    if (o.tags) d.num("tag", a.tag, b.tag, true);
+    d.num("cause", a.cause, b.cause);
+    if (o.timing) d.num("reply_after_ns", a.reply_after_ns, b.reply_after_ns);
+}
+
+void compare_small_events(const Event& a, const Event& b, const CompareOptions& o, FirstDifference& d) {
+    switch (a.kind) {
     case EventKind::Irq:
-        num("rid", a.id, b.id);
-        num("line", a.line, b.line);
-        num("level", a.level, b.level);
+        d.num("rid", a.id, b.id);
+        d.num("line", a.line, b.line);
+        d.num("level", a.level, b.level);
         break;
     case EventKind::Claim:
-        num("rid", a.id, b.id);
+        d.num("rid", a.id, b.id);
         break;
     case EventKind::Ping:
-        if (o.tags) num("tag", a.tag, b.tag, true);
+        if (o.tags) d.num("tag", a.tag, b.tag, true);
         break;
     case EventKind::Connection:
-        text("up", a.up ? "true" : "false", b.up ? "true" : "false");
+        d.text("up", a.up ? "true" : "false", b.up ? "true" : "false");
         break;
     case EventKind::ProtocolError:
-        num("code", a.code, b.code);
-        text("message", a.message, b.message);
+        d.num("code", a.code, b.code);
+        d.text("message", a.message, b.message);
         break;
-    case EventKind::Reset:
-    case EventKind::Unknown:
+    default:
         break;
     }
-    if (o.raw && d.field.empty()) {
-        auto raw_text = [](std::span<const std::byte> r) {
-            std::string s;
-            hex_bytes(s, r);
-            return s;
-        };
-        auto same = [](std::span<const std::byte> x, std::span<const std::byte> y) {
-            return x.size() == y.size() && (x.empty() || std::memcmp(x.data(), y.data(), x.size()) == 0);
-        };
-        if (!same(a.raw, b.raw)) text("raw", raw_text(a.raw), raw_text(b.raw));
-        if (!same(a.raw_reply, b.raw_reply)) text("raw_reply", raw_text(a.raw_reply), raw_text(b.raw_reply));
-    }
-    return d;
+}
+
+void compare_raw(const Event& a, const Event& b, FirstDifference& d) {
+    auto raw_text = [](std::span<const std::byte> r) {
+        std::string s;
+        hex_bytes(s, r);
+        return s;
+    };
+    auto same = [](std::span<const std::byte> x, std::span<const std::byte> y) {
+        return x.size() == y.size() && (x.empty() || std::memcmp(x.data(), y.data(), x.size()) == 0);
+    };
+    if (!same(a.raw, b.raw)) d.text("raw", raw_text(a.raw), raw_text(b.raw));
+    if (!same(a.raw_reply, b.raw_reply)) d.text("raw_reply", raw_text(a.raw_reply), raw_text(b.raw_reply));
+}
+
+}  // namespace
+
+Difference compare_events(const Event& a, const Event& b, const CompareOptions& o) {
+    FirstDifference d;
+    d.text("kind", kind_name(a.kind), kind_name(b.kind));
+    d.num("client", a.client, b.client);
+    d.text("channel", a.channel == Channel::Main ? "main" : "dma", b.channel == Channel::Main ? "main" : "dma");
+    d.text("direction", a.towards == Towards::Client ? "to_client" : "to_vm",
+           b.towards == Towards::Client ? "to_client" : "to_vm");
+    if (o.timing) d.num("time_ns", a.time_ns, b.time_ns);
+    if (d.found()) return d.result();
+    if (a.kind == EventKind::Mmio || a.kind == EventKind::Dma)
+        compare_transactions(a, b, o, d);
+    else
+        compare_small_events(a, b, o, d);
+    if (o.raw && !d.found()) compare_raw(a, b, d);
+    return d.result();
 }
 
 }  // namespace coreio::trace

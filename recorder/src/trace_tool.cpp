@@ -167,11 +167,10 @@ struct Count {
     std::uint64_t bytes = 0;
 };
 
-int cmd_stats(const std::string& path) {
-    TraceReader r;
-    if (!open_trace(r, path)) return kExitError;
+/// What `stats` counts over a trace's records.
+struct TraceStats {
     std::map<EventKind, std::uint64_t> kinds;
-    std::map<std::uint8_t, Count> mmio_ops;              // by opcode
+    std::map<std::uint8_t, Count> mmio_ops;                    // by opcode
     std::map<std::uint8_t, std::pair<Count, Count>> by_range;  // rid -> reads, writes
     Count dma_reads, dma_writes;
     std::uint64_t mmio_errors = 0, dma_faults = 0, no_reply = 0, reply_only = 0, mmio = 0;
@@ -179,26 +178,15 @@ int cmd_stats(const std::string& path) {
     std::map<std::tuple<std::uint32_t, std::uint8_t, std::uint8_t>, std::uint64_t> irqs;
     std::map<std::uint32_t, bool> clients;
     std::uint64_t first = UINT64_MAX, last = 0, records = 0;
-    Progress progress("stats");
-    Event ev;
-    ReadStatus st;
-    while ((st = r.next(ev)) == ReadStatus::Record) {
-        progress.update(r.position(), r.size(), ++records);
+
+    void add(const Event& ev) {
+        ++records;
         first = std::min(first, ev.time_ns);
         last = std::max(last, ev.time_ns + ev.reply_after_ns);
         clients[ev.client] = true;
         ++kinds[ev.kind];
         const unsigned bytes = is_pair_op(ev.op) ? 2u * ev.size : ev.size;
-        if (ev.kind == EventKind::Mmio) {
-            ++mmio;
-            Count& c = mmio_ops[static_cast<std::uint8_t>(ev.op)];
-            ++c.n;
-            c.bytes += bytes;
-            Count& rc = is_read_op(ev.op) ? by_range[ev.id].first : by_range[ev.id].second;
-            ++rc.n;
-            rc.bytes += bytes;
-            mmio_errors += ev.error;
-        }
+        if (ev.kind == EventKind::Mmio) add_mmio(ev, bytes);
         if (ev.kind == EventKind::Dma) {
             Count& c = is_read_op(ev.op) ? dma_reads : dma_writes;
             ++c.n;
@@ -208,59 +196,94 @@ int cmd_stats(const std::string& path) {
         if (ev.kind == EventKind::Mmio || ev.kind == EventKind::Dma) {
             no_reply += ev.status == trace::Status::NoReply;
             reply_only += ev.status == trace::Status::ReplyOnly;
-            if (ev.kind == EventKind::Mmio && ev.status == trace::Status::Complete && ev.reply_after_ns > 0) {
-                ++lat_n;
-                lat_sum += ev.reply_after_ns;
-                lat_min = std::min(lat_min, ev.reply_after_ns);
-                lat_max = std::max(lat_max, ev.reply_after_ns);
-            }
         }
         if (ev.kind == EventKind::Irq) ++irqs[{ev.client, ev.id, ev.line}];
+    }
+
+    void add_mmio(const Event& ev, unsigned bytes) {
+        ++mmio;
+        Count& c = mmio_ops[static_cast<std::uint8_t>(ev.op)];
+        ++c.n;
+        c.bytes += bytes;
+        Count& rc = is_read_op(ev.op) ? by_range[ev.id].first : by_range[ev.id].second;
+        ++rc.n;
+        rc.bytes += bytes;
+        mmio_errors += ev.error;
+        if (ev.status == trace::Status::Complete && ev.reply_after_ns > 0) {
+            ++lat_n;
+            lat_sum += ev.reply_after_ns;
+            lat_min = std::min(lat_min, ev.reply_after_ns);
+            lat_max = std::max(lat_max, ev.reply_after_ns);
+        }
+    }
+
+    std::uint64_t duration() const { return records ? last - first : 0; }
+    /// Per second of the trace's duration (0 for an instant trace).
+    double rate(std::uint64_t n) const {
+        const double secs = static_cast<double>(duration()) / 1e9;
+        return secs > 0 ? static_cast<double>(n) / secs : 0.0;
+    }
+};
+
+/// The file, recorder, duration and event-kind lines.
+void print_stats_overview(const std::string& path, const TraceReader& r, const TraceStats& t) {
+    const auto& h = r.header();
+    std::printf("file       %s: %" PRIu64 " bytes, %" PRIu64 " records (%.1f bytes/record)\n", path.c_str(), r.size(),
+                t.records, t.records ? static_cast<double>(r.size()) / static_cast<double>(t.records) : 0.0);
+    std::printf("recorded   by %s %s (%s), target %s, created %s%s\n", h.tool.c_str(), h.tool_version.c_str(),
+                trace::observer_name(h.observer), h.target.empty() ? "?" : h.target.c_str(),
+                utc(h.created_unix_ns).c_str(), h.raw_frames ? ", raw frames" : "");
+    std::printf("duration   %s, %zu client(s)\n", seconds(t.duration()).c_str(), t.clients.size());
+    std::printf("events    ");
+    for (const auto& [k, n] : t.kinds) std::printf(" %s %" PRIu64, trace::kind_name(k), n);
+    std::printf("\n");
+}
+
+/// The MMIO lines: totals, by op, by range, latency.
+void print_stats_mmio(const trace::TraceHeader& h, const TraceStats& t) {
+    std::printf("mmio       %" PRIu64 " transactions (%.0f/s), %" PRIu64 " bus errors, %" PRIu64
+                " without reply, %" PRIu64 " reply only\n",
+                t.mmio, t.rate(t.mmio), t.mmio_errors, t.no_reply, t.reply_only);
+    std::printf("  by op   ");
+    for (const auto& [op, c] : t.mmio_ops) std::printf(" %s %" PRIu64 " (%" PRIu64 " B)", op_name(op), c.n, c.bytes);
+    std::printf("\n");
+    for (const auto& [rid, rw] : t.by_range) {
+        std::printf("  rid %-3u  reads %" PRIu64 " (%" PRIu64 " B), writes %" PRIu64 " (%" PRIu64 " B)", rid,
+                    rw.first.n, rw.first.bytes, rw.second.n, rw.second.bytes);
+        for (const auto& ri : h.ranges)
+            if (ri.rid == rid) std::printf(", range 0x%" PRIx64 "+0x%" PRIx64 " %s", ri.base, ri.size, ri.name.c_str());
+        std::printf("\n");
+    }
+    if (t.lat_n)
+        std::printf("  latency  min %.3f us, avg %.3f us, max %.3f us (%" PRIu64 " replies)\n",
+                    static_cast<double>(t.lat_min) / 1e3,
+                    static_cast<double>(t.lat_sum) / static_cast<double>(t.lat_n) / 1e3,
+                    static_cast<double>(t.lat_max) / 1e3, t.lat_n);
+}
+
+int cmd_stats(const std::string& path) {
+    TraceReader r;
+    if (!open_trace(r, path)) return kExitError;
+    TraceStats t;
+    Progress progress("stats");
+    Event ev;
+    ReadStatus st;
+    while ((st = r.next(ev)) == ReadStatus::Record) {
+        t.add(ev);
+        progress.update(r.position(), r.size(), t.records);
     }
     progress.done();
     const int code = end_status(st, r);
     if (code != kExitOk) return code;
-    const auto& h = r.header();
-    const std::uint64_t duration = records ? last - first : 0;
-    const double secs = static_cast<double>(duration) / 1e9;
-    auto rate = [&](std::uint64_t n) { return secs > 0 ? static_cast<double>(n) / secs : 0.0; };
-    std::printf("file       %s: %" PRIu64 " bytes, %" PRIu64 " records (%.1f bytes/record)\n", path.c_str(), r.size(),
-                records, records ? static_cast<double>(r.size()) / static_cast<double>(records) : 0.0);
-    std::printf("recorded   by %s %s (%s), target %s, created %s%s\n", h.tool.c_str(), h.tool_version.c_str(),
-                trace::observer_name(h.observer), h.target.empty() ? "?" : h.target.c_str(),
-                utc(h.created_unix_ns).c_str(), h.raw_frames ? ", raw frames" : "");
-    std::printf("duration   %s, %zu client(s)\n", seconds(duration).c_str(), clients.size());
-    std::printf("events    ");
-    for (const auto& [k, n] : kinds) std::printf(" %s %" PRIu64, trace::kind_name(k), n);
-    std::printf("\n");
-    if (mmio) {
-        std::printf("mmio       %" PRIu64 " transactions (%.0f/s), %" PRIu64 " bus errors, %" PRIu64
-                    " without reply, %" PRIu64 " reply only\n",
-                    mmio, rate(mmio), mmio_errors, no_reply, reply_only);
-        std::printf("  by op   ");
-        for (const auto& [op, c] : mmio_ops)
-            std::printf(" %s %" PRIu64 " (%" PRIu64 " B)", op_name(op), c.n, c.bytes);
-        std::printf("\n");
-        for (const auto& [rid, rw] : by_range) {
-            std::printf("  rid %-3u  reads %" PRIu64 " (%" PRIu64 " B), writes %" PRIu64 " (%" PRIu64 " B)", rid,
-                        rw.first.n, rw.first.bytes, rw.second.n, rw.second.bytes);
-            for (const auto& ri : h.ranges)
-                if (ri.rid == rid) std::printf(", range 0x%" PRIx64 "+0x%" PRIx64 " %s", ri.base, ri.size, ri.name.c_str());
-            std::printf("\n");
-        }
-        if (lat_n)
-            std::printf("  latency  min %.3f us, avg %.3f us, max %.3f us (%" PRIu64 " replies)\n",
-                        static_cast<double>(lat_min) / 1e3,
-                        static_cast<double>(lat_sum) / static_cast<double>(lat_n) / 1e3,
-                        static_cast<double>(lat_max) / 1e3, lat_n);
-    }
-    if (dma_reads.n + dma_writes.n) {
+    print_stats_overview(path, r, t);
+    if (t.mmio) print_stats_mmio(r.header(), t);
+    if (t.dma_reads.n + t.dma_writes.n) {
         std::printf("dma        reads %" PRIu64 " chunks (%" PRIu64 " B), writes %" PRIu64 " chunks (%" PRIu64
                     " B), %" PRIu64 " faults, %.3f MB/s\n",
-                    dma_reads.n, dma_reads.bytes, dma_writes.n, dma_writes.bytes, dma_faults,
-                    rate(dma_reads.bytes + dma_writes.bytes) / 1e6);
+                    t.dma_reads.n, t.dma_reads.bytes, t.dma_writes.n, t.dma_writes.bytes, t.dma_faults,
+                    t.rate(t.dma_reads.bytes + t.dma_writes.bytes) / 1e6);
     }
-    for (const auto& [key, n] : irqs)
+    for (const auto& [key, n] : t.irqs)
         std::printf("irq        client %u rid %u line %u: %" PRIu64 " changes\n", std::get<0>(key), std::get<1>(key),
                     std::get<2>(key), n);
     return kExitOk;
@@ -488,56 +511,97 @@ bool parse_time_ns(std::string_view text, std::uint64_t& ns) {
     return true;
 }
 
+namespace {
+
+/// Every subcommand and its settings, as parsed.
+struct ToolArgs {
+    std::string file, file_b, out, vcd, perfetto, pcap, from_text, to_text;
+    std::vector<std::string> inputs;
+    bool json = false, timing = false, ignore_tags = false, raw = false;
+    std::uint64_t first = 0, last = UINT64_MAX;
+    PcapOptions pcap_options;
+    CLI::App *dump = nullptr, *stats = nullptr, *diff = nullptr, *exp = nullptr, *cat = nullptr, *slice = nullptr;
+};
+
+void declare_subcommands(CLI::App& app, ToolArgs& a) {
+    a.dump = app.add_subcommand("dump", "one readable line per record (header line first)");
+    a.dump->add_option("file", a.file, "trace file")->required();
+    a.dump->add_flag("--json", a.json, "one JSON object per line instead (header object first)");
+
+    a.stats = app.add_subcommand("stats", "counts per event, op and range; bytes, duration, rates, latency");
+    a.stats->add_option("file", a.file, "trace file")->required();
+
+    a.diff = app.add_subcommand("diff", "first record where two traces differ (times and tags as options)");
+    a.diff->add_option("a", a.file, "first trace")->required();
+    a.diff->add_option("b", a.file_b, "second trace")->required();
+    a.diff->add_flag("--timing", a.timing, "also compare times and latencies");
+    a.diff->add_flag("--ignore-tags", a.ignore_tags, "do not compare VM tags and DMA packet ids");
+    a.diff->add_flag("--raw", a.raw, "also compare raw frames");
+
+    a.exp = app.add_subcommand("export", "convert to a waveform (VCD) or a Perfetto/Chrome JSON timeline");
+    a.exp->add_option("file", a.file, "trace file")->required();
+    auto* vcd_opt = a.exp->add_option("--vcd", a.vcd, "write a VCD file (GTKWave)");
+    auto* perfetto_opt = a.exp->add_option("--perfetto", a.perfetto, "write Chrome/Perfetto trace JSON");
+    vcd_opt->excludes(perfetto_opt);
+    a.exp->add_option("--pcap", a.pcap, "write a pcap file of synthetic TCP traffic (Wireshark, wireshark/coreio.lua)")
+        ->excludes(vcd_opt)
+        ->excludes(perfetto_opt);
+    a.exp->add_option("--pcap-segment", a.pcap_options.segment_bytes,
+                      "with --pcap: cut each side's bytes into TCP segments of N bytes (tests reassembly)");
+
+    a.cat = app.add_subcommand("cat", "concatenate traces into one");
+    a.cat->add_option("inputs", a.inputs, "trace files, in order")->required();
+    a.cat->add_option("-o,--output", a.out, "output trace")->required();
+
+    a.slice = app.add_subcommand("slice", "cut a trace by time and/or record index (bounds inclusive)");
+    a.slice->add_option("file", a.file, "trace file")->required();
+    a.slice->add_option("-o,--output", a.out, "output trace")->required();
+    a.slice->add_option("--from", a.from_text, "first time kept: ns, or with a unit (250us, 1.5ms, 2s)");
+    a.slice->add_option("--to", a.to_text, "last time kept");
+    a.slice->add_option("--first", a.first, "first record index kept");
+    a.slice->add_option("--last", a.last, "last record index kept");
+}
+
+/// `slice` with its --from/--to times checked.
+int run_slice(const ToolArgs& a) {
+    std::uint64_t from = 0, to = UINT64_MAX;
+    if (!a.from_text.empty() && !parse_time_ns(a.from_text, from)) {
+        error_line("--from: bad time \"" + a.from_text + "\" (use ns, or a number with ns/us/ms/s)");
+        return kExitError;
+    }
+    if (!a.to_text.empty() && !parse_time_ns(a.to_text, to)) {
+        error_line("--to: bad time \"" + a.to_text + "\" (use ns, or a number with ns/us/ms/s)");
+        return kExitError;
+    }
+    return cmd_slice(a.file, a.out, from, to, a.first, a.last);
+}
+
+/// Runs the subcommand given.
+int run_subcommand(const ToolArgs& a) {
+    if (a.dump->parsed()) return cmd_dump(a.file, a.json);
+    if (a.stats->parsed()) return cmd_stats(a.file);
+    if (a.diff->parsed()) {
+        trace::CompareOptions o;
+        o.timing = a.timing;
+        o.tags = !a.ignore_tags;
+        o.raw = a.raw;
+        return cmd_diff(a.file, a.file_b, o);
+    }
+    if (a.exp->parsed()) return cmd_export(a.file, a.vcd, a.perfetto, a.pcap, a.pcap_options);
+    if (a.cat->parsed()) return cmd_cat(a.inputs, a.out);
+    if (a.slice->parsed()) return run_slice(a);
+    return kExitError;
+}
+
+}  // namespace
+
 int trace_tool_main(int argc, char** argv) {
     CLI::App app{"coreio-trace: look at, compare, convert and cut CoreIO trace files.\n"
                  "Exit status: 0 success (diff: same), 1 diff found a difference, 2 error."};
     app.require_subcommand(1, 1);
     coreio::cli::add_version(app, "coreio-trace");
-
-    std::string file, file_b, out, vcd, perfetto, from_text, to_text;
-    std::vector<std::string> inputs;
-    bool json = false, timing = false, ignore_tags = false, raw = false;
-    std::uint64_t first = 0, last = UINT64_MAX;
-
-    auto* dump = app.add_subcommand("dump", "one readable line per record (header line first)");
-    dump->add_option("file", file, "trace file")->required();
-    dump->add_flag("--json", json, "one JSON object per line instead (header object first)");
-
-    auto* stats = app.add_subcommand("stats", "counts per event, op and range; bytes, duration, rates, latency");
-    stats->add_option("file", file, "trace file")->required();
-
-    auto* diff = app.add_subcommand("diff", "first record where two traces differ (times and tags as options)");
-    diff->add_option("a", file, "first trace")->required();
-    diff->add_option("b", file_b, "second trace")->required();
-    diff->add_flag("--timing", timing, "also compare times and latencies");
-    diff->add_flag("--ignore-tags", ignore_tags, "do not compare VM tags and DMA packet ids");
-    diff->add_flag("--raw", raw, "also compare raw frames");
-
-    auto* exp = app.add_subcommand("export", "convert to a waveform (VCD) or a Perfetto/Chrome JSON timeline");
-    exp->add_option("file", file, "trace file")->required();
-    auto* vcd_opt = exp->add_option("--vcd", vcd, "write a VCD file (GTKWave)");
-    auto* perfetto_opt = exp->add_option("--perfetto", perfetto, "write Chrome/Perfetto trace JSON");
-    vcd_opt->excludes(perfetto_opt);
-    std::string pcap;
-    PcapOptions pcap_options;
-    exp->add_option("--pcap", pcap, "write a pcap file of synthetic TCP traffic (Wireshark, wireshark/coreio.lua)")
-        ->excludes(vcd_opt)
-        ->excludes(perfetto_opt);
-    exp->add_option("--pcap-segment", pcap_options.segment_bytes,
-                    "with --pcap: cut each side's bytes into TCP segments of N bytes (tests reassembly)");
-
-    auto* cat = app.add_subcommand("cat", "concatenate traces into one");
-    cat->add_option("inputs", inputs, "trace files, in order")->required();
-    cat->add_option("-o,--output", out, "output trace")->required();
-
-    auto* slice = app.add_subcommand("slice", "cut a trace by time and/or record index (bounds inclusive)");
-    slice->add_option("file", file, "trace file")->required();
-    slice->add_option("-o,--output", out, "output trace")->required();
-    slice->add_option("--from", from_text, "first time kept: ns, or with a unit (250us, 1.5ms, 2s)");
-    slice->add_option("--to", to_text, "last time kept");
-    slice->add_option("--first", first, "first record index kept");
-    slice->add_option("--last", last, "last record index kept");
-
+    ToolArgs a;
+    declare_subcommands(app, a);
     if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
     // Past a file size limit (ulimit -f) a write fails with EFBIG and is
     // reported, and OutputFile removes its temporary, instead of SIGXFSZ
@@ -545,34 +609,11 @@ int trace_tool_main(int argc, char** argv) {
     std::signal(SIGXFSZ, SIG_IGN);
     return stdout_checked([&] {
         try {
-            if (dump->parsed()) return cmd_dump(file, json);
-            if (stats->parsed()) return cmd_stats(file);
-            if (diff->parsed()) {
-                trace::CompareOptions o;
-                o.timing = timing;
-                o.tags = !ignore_tags;
-                o.raw = raw;
-                return cmd_diff(file, file_b, o);
-            }
-            if (exp->parsed()) return cmd_export(file, vcd, perfetto, pcap, pcap_options);
-            if (cat->parsed()) return cmd_cat(inputs, out);
-            if (slice->parsed()) {
-                std::uint64_t from = 0, to = UINT64_MAX;
-                if (!from_text.empty() && !parse_time_ns(from_text, from)) {
-                    error_line("--from: bad time \"" + from_text + "\" (use ns, or a number with ns/us/ms/s)");
-                    return kExitError;
-                }
-                if (!to_text.empty() && !parse_time_ns(to_text, to)) {
-                    error_line("--to: bad time \"" + to_text + "\" (use ns, or a number with ns/us/ms/s)");
-                    return kExitError;
-                }
-                return cmd_slice(file, out, from, to, first, last);
-            }
+            return run_subcommand(a);
         } catch (const std::exception& e) {
             error_line(e.what());
             return kExitError;
         }
-        return kExitError;
     });
 }
 

@@ -127,6 +127,115 @@ FuzzResult fuzz_in_process(const FuzzConfig& config, const DeviceFactory& factor
     return result;
 }
 
+namespace {
+
+/// One fuzz run against device processes over TCP: a device process serves execs
+/// until a finding, then a fresh one is started.
+class TcpFuzzRun {
+public:
+    TcpFuzzRun(const FuzzConfig& config, const std::string& command, const FuzzOptions& o, FuzzResult& result)
+        : config_(config),
+          command_(command),
+          o_(o),
+          result_(result),
+          player_(findings_options(tcp_assertions(o.assertions), o.timeout), config.ranges, config.memory),
+          link_(player_, {}),
+          target_("127.0.0.1:" + std::to_string(link_.port())),
+          guide_(o.guided ? Guidance::Reader([this](std::vector<std::uint32_t>& v) { map_.read(v); })
+                          : Guidance::Reader()) {}
+
+    /// Guided: creates the coverage map the device processes inherit. Returns an error or "".
+    std::string share_coverage() {
+        if (!o_.guided) return "";
+        if (std::string err = map_.create(); !err.empty()) return err;
+        ::setenv(kCoverageMapEnv, map_.path().c_str(), 1);  // the device processes inherit it
+        return "";
+    }
+
+    /// Runs the execs until the count, the time limit, enough findings or an error.
+    void run(Clock::time_point deadline) {
+        for (std::uint64_t e = o_.first_exec; e < o_.first_exec + o_.execs && result_.findings.size() < o_.max_findings;
+             ++e) {
+            if (o_.time_limit.count() > 0 && Clock::now() >= deadline) break;
+            if (!up_ && !start_device()) break;
+            if (!run_exec(e)) break;
+        }
+        result_.stats.kept = guide_.kept();
+        link_.disconnect();
+        proc_.kill();
+        if (o_.guided) ::unsetenv(kCoverageMapEnv);  // the map goes with this run
+    }
+
+private:
+    static Assertions tcp_assertions(Assertions a) {
+        a.reset_check_from_step = 1;  // the opening reset shows the previous exec's state
+        return a;
+    }
+
+    bool start_device() {
+        if (proc_.start(command_, target_) != 0 || link_.accept(o_.timeout, proc_.ended_fd()) != 0) {
+            result_.error = "device command '" + command_ + "' did not connect: " + proc_.kill();
+            return false;
+        }
+        player_.new_device();
+        guide_.new_device();
+        up_ = true;
+        return true;
+    }
+
+    /// Runs exec `e` and records its finding, if any. False when the run must stop.
+    bool run_exec(std::uint64_t e) {
+        player_.clear_memory();
+        guide_.make(config_, o_.seed, e, sc_);
+        ReplayReport rep = player_.run(sc_, link_);
+        if (!guide_.ran(sc_)) {
+            result_.error = "--guided: the device shares no coverage (" + std::string(kCoverageMapEnv) +
+                            "): run a coreio-cosim device built with COVERAGE";
+            return false;
+        }
+        ++result_.stats.execs;
+        result_.stats.steps += sc_.steps.size();
+        if (o_.progress) o_.progress({result_.stats.execs, result_.findings.size()});
+        if (rep.divergences.empty()) {
+            guide_.passed(sc_);
+            return true;
+        }
+        record_finding(e, rep.divergences[0]);
+        return true;
+    }
+
+    /// Adds the finding (with how a crashed or hung device ended) and starts over with a fresh device.
+    void record_finding(std::uint64_t e, Divergence d) {
+        if (d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) {
+            const std::string how = proc_.wait(std::chrono::milliseconds(200));
+            d.got += how.empty() ? "" : " (" + how + ")";
+        }
+        const std::size_t had = result_.findings.size();
+        add_finding(result_, seen_, e, d, o_);
+        if (o_.guided && result_.findings.size() > had) result_.findings.back().scenario = guide_.finding(sc_);
+        link_.disconnect();
+        proc_.kill();
+        up_ = false;
+        ++result_.stats.restarts;
+    }
+
+    const FuzzConfig& config_;
+    const std::string& command_;
+    const FuzzOptions& o_;
+    FuzzResult& result_;
+    std::set<std::string> seen_;
+    Player player_;
+    TcpLink link_;
+    const std::string target_;
+    DeviceProcess proc_;
+    bool up_ = false;
+    Scenario sc_;
+    CoverageMapFile map_;
+    Guidance guide_;
+};
+
+}  // namespace
+
 FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const FuzzOptions& o) {
     FuzzResult result;
     if (config.ranges.empty()) {
@@ -134,70 +243,12 @@ FuzzResult fuzz_tcp(const FuzzConfig& config, const std::string& command, const 
         return result;
     }
     const auto t0 = Clock::now();
-    const auto deadline = t0 + o.time_limit;
-    std::set<std::string> seen;
-    Assertions a = o.assertions;
-    a.reset_check_from_step = 1;  // the opening reset shows the previous exec's state
-    Player player(findings_options(a, o.timeout), config.ranges, config.memory);
-    TcpLink link(player, {});
-    const std::string target = "127.0.0.1:" + std::to_string(link.port());
-    DeviceProcess proc;
-    bool up = false;
-    Scenario sc;
-    CoverageMapFile map;
-    if (o.guided) {
-        if (std::string err = map.create(); !err.empty()) {
-            result.error = err;
-            return result;
-        }
-        ::setenv(kCoverageMapEnv, map.path().c_str(), 1);  // the device processes inherit it
+    TcpFuzzRun run(config, command, o, result);
+    if (std::string err = run.share_coverage(); !err.empty()) {
+        result.error = err;
+        return result;
     }
-    Guidance guide(o.guided ? Guidance::Reader([&map](std::vector<std::uint32_t>& v) { map.read(v); })
-                            : Guidance::Reader());
-    for (std::uint64_t e = o.first_exec; e < o.first_exec + o.execs && result.findings.size() < o.max_findings; ++e) {
-        if (o.time_limit.count() > 0 && Clock::now() >= deadline) break;
-        if (!up) {
-            if (proc.start(command, target) != 0 || link.accept(o.timeout, proc.ended_fd()) != 0) {
-                result.error = "device command '" + command + "' did not connect: " + proc.kill();
-                break;
-            }
-            player.new_device();
-            guide.new_device();
-            up = true;
-        }
-        player.clear_memory();
-        guide.make(config, o.seed, e, sc);
-        ReplayReport rep = player.run(sc, link);
-        if (!guide.ran(sc)) {
-            result.error = "--guided: the device shares no coverage (" + std::string(kCoverageMapEnv) +
-                           "): run a coreio-cosim device built with COVERAGE";
-            break;
-        }
-        ++result.stats.execs;
-        result.stats.steps += sc.steps.size();
-        if (o.progress) o.progress({result.stats.execs, result.findings.size()});
-        if (rep.divergences.empty()) {
-            guide.passed(sc);
-            continue;
-        }
-        Divergence d = rep.divergences[0];
-        if (d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) {
-            const std::string how = proc.wait(std::chrono::milliseconds(200));
-            d.got += how.empty() ? "" : " (" + how + ")";
-        }
-        const std::size_t had = result.findings.size();
-        add_finding(result, seen, e, d, o);
-        if (o.guided && result.findings.size() > had) result.findings.back().scenario = guide.finding(sc);
-        // A fresh device process after any finding.
-        link.disconnect();
-        proc.kill();
-        up = false;
-        ++result.stats.restarts;
-    }
-    result.stats.kept = guide.kept();
-    link.disconnect();
-    proc.kill();
-    if (o.guided) ::unsetenv(kCoverageMapEnv);  // the map goes with this run
+    run.run(t0 + o.time_limit);
     result.stats.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     if (!result.error.empty()) return result;
     finish_findings(result, config, o,

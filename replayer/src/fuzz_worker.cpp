@@ -130,6 +130,22 @@ Divergence worker_lost(std::uint64_t e, DivergenceKind kind, std::string field, 
     return d;
 }
 
+/// After worker exit status `status`: takes the findings it wrote before it
+/// ended; one that did not exit 0 crashed (a finding). Returns the exec to go on at.
+std::uint64_t worker_ended(int status, int fd, std::string& buf, const Shared& shared, std::uint64_t end,
+                           FuzzResult& result, std::set<std::string>& seen, const FuzzOptions& o) {
+    char tmp[4096];
+    for (ssize_t n; (n = ::read(fd, tmp, sizeof tmp)) > 0;) buf.append(tmp, static_cast<std::size_t>(n));
+    take_findings(buf, result, seen, o);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return end;  // ran to the end (or the time limit)
+    const std::uint64_t e = shared.exec;
+    add_finding(result, seen, e,
+                worker_lost(e, DivergenceKind::Crash, "signal", "the worker to survive", describe_wait_status(status)),
+                o);
+    ++result.stats.restarts;
+    return e + 1;
+}
+
 /// Collects the findings of worker `pid` (their lines on `fd`) until it ends,
 /// crashes (a finding), stops making progress (a finding; killed), or the
 /// findings are enough (killed), and reaps it. Returns the exec to go on at
@@ -160,21 +176,7 @@ std::uint64_t watch_worker(pid_t pid, int fd, Shared& shared, std::uint64_t end,
         if (::waitpid(pid, &status, WNOHANG) == pid) {
             reaped = true;
             over = true;
-            // Whatever the worker wrote before it ended.
-            char tmp[4096];
-            for (ssize_t n; (n = ::read(fd, tmp, sizeof tmp)) > 0;) buf.append(tmp, static_cast<std::size_t>(n));
-            take_findings(buf, result, seen, o);
-            if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
-                next = end;  // ran to the end (or the time limit)
-            } else {
-                const std::uint64_t e = shared.exec;
-                add_finding(result, seen, e,
-                            worker_lost(e, DivergenceKind::Crash, "signal", "the worker to survive",
-                                        describe_wait_status(status)),
-                            o);
-                ++result.stats.restarts;
-                next = e + 1;
-            }
+            next = worker_ended(status, fd, buf, shared, end, result, seen, o);
             break;
         }
         const std::uint64_t done = shared.done;

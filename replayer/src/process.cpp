@@ -227,6 +227,43 @@ void kill_device_groups_on_signals() {
     for (int s : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(s, &sa, nullptr);
 }
 
+namespace {
+
+/// The child of run_isolated(): dies with the parent, runs `fn` and writes its result to the pipe.
+[[noreturn]] void run_isolated_child(pid_t parent, const int fds[2], const std::function<std::string()>& fn) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(1);
+    ::close(fds[0]);
+    const std::string out = fn();
+    std::size_t off = 0;
+    while (off < out.size()) {
+        const ssize_t n = ::write(fds[1], out.data() + off, out.size() - off);
+        if (n <= 0 && errno != EINTR) break;
+        if (n > 0) off += static_cast<std::size_t>(n);
+    }
+    ::_exit(0);
+}
+
+/// Appends what arrives on `fd` to `out` until end of file (or a poll error);
+/// false when `deadline` passed first.
+bool read_output(int fd, std::chrono::steady_clock::time_point deadline, std::string& out) {
+    char buf[4096];
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) return false;
+        pollfd p{fd, POLLIN, 0};
+        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
+        if (n < 0 && errno != EINTR) return true;
+        if (n <= 0) continue;
+        const ssize_t r = ::read(fd, buf, sizeof buf);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return true;
+        out.append(buf, static_cast<std::size_t>(r));
+    }
+}
+
+}  // namespace
+
 IsolatedResult run_isolated(const std::function<std::string()>& fn, std::chrono::milliseconds timeout) {
     IsolatedResult result;
     int fds[2];
@@ -244,38 +281,9 @@ IsolatedResult run_isolated(const std::function<std::string()>& fn, std::chrono:
         result.status = std::string("fork: ") + std::strerror(errno);
         return result;
     }
-    if (pid == 0) {
-        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (::getppid() != parent) ::_exit(1);
-        ::close(fds[0]);
-        const std::string out = fn();
-        std::size_t off = 0;
-        while (off < out.size()) {
-            const ssize_t n = ::write(fds[1], out.data() + off, out.size() - off);
-            if (n <= 0 && errno != EINTR) break;
-            if (n > 0) off += static_cast<std::size_t>(n);
-        }
-        ::_exit(0);
-    }
+    if (pid == 0) run_isolated_child(parent, fds, fn);
     ::close(fds[1]);
-    const auto deadline = std::chrono::steady_clock::now() + timeout;
-    bool eof = false, timed_out = false;
-    char buf[4096];
-    while (!eof) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-        if (left.count() <= 0) {
-            timed_out = true;
-            break;
-        }
-        pollfd p{fds[0], POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-        if (n < 0 && errno != EINTR) break;
-        if (n <= 0) continue;
-        const ssize_t r = ::read(fds[0], buf, sizeof buf);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) eof = true;
-        else result.output.append(buf, static_cast<std::size_t>(r));
-    }
+    const bool timed_out = !read_output(fds[0], std::chrono::steady_clock::now() + timeout, result.output);
     ::close(fds[0]);
     if (timed_out) ::kill(pid, SIGKILL);
     int st = 0;

@@ -102,6 +102,158 @@ std::string parse_fill(const std::string& v, Fill& f) {
     return "";
 }
 
+/// The fill labels of a trace header, in the order of the requests they precede.
+std::string parse_fills(const trace::TraceHeader& h, std::vector<Fill>& fills) {
+    for (const auto& [k, v] : h.labels) {
+        if (k.rfind(kLabelFill, 0) != 0) continue;
+        Fill f{};
+        if (std::string err = parse_fill(v, f); !err.empty()) return err;
+        fills.push_back(f);
+    }
+    std::stable_sort(fills.begin(), fills.end(), [](const Fill& a, const Fill& b) { return a.before < b.before; });
+    return "";
+}
+
+/// Builds a scenario's steps and expectations from one client's trace events, in order.
+class ScenarioBuilder {
+public:
+    ScenarioBuilder(Scenario& out, std::vector<Fill> fills) : out_(out), fills_(std::move(fills)) {}
+
+    /// Adds the step or expectation for one event of the replayed client (record `index`).
+    void add(const trace::Event& ev, std::uint64_t index) {
+        add_fills();
+        switch (ev.kind) {
+        case trace::EventKind::Mmio:
+            if (ev.towards != trace::Towards::Client || ev.status == trace::Status::ReplyOnly) break;
+            add_access(ev, index);
+            break;
+        case trace::EventKind::Reset: add_reset(ev, index); break;
+        case trace::EventKind::Irq: add_irq(ev, index); break;
+        case trace::EventKind::Dma:
+            if (ev.towards != trace::Towards::Vm || ev.status == trace::Status::ReplyOnly) break;
+            add_dma(ev, index);
+            break;
+        case trace::EventKind::Claim: out_.claims.push_back({index, ev.id}); break;
+        default: break;  // pings, connections, protocol errors: nothing to replay
+        }
+    }
+
+    /// Adds the fills after the last request.
+    void finish() {
+        while (next_fill_ < fills_.size()) {
+            const Fill& f = fills_[next_fill_++];
+            out_.steps.push_back(Step::fill(f.address, f.size, f.seed));
+        }
+    }
+
+private:
+    /// Adds the fills due before the next request.
+    void add_fills() {
+        while (next_fill_ < fills_.size() && fills_[next_fill_].before <= requests_) {
+            const Fill& f = fills_[next_fill_++];
+            Step s = Step::fill(f.address, f.size, f.seed);
+            s.record = out_.records;
+            out_.steps.push_back(s);
+        }
+    }
+
+    /// Index of the newest request step (not a fill), or -1.
+    std::int64_t last_request() const {
+        std::int64_t last = static_cast<std::int64_t>(out_.steps.size()) - 1;
+        while (last >= 0 && out_.steps[static_cast<std::size_t>(last)].kind == Step::Kind::Fill) --last;
+        return last;
+    }
+
+    /// Whether a device record at `time_ns` came after the newest request had completed.
+    bool after_completion(std::uint64_t time_ns) const {
+        const std::int64_t last = last_request();
+        if (last < 0) return false;
+        if (!out_.steps[static_cast<std::size_t>(last)].expect_reply) return true;  // posted write, reset
+        return !replies_.empty() && replies_.back().first == last && replies_.back().second < time_ns;
+    }
+
+    void add_access(const trace::Event& ev, std::uint64_t index) {
+        Step s;
+        s.kind = Step::Kind::Access;
+        s.record = index;
+        s.time_ns = ev.time_ns;
+        s.frame = request_from_event(ev);
+        s.wait_device = std::exchange(wait_pending_, false);
+        if (access_wants_reply(ev.op) && ev.status == trace::Status::Complete) {
+            s.expect_reply = true;
+            s.expected = s.frame;
+            if (is_read_op(ev.op)) {
+                std::memcpy(s.expected.payload(), ev.data.data(), std::min<std::size_t>(ev.size, kMaxAccessSize));
+                if (is_pair_op(ev.op))
+                    std::memcpy(s.expected.pair_second(), ev.data2.data(), std::min<std::size_t>(ev.size, kMaxPairElement));
+            }
+            s.expected.set_error(ev.error);
+            replies_.emplace_back(static_cast<std::int64_t>(out_.steps.size()), ev.time_ns + ev.reply_after_ns);
+        }
+        out_.steps.push_back(s);
+        ++requests_;
+    }
+
+    void add_reset(const trace::Event& ev, std::uint64_t index) {
+        Step s = Step::reset();
+        s.record = index;
+        s.wait_device = std::exchange(wait_pending_, false);
+        s.time_ns = ev.time_ns;
+        out_.steps.push_back(s);
+        ++requests_;
+    }
+
+    void add_irq(const trace::Event& ev, std::uint64_t index) {
+        ExpectedIrq e;
+        e.record = index;
+        e.rid = ev.id;
+        e.line = ev.line;
+        e.level = ev.level != 0;
+        // Caused by a step already sent: at most the newest one before this record.
+        e.hi = last_request();
+        // ... and after every request whose reply arrived before it.
+        e.lo = -1;
+        std::size_t scanned = 0;
+        for (auto it = replies_.rbegin(); it != replies_.rend() && scanned < 4096; ++it, ++scanned) {
+            if (it->second < ev.time_ns) {
+                e.lo = it->first + 1;
+                break;
+            }
+        }
+        if (e.lo > e.hi) e.lo = e.hi;  // clocks of different ends: never an empty window
+        e.deferred = after_completion(ev.time_ns);
+        wait_pending_ = wait_pending_ || e.deferred;
+        out_.irqs.push_back(e);
+    }
+
+    void add_dma(const trace::Event& ev, std::uint64_t index) {
+        ExpectedDma d;
+        d.record = index;
+        d.op = ev.op;
+        d.mid = ev.id;
+        d.sid = ev.sid;
+        d.flags = ev.flags;
+        d.size = ev.size;
+        d.address = ev.address;
+        d.mask = ev.mask;
+        d.error = ev.error;
+        d.has_reply = ev.status == trace::Status::Complete;
+        d.data = ev.data;
+        d.deferred = after_completion(ev.time_ns);
+        wait_pending_ = wait_pending_ || d.deferred;
+        out_.dmas.push_back(d);
+    }
+
+    Scenario& out_;
+    std::vector<Fill> fills_;
+    std::size_t next_fill_ = 0;
+    std::uint64_t requests_ = 0;  // Access and Reset steps so far
+    // Reply times of the requests, to bound when each IRQ may have been caused.
+    std::vector<std::pair<std::int64_t, std::uint64_t>> replies_;  // (step index among requests, reply time)
+    // Device records after the newest request had completed make the next request wait for them.
+    bool wait_pending_ = false;
+};
+
 std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client) {
     out = Scenario{};
     const trace::TraceHeader& h = reader.header();
@@ -110,35 +262,8 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
     out.labels = h.labels;
     out.reproducer = out.label(kLabelReproducer) == "1";
     std::vector<Fill> fills;
-    for (const auto& [k, v] : h.labels) {
-        if (k.rfind(kLabelFill, 0) != 0) continue;
-        Fill f{};
-        if (std::string err = parse_fill(v, f); !err.empty()) return err;
-        fills.push_back(f);
-    }
-    std::stable_sort(fills.begin(), fills.end(), [](const Fill& a, const Fill& b) { return a.before < b.before; });
-    std::size_t next_fill = 0;
-    std::uint64_t requests = 0;  // Access and Reset steps so far
-    auto add_fills = [&] {
-        while (next_fill < fills.size() && fills[next_fill].before <= requests) {
-            const Fill& f = fills[next_fill++];
-            Step s = Step::fill(f.address, f.size, f.seed);
-            s.record = out.records;
-            out.steps.push_back(s);
-        }
-    };
-    // Reply times of the requests, to bound when each IRQ may have been caused.
-    std::vector<std::pair<std::int64_t, std::uint64_t>> replies;  // (step index among requests, reply time)
-    // Device records after the newest request had completed make the next request wait for them.
-    bool wait_pending = false;
-    auto after_completion = [&](std::uint64_t time_ns) {
-        std::int64_t last = static_cast<std::int64_t>(out.steps.size()) - 1;
-        while (last >= 0 && out.steps[static_cast<std::size_t>(last)].kind == Step::Kind::Fill) --last;
-        if (last < 0) return false;
-        if (!out.steps[static_cast<std::size_t>(last)].expect_reply) return true;  // posted write, reset
-        return !replies.empty() && replies.back().first == last && replies.back().second < time_ns;
-    };
-
+    if (std::string err = parse_fills(h, fills); !err.empty()) return err;
+    ScenarioBuilder builder(out, std::move(fills));
     trace::Event ev;
     for (;;) {
         const trace::ReadStatus st = reader.next(ev);
@@ -152,92 +277,9 @@ std::string load(trace::TraceReader& reader, Scenario& out, std::uint32_t client
         out.records = index + 1;
         if (std::find(out.clients.begin(), out.clients.end(), ev.client) == out.clients.end())
             out.clients.push_back(ev.client);
-        if (ev.client != client) continue;
-        add_fills();
-        switch (ev.kind) {
-        case trace::EventKind::Mmio: {
-            if (ev.towards != trace::Towards::Client || ev.status == trace::Status::ReplyOnly) break;
-            Step s;
-            s.kind = Step::Kind::Access;
-            s.record = index;
-            s.time_ns = ev.time_ns;
-            s.frame = request_from_event(ev);
-            s.wait_device = std::exchange(wait_pending, false);
-            if (access_wants_reply(ev.op) && ev.status == trace::Status::Complete) {
-                s.expect_reply = true;
-                s.expected = s.frame;
-                if (is_read_op(ev.op)) {
-                    std::memcpy(s.expected.payload(), ev.data.data(), std::min<std::size_t>(ev.size, kMaxAccessSize));
-                    if (is_pair_op(ev.op))
-                        std::memcpy(s.expected.pair_second(), ev.data2.data(), std::min<std::size_t>(ev.size, kMaxPairElement));
-                }
-                s.expected.set_error(ev.error);
-                replies.emplace_back(static_cast<std::int64_t>(out.steps.size()), ev.time_ns + ev.reply_after_ns);
-            }
-            out.steps.push_back(s);
-            ++requests;
-            break;
-        }
-        case trace::EventKind::Reset: {
-            Step s = Step::reset();
-            s.record = index;
-            s.wait_device = std::exchange(wait_pending, false);
-            s.time_ns = ev.time_ns;
-            out.steps.push_back(s);
-            ++requests;
-            break;
-        }
-        case trace::EventKind::Irq: {
-            ExpectedIrq e;
-            e.record = index;
-            e.rid = ev.id;
-            e.line = ev.line;
-            e.level = ev.level != 0;
-            // Caused by a step already sent: at most the newest one before this record.
-            e.hi = static_cast<std::int64_t>(out.steps.size()) - 1;
-            while (e.hi >= 0 && out.steps[static_cast<std::size_t>(e.hi)].kind == Step::Kind::Fill) --e.hi;
-            // ... and after every request whose reply arrived before it.
-            e.lo = -1;
-            std::size_t scanned = 0;
-            for (auto it = replies.rbegin(); it != replies.rend() && scanned < 4096; ++it, ++scanned) {
-                if (it->second < ev.time_ns) {
-                    e.lo = it->first + 1;
-                    break;
-                }
-            }
-            if (e.lo > e.hi) e.lo = e.hi;  // clocks of different ends: never an empty window
-            e.deferred = after_completion(ev.time_ns);
-            wait_pending = wait_pending || e.deferred;
-            out.irqs.push_back(e);
-            break;
-        }
-        case trace::EventKind::Dma: {
-            if (ev.towards != trace::Towards::Vm || ev.status == trace::Status::ReplyOnly) break;
-            ExpectedDma d;
-            d.record = index;
-            d.op = ev.op;
-            d.mid = ev.id;
-            d.sid = ev.sid;
-            d.flags = ev.flags;
-            d.size = ev.size;
-            d.address = ev.address;
-            d.mask = ev.mask;
-            d.error = ev.error;
-            d.has_reply = ev.status == trace::Status::Complete;
-            d.data = ev.data;
-            d.deferred = after_completion(ev.time_ns);
-            wait_pending = wait_pending || d.deferred;
-            out.dmas.push_back(d);
-            break;
-        }
-        case trace::EventKind::Claim: out.claims.push_back({index, ev.id}); break;
-        default: break;  // pings, connections, protocol errors: nothing to replay
-        }
+        if (ev.client == client) builder.add(ev, index);
     }
-    while (next_fill < fills.size()) {  // fills after the last request
-        const Fill& f = fills[next_fill++];
-        out.steps.push_back(Step::fill(f.address, f.size, f.seed));
-    }
+    builder.finish();
     return "";
 }
 

@@ -99,117 +99,110 @@ std::string load_config(const std::string& path, FuzzConfig& c, std::string& tra
     return "";
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    CLI::App app{"coreio-fuzz: seeded, reproducible fuzzing of a CoreIO device model.\n"
-                 "Exit status: 0 no finding, 1 findings, 2 bad command line or the fuzzer could not run."};
-    coreio::cli::add_version(app, "coreio-fuzz");
+/// Every command-line setting, as parsed.
+struct FuzzArgs {
     std::string model, run, config_file, trace, out = ".";
-    bool bug = false, guided = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false, device_log = false;
+    bool bug = false, guided = false, no_fork = false, no_min = false, no_irq_reset = false, no_dma_mmio = false,
+         device_log = false;
     std::uint64_t seed = 1, execs = 1000000, first = 0;
     double seconds = 0;
     unsigned timeout_ms = 2000, max_ops = 32, irq_stuck = 0;
     std::size_t max_findings = 8;
     std::vector<std::string> ranges, registers, memory, expect_read;
-    app.add_option("--model", model, "fuzz a built-in example model in process: timer, dmacopy");
-    app.add_flag("--seeded-bug", bug, "with --model: switch the model's seeded bug on");
-    app.add_option("--run", run, "fuzz an out-of-process model over TCP: command (/bin/sh -c) that gets the address to connect to in "
+    CLI::Option* execs_opt = nullptr;  // to tell "--time alone" from "--time with --execs"
+    CLI::Option* time_opt = nullptr;
+};
+
+void declare_options(CLI::App& app, FuzzArgs& a) {
+    app.add_option("--model", a.model, "fuzz a built-in example model in process: timer, dmacopy");
+    app.add_flag("--seeded-bug", a.bug, "with --model: switch the model's seeded bug on");
+    app.add_option("--run", a.run, "fuzz an out-of-process model over TCP: command (/bin/sh -c) that gets the address to connect to in "
                    "$COREHDL_VM (coreio_connect(NULL) reads it; else --run './dev $COREHDL_VM')");
-    app.add_flag("--guided", guided,
+    app.add_flag("--guided", a.guided,
                  "with --run: keep and mutate execs that reach new RTL coverage (the device shares its counters "
                  "through the file named by COREIO_COVERAGE_MAP; coreio-cosim devices built with COVERAGE do)");
-    app.add_option("--seed", seed, "seed: the same seed gives the same execs on every machine");
-    auto* execs_opt = app.add_option(
-        "--execs", execs, "execs to run at most (an exec = reset + up to --max-ops steps; default 1000000, or no cap with --time)");
-    app.add_option("--first-exec", first, "exec number to start at (e.g. to re-run one exec)");
-    auto* time_opt = app.add_option("--time", seconds, "stop after this many seconds (alone: run for that long)");
-    app.add_option("--max-ops", max_ops, "steps per exec at most");
-    app.add_option("--range", ranges, "MMIO range RID:BASE:SIZE (repeatable)");
-    app.add_option("--register", registers, "known register RID:OFFSET:WIDTH (repeatable)");
-    app.add_option("--memory", memory, "guest memory for DMA BASE:SIZE (repeatable), e.g. 0x80000000:16M");
-    app.add_option("--config", config_file, "config file with range/register/memory/trace lines");
-    app.add_option("--trace", trace, "trace whose requests half of the execs mutate");
-    app.add_option("--out", out, "directory for reproducer traces");
-    app.add_option("--timeout", timeout_ms, "ms before an exec (in process) or a reply (TCP) counts as a hang");
-    app.add_option("--max-findings", max_findings, "stop after this many distinct findings");
-    app.add_flag("--no-fork", no_fork, "in process: run execs in this process (faster start; a crash ends the run)");
-    app.add_flag("--no-minimise", no_min, "write reproducers as found, unshrunk");
-    app.add_option("--expect-read", expect_read, "assertion RID:OFFSET:MASK:VALUE on reads (repeatable)");
-    app.add_option("--irq-stuck-steps", irq_stuck, "an IRQ line high for more steps than this is a finding");
-    app.add_flag("--no-irq-reset-check", no_irq_reset, "do not require IRQ lines low after a reset");
-    app.add_flag("--no-dma-mmio-check", no_dma_mmio, "allow DMA into the MMIO ranges");
-    app.add_flag("--device-log", device_log, "with --run: show the device processes' output (discarded by default)");
-    if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
-    coreio::replayer::kill_device_groups_on_signals();
-    coreio::replayer::DeviceProcess::set_default_output(device_log ? DeviceProcess::Output::Inherit
-                                                                   : DeviceProcess::Output::Discard);
-    if (time_opt->count() > 0 && execs_opt->count() == 0) execs = UINT64_MAX - first;  // a time limit alone
-    if (seconds < 0) return fail("--time must not be negative");
+    app.add_option("--seed", a.seed, "seed: the same seed gives the same execs on every machine");
+    a.execs_opt = app.add_option(
+        "--execs", a.execs, "execs to run at most (an exec = reset + up to --max-ops steps; default 1000000, or no cap with --time)");
+    app.add_option("--first-exec", a.first, "exec number to start at (e.g. to re-run one exec)");
+    a.time_opt = app.add_option("--time", a.seconds, "stop after this many seconds (alone: run for that long)");
+    app.add_option("--max-ops", a.max_ops, "steps per exec at most");
+    app.add_option("--range", a.ranges, "MMIO range RID:BASE:SIZE (repeatable)");
+    app.add_option("--register", a.registers, "known register RID:OFFSET:WIDTH (repeatable)");
+    app.add_option("--memory", a.memory, "guest memory for DMA BASE:SIZE (repeatable), e.g. 0x80000000:16M");
+    app.add_option("--config", a.config_file, "config file with range/register/memory/trace lines");
+    app.add_option("--trace", a.trace, "trace whose requests half of the execs mutate");
+    app.add_option("--out", a.out, "directory for reproducer traces");
+    app.add_option("--timeout", a.timeout_ms, "ms before an exec (in process) or a reply (TCP) counts as a hang");
+    app.add_option("--max-findings", a.max_findings, "stop after this many distinct findings");
+    app.add_flag("--no-fork", a.no_fork, "in process: run execs in this process (faster start; a crash ends the run)");
+    app.add_flag("--no-minimise", a.no_min, "write reproducers as found, unshrunk");
+    app.add_option("--expect-read", a.expect_read, "assertion RID:OFFSET:MASK:VALUE on reads (repeatable)");
+    app.add_option("--irq-stuck-steps", a.irq_stuck, "an IRQ line high for more steps than this is a finding");
+    app.add_flag("--no-irq-reset-check", a.no_irq_reset, "do not require IRQ lines low after a reset");
+    app.add_flag("--no-dma-mmio-check", a.no_dma_mmio, "allow DMA into the MMIO ranges");
+    app.add_flag("--device-log", a.device_log, "with --run: show the device processes' output (discarded by default)");
+}
 
-    if (model.empty() == run.empty()) return fail("give exactly one of --model NAME or --run COMMAND");
-    if (guided && run.empty())
-        return fail("--guided needs a device that shares its coverage: --run a coreio-cosim device built with COVERAGE");
-    FuzzConfig config;
-    Model m;
-    if (!model.empty() && !find_model(model, bug, m)) return fail("unknown --model '" + model + "' (timer, dmacopy)");
-    if (!model.empty()) config = m.config;
-    if (!config_file.empty())
-        if (std::string err = load_config(config_file, config, trace); !err.empty()) return fail(err);
-    for (const auto& s : ranges)
-        if (std::string err = add_range(config, s); !err.empty()) return fail(err);
-    for (const auto& s : registers)
-        if (std::string err = add_register(config, s); !err.empty()) return fail(err);
-    for (const auto& s : memory)
-        if (std::string err = add_memory(config, s); !err.empty()) return fail(err);
-    if (config.ranges.empty()) return fail("no MMIO range: give --range RID:BASE:SIZE (or --model)");
-    config.max_ops = max_ops;
-    if (!trace.empty()) {
+/// Checks which device is fuzzed and builds the fuzzer's view of it: the model's
+/// config, then the config file's, then the options'. Returns an error or "".
+std::string build_config(FuzzArgs& a, FuzzConfig& config, Model& m) {
+    if (a.model.empty() == a.run.empty()) return "give exactly one of --model NAME or --run COMMAND";
+    if (a.guided && a.run.empty())
+        return "--guided needs a device that shares its coverage: --run a coreio-cosim device built with COVERAGE";
+    if (!a.model.empty() && !find_model(a.model, a.bug, m)) return "unknown --model '" + a.model + "' (timer, dmacopy)";
+    if (!a.model.empty()) config = m.config;
+    if (!a.config_file.empty())
+        if (std::string err = load_config(a.config_file, config, a.trace); !err.empty()) return err;
+    for (const auto& s : a.ranges)
+        if (std::string err = add_range(config, s); !err.empty()) return err;
+    for (const auto& s : a.registers)
+        if (std::string err = add_register(config, s); !err.empty()) return err;
+    for (const auto& s : a.memory)
+        if (std::string err = add_memory(config, s); !err.empty()) return err;
+    if (config.ranges.empty()) return "no MMIO range: give --range RID:BASE:SIZE (or --model)";
+    config.max_ops = a.max_ops;
+    if (!a.trace.empty()) {
         auto sc = std::make_shared<Scenario>();
-        if (std::string err = load_scenario(trace, *sc); !err.empty()) return fail(err);
+        if (std::string err = load_scenario(a.trace, *sc); !err.empty()) return err;
         config.start = sc;
     }
+    return "";
+}
 
-    FuzzOptions o;
-    o.seed = seed;
-    o.first_exec = first;
-    o.execs = execs;
-    o.time_limit = std::chrono::milliseconds(static_cast<long long>(seconds * 1000));
-    o.fork = !no_fork;
-    o.guided = guided;
-    o.timeout = std::chrono::milliseconds(timeout_ms);
-    o.minimise = !no_min;
-    o.max_findings = max_findings;
-    o.assertions.irq_low_after_reset = !no_irq_reset;
-    o.assertions.no_dma_into_mmio = !no_dma_mmio;
-    o.assertions.irq_stuck_steps = irq_stuck;
-    for (const auto& e : expect_read) {
+/// The fuzzer's run options and assertions; creates the output directory. Returns an error or "".
+std::string build_options(FuzzArgs& a, FuzzOptions& o) {
+    o.seed = a.seed;
+    o.first_exec = a.first;
+    o.execs = a.execs;
+    o.time_limit = std::chrono::milliseconds(static_cast<long long>(a.seconds * 1000));
+    o.fork = !a.no_fork;
+    o.guided = a.guided;
+    o.timeout = std::chrono::milliseconds(a.timeout_ms);
+    o.minimise = !a.no_min;
+    o.max_findings = a.max_findings;
+    o.assertions.irq_low_after_reset = !a.no_irq_reset;
+    o.assertions.no_dma_into_mmio = !a.no_dma_mmio;
+    o.assertions.irq_stuck_steps = a.irq_stuck;
+    for (const auto& e : a.expect_read) {
         ReadExpectation x;
-        if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return fail(err);
+        if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return err;
         o.assertions.reads.push_back(x);
     }
-    out = clean_dir(out);
+    a.out = clean_dir(a.out);
     std::error_code ec;
-    std::filesystem::create_directories(out, ec);
-    o.out_dir = out;
-    ProgressDisplay progress(stderr);
-    o.log = [&progress](const std::string& line) { progress.line("coreio-fuzz: " + line); };
-    o.progress = [&progress](const FuzzProgress& p) { progress.update(p.execs, p.findings); };
+    std::filesystem::create_directories(a.out, ec);
+    o.out_dir = a.out;
+    return "";
+}
 
-    FuzzResult r = model.empty() ? fuzz_tcp(config, run, o) : fuzz_in_process(config, m.factory, o);
-    progress.finish();
-    for (Finding& f : r.findings) {  // the reproducer's header describes its own (minimised) steps
-        if (!f.reproduced) continue;
-        const std::string err = model.empty() ? describe_minimised_tcp(f, run, seed, o.assertions, o.timeout)
-                                              : describe_minimised_in_process(f, m.factory, seed, o.assertions, o.timeout);
-        if (!err.empty() && r.error.empty()) r.error = err;
-    }
-    if (!r.error.empty()) std::fprintf(stderr, "coreio-fuzz: error: %s\n", r.error.c_str());
+/// The summary line and one entry per finding, on stdout.
+void print_result(const FuzzResult& r, const FuzzArgs& a) {
     std::printf("%llu execs (%llu steps) in %.2f s: %.0f execs/s; %zu finding%s; seed %llu",
                 static_cast<unsigned long long>(r.stats.execs), static_cast<unsigned long long>(r.stats.steps),
                 r.stats.seconds, r.stats.seconds > 0 ? static_cast<double>(r.stats.execs) / r.stats.seconds : 0.0,
-                r.findings.size(), r.findings.size() == 1 ? "" : "s", static_cast<unsigned long long>(seed));
-    if (guided) std::printf("; %zu execs kept for new coverage", r.stats.kept);
+                r.findings.size(), r.findings.size() == 1 ? "" : "s", static_cast<unsigned long long>(a.seed));
+    if (a.guided) std::printf("; %zu execs kept for new coverage", r.stats.kept);
     std::printf("\n");
     for (const auto& f : r.findings) {
         std::printf("  %s at exec %llu: %s\n    %zu of %zu steps after minimising%s; reproducer: %s\n", f.signature.c_str(),
@@ -217,6 +210,49 @@ int main(int argc, char** argv) {
                     f.original_steps, f.reproduced ? "" : " (did NOT reproduce on a fresh device)",
                     f.reproducer.empty() ? "(none)" : f.reproducer.c_str());
     }
+}
+
+/// Fuzzes, then has each reproduced finding's reproducer describe its own (minimised) steps.
+FuzzResult run_fuzzer(const FuzzArgs& a, const FuzzConfig& config, const Model& m, FuzzOptions& o) {
+    ProgressDisplay progress(stderr);
+    o.log = [&progress](const std::string& line) { progress.line("coreio-fuzz: " + line); };
+    o.progress = [&progress](const FuzzProgress& p) { progress.update(p.execs, p.findings); };
+    FuzzResult r = a.model.empty() ? fuzz_tcp(config, a.run, o) : fuzz_in_process(config, m.factory, o);
+    progress.finish();
+    o.log = nullptr;  // they refer to `progress`, which ends here
+    o.progress = nullptr;
+    for (Finding& f : r.findings) {
+        if (!f.reproduced) continue;
+        const std::string err = a.model.empty() ? describe_minimised_tcp(f, a.run, a.seed, o.assertions, o.timeout)
+                                                : describe_minimised_in_process(f, m.factory, a.seed, o.assertions, o.timeout);
+        if (!err.empty() && r.error.empty()) r.error = err;
+    }
+    return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"coreio-fuzz: seeded, reproducible fuzzing of a CoreIO device model.\n"
+                 "Exit status: 0 no finding, 1 findings, 2 bad command line or the fuzzer could not run."};
+    coreio::cli::add_version(app, "coreio-fuzz");
+    FuzzArgs a;
+    declare_options(app, a);
+    if (const auto code = coreio::cli::parse(app, argc, argv)) return *code;
+    coreio::replayer::kill_device_groups_on_signals();
+    coreio::replayer::DeviceProcess::set_default_output(a.device_log ? DeviceProcess::Output::Inherit
+                                                                     : DeviceProcess::Output::Discard);
+    if (a.time_opt->count() > 0 && a.execs_opt->count() == 0) a.execs = UINT64_MAX - a.first;  // a time limit alone
+    if (a.seconds < 0) return fail("--time must not be negative");
+
+    FuzzConfig config;
+    Model m;
+    if (std::string err = build_config(a, config, m); !err.empty()) return fail(err);
+    FuzzOptions o;
+    if (std::string err = build_options(a, o); !err.empty()) return fail(err);
+    const FuzzResult r = run_fuzzer(a, config, m, o);
+    if (!r.error.empty()) std::fprintf(stderr, "coreio-fuzz: error: %s\n", r.error.c_str());
+    print_result(r, a);
     if (!r.error.empty()) return coreio::cli::kExitUsage;
     return r.findings.empty() ? coreio::cli::kExitOk : coreio::cli::kExitFailed;
 }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 #include <system_error>
 
 #include "coreio/cli/conventions.hpp"
@@ -37,114 +38,142 @@ int fail(const std::string& msg) {
     return coreio::cli::kExitUsage;
 }
 
-int run_device(const DeviceArgs& a) {
-    Scenario sc;
-    if (std::string err = load_replay_input(a.trace, a.client, a.allow_empty, sc); !err.empty()) return fail(err);
-    if (!sc.warning.empty()) std::fprintf(stderr, "coreio-replay: warning: %s\n", sc.warning.c_str());
-    ReplayOptions o;
+/// The replay's options from the command line and the scenario's own assertions. Returns an error or "".
+std::string replay_options(const DeviceArgs& a, const Scenario& sc, ReplayOptions& o) {
     o.keep_going = a.keep_going;
     o.timeout = std::chrono::milliseconds(a.timeout_ms);
     for (const auto& i : a.ignore)
-        if (std::string err = o.ignore.add_mmio(i); !err.empty()) return fail(err);
+        if (std::string err = o.ignore.add_mmio(i); !err.empty()) return err;
     if (!a.rules.empty())
-        if (std::string err = o.ignore.load_file(a.rules); !err.empty()) return fail(err);
+        if (std::string err = o.ignore.load_file(a.rules); !err.empty()) return err;
     if (a.timing == "fast") o.timing = TimingMode::Fast;
     else if (a.timing == "recorded") o.timing = TimingMode::Recorded;
     else if (a.timing == "scaled") o.timing = TimingMode::Scaled;
-    else return fail("--timing must be fast, recorded or scaled, not '" + a.timing + "'");
+    else return "--timing must be fast, recorded or scaled, not '" + a.timing + "'";
     o.time_scale = a.scale;
     if (a.check == "auto") o.check = CheckMode::Auto;
     else if (a.check == "replies") o.check = CheckMode::Replies;
     else if (a.check == "findings") o.check = CheckMode::Findings;
-    else return fail("--check must be auto, replies or findings, not '" + a.check + "'");
+    else return "--check must be auto, replies or findings, not '" + a.check + "'";
     o.assertions = reproducer_assertions(sc);
     if (a.no_irq_reset) o.assertions.irq_low_after_reset = false;
     if (a.no_dma_mmio) o.assertions.no_dma_into_mmio = false;
     if (a.irq_stuck) o.assertions.irq_stuck_steps = a.irq_stuck;
     for (const auto& e : a.expect_read) {
         ReadExpectation x;
-        if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return fail(err);
+        if (std::string err = ReadExpectation::parse(e, x); !err.empty()) return err;
         o.assertions.reads.push_back(x);
     }
-    coreio::trace::OutputFile record_file;  // a temporary until the replay is done; never the input
+    return "";
+}
+
+/// Opens --record's trace (a temporary until the replay is done; never the input). Returns an error or "".
+std::string open_recording(const DeviceArgs& a, const Scenario& sc, coreio::trace::OutputFile& file,
+                           coreio::trace::TraceWriter& writer) {
+    coreio::trace::WriterOptions wo;
+    wo.background_flush = false;
+    coreio::trace::TraceHeader h;
+    h.tool = "coreio-replay";
+    h.observer = coreio::trace::Observer::Vm;
+    h.ranges = sc.ranges;
+    h.memory = sc.memory;
+    if (std::string err = file.open(a.record, {a.trace}); !err.empty()) return err;
+    return writer.open(file.fd(), a.record, h, wo);
+}
+
+/// Replays in process against a built-in model into `rep`; or, when not recording, in a
+/// child process (a model that crashes or hangs is reported, not suffered), printing the
+/// outcome. Returns the exit code when the run ends here.
+std::optional<int> replay_model(const DeviceArgs& a, const Scenario& sc, const ReplayOptions& o, ReplayReport& rep) {
+    Model m;
+    if (!find_model(a.model, a.seeded_bug, m)) return fail("unknown --model '" + a.model + "' (timer, dmacopy)");
+    if (o.record != nullptr) {
+        rep = replay_in_process(sc, m.factory, o);  // recording needs this process's writer
+        return std::nullopt;
+    }
+    const IsolatedResult r = run_isolated(
+        [&] {
+            ReplayReport x = replay_in_process(sc, m.factory, o);
+            return std::string(x.passed() ? "P" : "F") + x.summary();
+        },
+        o.timeout + std::chrono::milliseconds(static_cast<long long>(
+                        static_cast<double>(sc.steps.empty() ? 0 : sc.steps.back().time_ns) * 1e-6 * a.scale)));
+    if (r.end == IsolatedResult::End::Returned && !r.output.empty()) {
+        std::fputs(r.output.c_str() + 1, stdout);
+        return r.output[0] == 'P' ? 0 : 1;
+    }
+    std::printf("FAIL: the device model %s during the replay (%s)\n",
+                r.end == IsolatedResult::End::TimedOut ? "hung" : "crashed", r.status.c_str());
+    return 1;
+}
+
+/// Listens for the device model; returns the link, or null after saying why not.
+std::unique_ptr<TcpLink> listen_for_device(const DeviceArgs& a, Player& player, const ReplayOptions& o) {
+    TcpLinkOptions lo;
+    lo.listen = a.listen;
+    lo.port = a.port;
+    lo.timeout = o.timeout;
+    try {
+        return std::make_unique<TcpLink>(player, lo);
+    } catch (const std::system_error& e) {
+        if (std::string(e.what()).starts_with("cannot listen"))
+            fail(coreio::cli::listen_error(coreio::cli::endpoint(a.listen, a.port), e.code().value()));
+        else
+            fail(e.what());
+    } catch (const std::exception& e) {
+        fail(e.what());
+    }
+    return nullptr;
+}
+
+/// Replays over TCP to a device model started with --run or by hand, into `rep`.
+/// Returns the exit code when the run ends here (no device).
+std::optional<int> replay_tcp(const DeviceArgs& a, const Scenario& sc, const ReplayOptions& o, ReplayReport& rep) {
+    Player player(o, sc.ranges, sc.memory);
+    std::unique_ptr<TcpLink> link = listen_for_device(a, player, o);
+    if (!link) return coreio::cli::kExitUsage;
+    const std::string endpoint = coreio::cli::endpoint(a.listen, link->port());
+    // The wait for the device: --timeout when given (or with --run), else a minute to start it by hand.
+    const auto wait = a.run.empty() && !a.timeout_given ? std::chrono::milliseconds(60000) : o.timeout;
+    std::fprintf(stderr, "coreio-replay: listening on %s for the device model (waiting %lld ms)\n",
+                 endpoint.c_str(), static_cast<long long>(wait.count()));
+    DeviceProcess proc;
+    if (!a.run.empty() && proc.start(a.run, endpoint) != 0) return fail("cannot start '" + a.run + "'");
+    if (const int rc = link->accept(wait, proc.ended_fd()); rc == -ECHILD) {
+        return fail("the device " + proc.kill() + " before connecting to " + endpoint +
+                    " (--run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)");
+    } else if (rc != 0) {
+        return fail("no device model connected to " + endpoint + " within " + std::to_string(wait.count()) +
+                    " ms" + (a.run.empty() ? "" : " (the device " + proc.kill() +
+                               "; --run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)"));
+    }
+    rep = player.run(sc, *link);
+    link->disconnect();
+    if (!a.run.empty()) {
+        const std::string how = proc.wait(std::chrono::milliseconds(1000));
+        for (auto& d : rep.divergences)
+            if ((d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) && !how.empty())
+                d.got += " (device " + how + ")";
+        proc.kill();
+    }
+    return std::nullopt;
+}
+
+int run_device(const DeviceArgs& a) {
+    Scenario sc;
+    if (std::string err = load_replay_input(a.trace, a.client, a.allow_empty, sc); !err.empty()) return fail(err);
+    if (!sc.warning.empty()) std::fprintf(stderr, "coreio-replay: warning: %s\n", sc.warning.c_str());
+    ReplayOptions o;
+    if (std::string err = replay_options(a, sc, o); !err.empty()) return fail(err);
+    coreio::trace::OutputFile record_file;
     coreio::trace::TraceWriter writer;
     if (!a.record.empty()) {
-        coreio::trace::WriterOptions wo;
-        wo.background_flush = false;
-        coreio::trace::TraceHeader h;
-        h.tool = "coreio-replay";
-        h.observer = coreio::trace::Observer::Vm;
-        h.ranges = sc.ranges;
-        h.memory = sc.memory;
-        if (std::string err = record_file.open(a.record, {a.trace}); !err.empty()) return fail(err);
-        if (std::string err = writer.open(record_file.fd(), a.record, h, wo); !err.empty()) return fail(err);
+        if (std::string err = open_recording(a, sc, record_file, writer); !err.empty()) return fail(err);
         o.record = &writer;
     }
-
     ReplayReport rep;
-    if (!a.model.empty()) {
-        Model m;
-        if (!find_model(a.model, a.seeded_bug, m)) return fail("unknown --model '" + a.model + "' (timer, dmacopy)");
-        if (o.record != nullptr) {
-            rep = replay_in_process(sc, m.factory, o);  // recording needs this process's writer
-        } else {
-            // In a child process: a model that crashes or hangs is reported, not suffered.
-            const IsolatedResult r = run_isolated(
-                [&] {
-                    ReplayReport x = replay_in_process(sc, m.factory, o);
-                    return std::string(x.passed() ? "P" : "F") + x.summary();
-                },
-                o.timeout + std::chrono::milliseconds(static_cast<long long>(
-                                static_cast<double>(sc.steps.empty() ? 0 : sc.steps.back().time_ns) * 1e-6 * a.scale)));
-            if (r.end == IsolatedResult::End::Returned && !r.output.empty()) {
-                std::fputs(r.output.c_str() + 1, stdout);
-                return r.output[0] == 'P' ? 0 : 1;
-            }
-            std::printf("FAIL: the device model %s during the replay (%s)\n",
-                        r.end == IsolatedResult::End::TimedOut ? "hung" : "crashed", r.status.c_str());
-            return 1;
-        }
-    } else {
-        Player player(o, sc.ranges, sc.memory);
-        TcpLinkOptions lo;
-        lo.listen = a.listen;
-        lo.port = a.port;
-        lo.timeout = o.timeout;
-        std::unique_ptr<TcpLink> link;
-        try {
-            link = std::make_unique<TcpLink>(player, lo);
-        } catch (const std::system_error& e) {
-            if (std::string(e.what()).starts_with("cannot listen"))
-                return fail(coreio::cli::listen_error(coreio::cli::endpoint(a.listen, a.port), e.code().value()));
-            return fail(e.what());
-        } catch (const std::exception& e) {
-            return fail(e.what());
-        }
-        const std::string endpoint = coreio::cli::endpoint(a.listen, link->port());
-        // The wait for the device: --timeout when given (or with --run), else a minute to start it by hand.
-        const auto wait = a.run.empty() && !a.timeout_given ? std::chrono::milliseconds(60000) : o.timeout;
-        std::fprintf(stderr, "coreio-replay: listening on %s for the device model (waiting %lld ms)\n",
-                     endpoint.c_str(), static_cast<long long>(wait.count()));
-        DeviceProcess proc;
-        if (!a.run.empty() && proc.start(a.run, endpoint) != 0) return fail("cannot start '" + a.run + "'");
-        if (const int rc = link->accept(wait, proc.ended_fd()); rc == -ECHILD) {
-            return fail("the device " + proc.kill() + " before connecting to " + endpoint +
-                        " (--run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)");
-        } else if (rc != 0) {
-            return fail("no device model connected to " + endpoint + " within " + std::to_string(wait.count()) +
-                        " ms" + (a.run.empty() ? "" : " (the device " + proc.kill() +
-                                   "; --run gives it the address in $COREHDL_VM: coreio_connect(NULL) reads it)"));
-        }
-        rep = player.run(sc, *link);
-        link->disconnect();
-        if (!a.run.empty()) {
-            const std::string how = proc.wait(std::chrono::milliseconds(1000));
-            for (auto& d : rep.divergences)
-                if ((d.kind == DivergenceKind::Crash || d.kind == DivergenceKind::Hang) && !how.empty())
-                    d.got += " (device " + how + ")";
-            proc.kill();
-        }
-    }
+    if (const std::optional<int> code = a.model.empty() ? replay_tcp(a, sc, o, rep) : replay_model(a, sc, o, rep))
+        return *code;
     std::string record_error;  // a write error: reported, and the run fails
     if (o.record != nullptr) {
         record_error = writer.close();
