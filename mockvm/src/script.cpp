@@ -170,21 +170,23 @@ bool parse_edge_or_pair(const LineParser& p, ScriptCommand& c) {
     return true;
 }
 
-ScriptCommand parse_line(const LineParser& p, unsigned line) {
+/// Fails unless `v` fits in `size` bytes.
+void check_fits(const LineParser& p, const ScriptCommand& c, std::uint64_t v, const char* what) {
+    if (c.size < 8 && (v >> (8 * c.size)) != 0)
+        p.fail(c.name + ": " + what + " " + hex(v) + " does not fit in " + std::to_string(c.size) + " byte(s)");
+}
+
+/// The SIZE argument at `i`, checked to be 1..max.
+std::uint64_t access_size(const LineParser& p, const ScriptCommand& c, std::size_t i, std::uint64_t max) {
+    const std::uint64_t s = p.number(i, "SIZE");
+    if (s == 0 || s > max) p.fail(c.name + ": SIZE " + std::to_string(s) + " out of range 1.." + std::to_string(max));
+    return s;
+}
+
+/// Parses readb..readq and writeb..writeq into `c`; false when the word is none of them.
+bool parse_value_access(const LineParser& p, ScriptCommand& c) {
     using K = ScriptCommand::Kind;
-    ScriptCommand c;
-    c.line = line;
-    c.name = std::string(p.word());
     const std::string_view w = p.word();
-    auto fits = [&](std::uint64_t v, std::uint64_t size, const char* what) {
-        if (size < 8 && (v >> (8 * size)) != 0)
-            p.fail(c.name + ": " + what + " " + hex(v) + " does not fit in " + std::to_string(size) + " byte(s)");
-    };
-    auto access_size = [&](std::size_t i, std::uint64_t max) {
-        const std::uint64_t s = p.number(i, "SIZE");
-        if (s == 0 || s > max) p.fail(c.name + ": SIZE " + std::to_string(s) + " out of range 1.." + std::to_string(max));
-        return s;
-    };
     if (w.size() == 5 && w.starts_with("read") && width_of(w[4]) != 0) {
         p.arity(1, 3, "ADDR [expect VALUE]");
         c.kind = K::Read;
@@ -195,11 +197,11 @@ ScriptCommand parse_line(const LineParser& p, unsigned line) {
             if (p.args() != 3) p.fail(c.name + " takes ADDR [expect VALUE], got " + std::to_string(p.args()) + " argument(s)");
             p.keyword(2, "expect");
             const std::uint64_t v = p.number(3, "VALUE");
-            fits(v, c.size, "expected value");
+            check_fits(p, c, v, "expected value");
             c.has_expect = true;
             c.expect = le_bytes(v, c.size);
         }
-        return c;
+        return true;
     }
     if (w.size() == 6 && w.starts_with("write") && width_of(w[5]) != 0) {
         p.arity(2, 2, "ADDR VALUE");
@@ -208,64 +210,83 @@ ScriptCommand parse_line(const LineParser& p, unsigned line) {
         c.size = width_of(w[5]);
         c.addr = p.number(1, "ADDR");
         const std::uint64_t v = p.number(2, "VALUE");
-        fits(v, c.size, "value");
+        check_fits(p, c, v, "value");
         c.data = le_bytes(v, c.size);
-        return c;
+        return true;
     }
+    return false;
+}
+
+/// Parses write, memwrite, read, memread and memset into `c`; false when the word is none of them.
+bool parse_block_access(const LineParser& p, ScriptCommand& c) {
+    using K = ScriptCommand::Kind;
+    const std::string_view w = p.word();
     if (w == "write" || w == "memwrite") {
         p.arity(3, 3, "ADDR SIZE 0xHEX");
         c.kind = w == "write" ? K::Write : K::MemWrite;
         c.addr = p.number(1, "ADDR");
-        c.size = access_size(2, w == "write" ? kMaxAccessSize : kMaxMemText);
+        c.size = access_size(p, c, 2, w == "write" ? kMaxAccessSize : kMaxMemText);
         c.data = p.bytes(3, c.size, "data");
-        return c;
+        return true;
     }
     if (w == "read" || w == "memread") {
         p.arity(2, 4, "ADDR SIZE [expect 0xHEX]");
         c.kind = w == "read" ? K::Read : K::MemRead;
         c.addr = p.number(1, "ADDR");
-        c.size = access_size(2, w == "read" ? kMaxAccessSize : kMaxMemText);
+        c.size = access_size(p, c, 2, w == "read" ? kMaxAccessSize : kMaxMemText);
         if (p.args() > 2) {
             if (p.args() != 4) p.fail(c.name + " takes ADDR SIZE [expect 0xHEX], got " + std::to_string(p.args()) + " argument(s)");
             p.keyword(3, "expect");
             c.has_expect = true;
             c.expect = p.bytes(4, c.size, "expected data");
         }
-        return c;
+        return true;
     }
     if (w == "memset") {
         p.arity(3, 3, "ADDR SIZE BYTE");
         c.kind = K::MemSet;
         c.addr = p.number(1, "ADDR");
-        c.size = access_size(2, kMaxMemSet);
+        c.size = access_size(p, c, 2, kMaxMemSet);
         const std::uint64_t b = p.number(3, "BYTE");
         if (b > 0xff) p.fail("memset: BYTE " + hex(b) + " is larger than 0xff");
         c.fill = static_cast<std::uint8_t>(b);
-        return c;
+        return true;
     }
+    return false;
+}
+
+/// irq_wait RID LINE LEVEL [TIMEOUT_MS] into `c`.
+void parse_irq_wait(const LineParser& p, ScriptCommand& c) {
+    p.arity(3, 4, "RID LINE LEVEL [TIMEOUT_MS]");
+    c.kind = ScriptCommand::Kind::IrqWait;
+    const std::uint64_t rid = p.number(1, "RID");
+    const std::uint64_t irq = p.number(2, "LINE");
+    const std::uint64_t level = p.number(3, "LEVEL");
+    if (rid >= kNumRanges) p.fail("irq_wait: RID " + std::to_string(rid) + " out of range 0..7");
+    if (irq >= kNumIrqLines) p.fail("irq_wait: LINE " + std::to_string(irq) + " out of range 0..7");
+    if (level > 1) p.fail("irq_wait: LEVEL " + std::to_string(level) + " is not 0 or 1");
+    c.rid = static_cast<unsigned>(rid);
+    c.irq_line = static_cast<unsigned>(irq);
+    c.level = level == 1;
+    if (p.args() == 4) {
+        const std::uint64_t ms = p.number(4, "TIMEOUT_MS");
+        if (ms > 3600000) p.fail("irq_wait: TIMEOUT_MS " + std::to_string(ms) + " is over an hour");
+        c.ms = static_cast<std::int64_t>(ms);
+    }
+}
+
+/// Parses irq_wait, reset, ping and sleep into `c`; false when the word is none of them.
+bool parse_wait_or_control(const LineParser& p, ScriptCommand& c) {
+    using K = ScriptCommand::Kind;
+    const std::string_view w = p.word();
     if (w == "irq_wait") {
-        p.arity(3, 4, "RID LINE LEVEL [TIMEOUT_MS]");
-        c.kind = K::IrqWait;
-        const std::uint64_t rid = p.number(1, "RID");
-        const std::uint64_t irq = p.number(2, "LINE");
-        const std::uint64_t level = p.number(3, "LEVEL");
-        if (rid >= kNumRanges) p.fail("irq_wait: RID " + std::to_string(rid) + " out of range 0..7");
-        if (irq >= kNumIrqLines) p.fail("irq_wait: LINE " + std::to_string(irq) + " out of range 0..7");
-        if (level > 1) p.fail("irq_wait: LEVEL " + std::to_string(level) + " is not 0 or 1");
-        c.rid = static_cast<unsigned>(rid);
-        c.irq_line = static_cast<unsigned>(irq);
-        c.level = level == 1;
-        if (p.args() == 4) {
-            const std::uint64_t ms = p.number(4, "TIMEOUT_MS");
-            if (ms > 3600000) p.fail("irq_wait: TIMEOUT_MS " + std::to_string(ms) + " is over an hour");
-            c.ms = static_cast<std::int64_t>(ms);
-        }
-        return c;
+        parse_irq_wait(p, c);
+        return true;
     }
     if (w == "reset" || w == "ping") {
         p.arity(0, 0, "no arguments");
         c.kind = w == "reset" ? K::Reset : K::Ping;
-        return c;
+        return true;
     }
     if (w == "sleep") {
         p.arity(1, 1, "MS");
@@ -273,9 +294,17 @@ ScriptCommand parse_line(const LineParser& p, unsigned line) {
         const std::uint64_t ms = p.number(1, "MS");
         if (ms > 3600000) p.fail("sleep: " + std::to_string(ms) + " ms is over an hour");
         c.ms = static_cast<std::int64_t>(ms);
-        return c;
+        return true;
     }
-    if (parse_edge_or_pair(p, c)) return c;
+    return false;
+}
+
+ScriptCommand parse_line(const LineParser& p, unsigned line) {
+    ScriptCommand c;
+    c.line = line;
+    c.name = std::string(p.word());
+    if (parse_value_access(p, c) || parse_block_access(p, c) || parse_wait_or_control(p, c) || parse_edge_or_pair(p, c))
+        return c;
     p.fail("unknown command '" + c.name +
            "' (known: writeb writew writel writeq readb readw readl readq write read memwrite memread memset "
            "readp writep irq_wait irq_count irq_wait_edge irq_clear reset ping sleep)");
@@ -388,115 +417,152 @@ Script load_script(const std::string& path) {
     return parse_script(ss.str(), path);
 }
 
-ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) {
+namespace {
+
+/// Runs a parsed script's commands in order, one method per kind of step.
+/// A step returns false when the script stops there (an ERR line).
+class ScriptRunner {
+public:
+    ScriptRunner(Vm& vm, const Script& script, std::ostream& out)
+        : vm_(vm), script_(script), out_(out), claims_(vm) {}
+
+    ScriptResult run() {
+        for (const ScriptCommand& c : script_.commands) {
+            ++r_.executed;
+            if (!step(c)) return r_;
+        }
+        r_.ok = r_.failures == 0 && r_.error.empty();
+        return r_;
+    }
+
+private:
     using K = ScriptCommand::Kind;
-    ScriptResult r;
-    ClaimWatch claims(vm);
-    for (const ScriptCommand& c : script.commands) {
-        const std::string where = script.name + ":" + std::to_string(c.line) + ": ";
-        const std::string what = c.name + " " + hex(c.addr);
-        auto stop = [&](const std::string& msg) {
-            r.error = where + msg;
-            out << "ERR " << r.error << std::endl;
-            return r;
-        };
-        auto failure = [&](const std::string& msg) {
-            ++r.failures;
-            out << "FAIL " << where << msg << std::endl;
-        };
-        auto shown = [&](const std::vector<std::byte>& b) {
-            if (c.kind == K::ReadPair)
-                return format_hex_bytes(b.data(), c.size) + " " + format_hex_bytes(b.data() + c.size, c.size);
-            return c.value_form ? hex64(le_value(b)) : format_hex_bytes(b.data(), b.size());
-        };
-        auto disconnected = [&](int rid) {
-            const bool addressed = c.kind == K::Write || c.kind == K::Read || c.kind == K::ReadPair || c.kind == K::WritePair;
-            return stop(c.name + (addressed ? " " + hex(c.addr) : std::string()) +
-                        ": the device disconnected (range " + std::to_string(rid) + " is no longer claimed)");
-        };
-        ++r.executed;
+
+    std::string where(const ScriptCommand& c) const { return script_.name + ":" + std::to_string(c.line) + ": "; }
+    static std::string what(const ScriptCommand& c) { return c.name + " " + hex(c.addr); }
+
+    bool stop(const ScriptCommand& c, const std::string& msg) {
+        r_.error = where(c) + msg;
+        out_ << "ERR " << r_.error << std::endl;
+        return false;
+    }
+    void failure(const ScriptCommand& c, const std::string& msg) {
+        ++r_.failures;
+        out_ << "FAIL " << where(c) << msg << std::endl;
+    }
+    bool ok() {
+        out_ << "OK" << std::endl;
+        return true;
+    }
+    bool disconnected(const ScriptCommand& c, int rid) {
+        const bool addressed = c.kind == K::Write || c.kind == K::Read || c.kind == K::ReadPair || c.kind == K::WritePair;
+        return stop(c, c.name + (addressed ? " " + hex(c.addr) : std::string()) +
+                           ": the device disconnected (range " + std::to_string(rid) + " is no longer claimed)");
+    }
+    /// Read data as the script shows it: both halves of a pair, a value, or hex bytes.
+    static std::string shown(const ScriptCommand& c, const std::vector<std::byte>& b) {
+        if (c.kind == K::ReadPair)
+            return format_hex_bytes(b.data(), c.size) + " " + format_hex_bytes(b.data() + c.size, c.size);
+        return c.value_form ? hex64(le_value(b)) : format_hex_bytes(b.data(), b.size());
+    }
+
+    bool step(const ScriptCommand& c) {
         if (talks_to_device(c.kind))
-            if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);
+            if (const int rid = claims_.lost(); rid >= 0) return disconnected(c, rid);
         switch (c.kind) {
         case K::Write:
-        case K::WritePair: {
-            const auto size = static_cast<unsigned>(c.size);
-            const int rc = c.kind == K::WritePair ? vm.write_pair(c.addr, size, c.data.data(), c.data.data() + size)
-                                                  : vm.write(c.addr, size, c.data.data());
-            if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
-            if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);  // dropped by the VM, not written
-            out << "OK" << std::endl;
-            break;
-        }
+        case K::WritePair: return write(c);
         case K::Read:
-        case K::ReadPair: {
-            const bool pair = c.kind == K::ReadPair;
-            const auto size = static_cast<unsigned>(c.size);
-            std::vector<std::byte> got(pair ? 2 * c.size : c.size);
-            const int rc = pair ? vm.read_pair(c.addr, size, got.data(), got.data() + size)
-                                : vm.read(c.addr, size, got.data());
-            if (rc == -EIO) {
-                failure(what + ": bus error");
-                break;
-            }
-            if (rc < 0) return stop(what + ": " + errno_text(rc, vm));
-            if (const int rid = claims.lost(); rid >= 0) return disconnected(rid);  // 0xAA from the VM, not the device
-            out << "OK " << shown(got) << std::endl;
-            if (c.has_expect && got != c.expect)
-                failure(what + ": expected " + shown(c.expect) + ", got " + shown(got));
-            break;
-        }
+        case K::ReadPair: return read(c);
         case K::MemWrite:
-            if (!vm.memory().write(c.addr, c.data)) return stop(memory_error(vm, c, what));
-            out << "OK" << std::endl;
-            break;
-        case K::MemRead: {
-            std::vector<std::byte> got(c.size);
-            if (!vm.memory().read(c.addr, got))
-                return stop(what + " size " + std::to_string(c.size) + ": outside guest memory");
-            out << "OK " << format_hex_bytes(got.data(), got.size()) << std::endl;
-            if (c.has_expect && got != c.expect)
-                failure(what + ": expected " + format_hex_bytes(c.expect.data(), c.expect.size()) + ", got " +
-                        format_hex_bytes(got.data(), got.size()));
-            break;
-        }
-        case K::MemSet:
-            if (!vm.memory().fill(c.addr, c.size, static_cast<std::byte>(c.fill))) return stop(memory_error(vm, c, what));
-            out << "OK" << std::endl;
-            break;
-        case K::IrqWait: {
-            const auto timeout = c.ms >= 0 ? std::chrono::milliseconds(c.ms) : vm.config().timeout;
-            if (vm.wait_irq(c.rid, c.irq_line, c.level, timeout))
-                out << "OK" << std::endl;
-            else
-                failure("irq_wait " + std::to_string(c.rid) + " " + std::to_string(c.irq_line) + " " +
-                        (c.level ? "1" : "0") + ": timed out after " + std::to_string(timeout.count()) +
-                        " ms (the line stayed at " + (c.level ? "0" : "1") + ")");
-            break;
-        }
+        case K::MemRead:
+        case K::MemSet: return memory(c);
+        case K::IrqWait: irq_wait(c); return true;
         case K::Reset:
-            vm.reset();
-            out << "OK" << std::endl;
-            break;
-        case K::Ping: {
-            const int rc = vm.ping();
-            if (rc < 0) return stop("ping: " + errno_text(rc, vm));
-            out << "OK" << std::endl;
-            break;
-        }
+            vm_.reset();
+            return ok();
+        case K::Ping:
+            if (const int rc = vm_.ping(); rc < 0) return stop(c, "ping: " + errno_text(rc, vm_));
+            return ok();
         case K::Sleep:
             std::this_thread::sleep_for(std::chrono::milliseconds(c.ms));
-            out << "OK" << std::endl;
-            break;
+            return ok();
         case K::IrqCount:
         case K::IrqWaitEdge:
         case K::IrqClear:
-            if (const std::string f = run_edge_command(vm, c, out); !f.empty()) failure(f);
-            break;
+            if (const std::string f = run_edge_command(vm_, c, out_); !f.empty()) failure(c, f);
+            return true;
         }
+        return true;
     }
-    r.ok = r.failures == 0 && r.error.empty();
-    return r;
-}
+
+    bool write(const ScriptCommand& c) {
+        const auto size = static_cast<unsigned>(c.size);
+        const int rc = c.kind == K::WritePair ? vm_.write_pair(c.addr, size, c.data.data(), c.data.data() + size)
+                                              : vm_.write(c.addr, size, c.data.data());
+        if (rc < 0) return stop(c, what(c) + ": " + errno_text(rc, vm_));
+        if (const int rid = claims_.lost(); rid >= 0) return disconnected(c, rid);  // dropped by the VM, not written
+        return ok();
+    }
+
+    bool read(const ScriptCommand& c) {
+        const bool pair = c.kind == K::ReadPair;
+        const auto size = static_cast<unsigned>(c.size);
+        std::vector<std::byte> got(pair ? 2 * c.size : c.size);
+        const int rc = pair ? vm_.read_pair(c.addr, size, got.data(), got.data() + size)
+                            : vm_.read(c.addr, size, got.data());
+        if (rc == -EIO) {
+            failure(c, what(c) + ": bus error");
+            return true;
+        }
+        if (rc < 0) return stop(c, what(c) + ": " + errno_text(rc, vm_));
+        if (const int rid = claims_.lost(); rid >= 0) return disconnected(c, rid);  // 0xAA from the VM, not the device
+        out_ << "OK " << shown(c, got) << std::endl;
+        if (c.has_expect && got != c.expect)
+            failure(c, what(c) + ": expected " + shown(c, c.expect) + ", got " + shown(c, got));
+        return true;
+    }
+
+    /// memwrite, memread and memset: guest memory only, no device.
+    bool memory(const ScriptCommand& c) {
+        if (c.kind == K::MemWrite) {
+            if (!vm_.memory().write(c.addr, c.data)) return stop(c, memory_error(vm_, c, what(c)));
+            return ok();
+        }
+        if (c.kind == K::MemSet) {
+            if (!vm_.memory().fill(c.addr, c.size, static_cast<std::byte>(c.fill)))
+                return stop(c, memory_error(vm_, c, what(c)));
+            return ok();
+        }
+        std::vector<std::byte> got(c.size);
+        if (!vm_.memory().read(c.addr, got))
+            return stop(c, what(c) + " size " + std::to_string(c.size) + ": outside guest memory");
+        out_ << "OK " << format_hex_bytes(got.data(), got.size()) << std::endl;
+        if (c.has_expect && got != c.expect)
+            failure(c, what(c) + ": expected " + format_hex_bytes(c.expect.data(), c.expect.size()) + ", got " +
+                           format_hex_bytes(got.data(), got.size()));
+        return true;
+    }
+
+    void irq_wait(const ScriptCommand& c) {
+        const auto timeout = c.ms >= 0 ? std::chrono::milliseconds(c.ms) : vm_.config().timeout;
+        if (vm_.wait_irq(c.rid, c.irq_line, c.level, timeout))
+            out_ << "OK" << std::endl;
+        else
+            failure(c, "irq_wait " + std::to_string(c.rid) + " " + std::to_string(c.irq_line) + " " +
+                           (c.level ? "1" : "0") + ": timed out after " + std::to_string(timeout.count()) +
+                           " ms (the line stayed at " + (c.level ? "0" : "1") + ")");
+    }
+
+    Vm& vm_;
+    const Script& script_;
+    std::ostream& out_;
+    ScriptResult r_;
+    ClaimWatch claims_;
+};
+
+}  // namespace
+
+ScriptResult run_script(Vm& vm, const Script& script, std::ostream& out) { return ScriptRunner(vm, script, out).run(); }
 
 }  // namespace coreio::mockvm
