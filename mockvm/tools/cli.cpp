@@ -22,6 +22,85 @@
 
 namespace coreio::mockvm::cli {
 
+namespace {
+
+/// What parse() reads before checking it and turning it into Options.
+struct RawArgs {
+    std::string listen;
+    unsigned port = net::kDefaultPort;
+    std::vector<std::string> ranges, memory;
+    std::uint64_t timeout_ms = 5000;
+    bool serve = false, verbose = false;
+};
+
+void declare_options(CLI::App& app, Options& o, RawArgs& a) {
+    coreio::cli::add_version(app, "coreio-mockvm");
+    app.add_option("--listen", a.listen, "address to listen on")->capture_default_str();
+    app.add_option("--port", a.port, "TCP port; 0 picks a free one (printed as 'listening on ADDR:PORT')")
+        ->capture_default_str()
+        ->check(CLI::Range(0u, 65535u));
+    app.add_option("--range", a.ranges, "MMIO range BASE:SIZE (repeatable; rid = order given), e.g. 0xfef00000:0x1000")
+        ->type_name("BASE:SIZE");
+    app.add_option("--memory", a.memory, "guest memory region BASE:SIZE (repeatable), e.g. 0x80000000:16M")
+        ->type_name("BASE:SIZE");
+    auto* script = app.add_option("--script", o.script, "run a scenario script once range 0 is claimed")
+        ->type_name("FILE");
+    auto* serve_flag =
+        app.add_flag("--serve", a.serve, "serve clients until interrupted (no demo, no script)")->excludes(script);
+    auto* guest = app.add_option("--guest", o.guest,
+                                 "run AArch64 firmware (ELF) once range 0 is claimed; its power-off value is the "
+                                 "exit status")
+                      ->type_name("FILE")
+                      ->excludes(script)
+                      ->excludes(serve_flag);
+    app.add_option("--guest-max-instructions", o.guest_max_instructions,
+                   "stop the guest with an error after N instructions (0: no limit)")
+        ->needs(guest);
+    app.add_option("--timeout-ms", a.timeout_ms, "timeout of every VM request, in milliseconds")
+        ->capture_default_str()
+        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
+    app.add_option("--wait-ms", o.wait_ms, "how long to wait for a client to claim range 0 (0: forever)")
+        ->capture_default_str();
+    app.add_flag("-v,--verbose", a.verbose, "log client connections, claims and disconnections");
+    auto* record = app.add_option("--record", o.record, "record every frame of every client to a trace file")
+                       ->type_name("FILE");
+    app.add_flag("--record-raw", o.record_raw, "keep whole wire frames in the trace (byte-exact, larger)")
+        ->needs(record);
+}
+
+/// Fills o.config from `a`; throws std::invalid_argument on a bad --range or --memory.
+void apply_config(const RawArgs& a, Options& o) {
+    o.config.listen = a.listen;
+    o.config.port = static_cast<std::uint16_t>(a.port);
+    o.config.timeout = std::chrono::milliseconds(a.timeout_ms);
+    o.config.verbose = a.verbose;
+    // Each default applies on its own: --range alone still gets the default memory.
+    if (a.ranges.empty()) o.config.ranges = default_config().ranges;
+    if (a.memory.empty()) o.config.memory = default_config().memory;
+    for (const auto& r : a.ranges) o.config.ranges.push_back(parse_range(r));
+    for (const auto& m : a.memory) {
+        const RangeConfig r = parse_range(m);
+        o.config.memory.push_back({r.base, r.size});
+    }
+}
+
+/// Sets o.mode; false (the error printed) when --guest asks for a part this build lacks.
+bool choose_mode(const RawArgs& a, Options& o, [[maybe_unused]] std::ostream& err) {
+    o.mode = a.serve ? Options::Mode::Serve : !o.script.empty() ? Options::Mode::Script : Options::Mode::Demo;
+    if (!o.guest.empty()) {
+#ifdef COREIO_HAVE_GUEST
+        o.mode = Options::Mode::Guest;
+#else
+        err << "coreio-mockvm: --guest: this coreio-mockvm was built without the guest CPU "
+               "(COREIO_BUILD_GUEST=OFF or no unicorn-engine)" << std::endl;
+        return false;
+#endif
+    }
+    return true;
+}
+
+}  // namespace
+
 std::optional<Options> parse(int argc, const char* const* argv, std::ostream& out, std::ostream& err, int& exit_code) {
     CLI::App app{
         "coreio-mockvm: a mock VM for CoreIO device models.\n"
@@ -34,76 +113,24 @@ std::optional<Options> parse(int argc, const char* const* argv, std::ostream& ou
         "Without --range: one range 0xfef00000:0x1000; without --memory: 16M of memory at 0x80000000.\n"
         "Exit status: 0 success, 1 a check failed, 2 bad command line or script.",
         "coreio-mockvm"};
-    coreio::cli::add_version(app, "coreio-mockvm");
     Options o;
-    std::string listen = o.config.listen;
-    unsigned port = net::kDefaultPort;
-    std::vector<std::string> ranges, memory;
-    std::uint64_t timeout_ms = 5000;
-    bool serve = false, verbose = false;
-    app.add_option("--listen", listen, "address to listen on")->capture_default_str();
-    app.add_option("--port", port, "TCP port; 0 picks a free one (printed as 'listening on ADDR:PORT')")
-        ->capture_default_str()
-        ->check(CLI::Range(0u, 65535u));
-    app.add_option("--range", ranges, "MMIO range BASE:SIZE (repeatable; rid = order given), e.g. 0xfef00000:0x1000")
-        ->type_name("BASE:SIZE");
-    app.add_option("--memory", memory, "guest memory region BASE:SIZE (repeatable), e.g. 0x80000000:16M")
-        ->type_name("BASE:SIZE");
-    auto* script = app.add_option("--script", o.script, "run a scenario script once range 0 is claimed")
-        ->type_name("FILE");
-    auto* serve_flag =
-        app.add_flag("--serve", serve, "serve clients until interrupted (no demo, no script)")->excludes(script);
-    auto* guest = app.add_option("--guest", o.guest,
-                                 "run AArch64 firmware (ELF) once range 0 is claimed; its power-off value is the "
-                                 "exit status")
-                      ->type_name("FILE")
-                      ->excludes(script)
-                      ->excludes(serve_flag);
-    app.add_option("--guest-max-instructions", o.guest_max_instructions,
-                   "stop the guest with an error after N instructions (0: no limit)")
-        ->needs(guest);
-    app.add_option("--timeout-ms", timeout_ms, "timeout of every VM request, in milliseconds")
-        ->capture_default_str()
-        ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{3600000}));
-    app.add_option("--wait-ms", o.wait_ms, "how long to wait for a client to claim range 0 (0: forever)")
-        ->capture_default_str();
-    app.add_flag("-v,--verbose", verbose, "log client connections, claims and disconnections");
-    auto* record = app.add_option("--record", o.record, "record every frame of every client to a trace file")
-                       ->type_name("FILE");
-    app.add_flag("--record-raw", o.record_raw, "keep whole wire frames in the trace (byte-exact, larger)")
-        ->needs(record);
+    RawArgs a;
+    a.listen = o.config.listen;
+    declare_options(app, o, a);
     if (const auto code = coreio::cli::parse(app, argc, argv, out, err)) {
         exit_code = *code;
         return std::nullopt;
     }
     try {
-        o.config.listen = listen;
-        o.config.port = static_cast<std::uint16_t>(port);
-        o.config.timeout = std::chrono::milliseconds(timeout_ms);
-        o.config.verbose = verbose;
-        // Each default applies on its own: --range alone still gets the default memory.
-        if (ranges.empty()) o.config.ranges = default_config().ranges;
-        if (memory.empty()) o.config.memory = default_config().memory;
-        for (const auto& r : ranges) o.config.ranges.push_back(parse_range(r));
-        for (const auto& m : memory) {
-            const RangeConfig r = parse_range(m);
-            o.config.memory.push_back({r.base, r.size});
-        }
+        apply_config(a, o);
     } catch (const std::invalid_argument& e) {
         err << "coreio-mockvm: " << e.what() << std::endl;
         exit_code = kExitUsage;
         return std::nullopt;
     }
-    o.mode = serve ? Options::Mode::Serve : !o.script.empty() ? Options::Mode::Script : Options::Mode::Demo;
-    if (!o.guest.empty()) {
-#ifdef COREIO_HAVE_GUEST
-        o.mode = Options::Mode::Guest;
-#else
-        err << "coreio-mockvm: --guest: this coreio-mockvm was built without the guest CPU "
-               "(COREIO_BUILD_GUEST=OFF or no unicorn-engine)" << std::endl;
+    if (!choose_mode(a, o, err)) {
         exit_code = kExitUsage;
         return std::nullopt;
-#endif
     }
     exit_code = kExitOk;
     return o;
@@ -208,6 +235,88 @@ int run_mode(Vm& vm, const Options& o, const std::optional<Script>& script, cons
     return kExitOk;
 }
 
+/// Loads --script in Script mode into `script`; false (the error printed) when it is bad.
+bool load_script_of(const Options& o, std::optional<Script>& script, std::ostream& err) {
+    if (o.mode != Options::Mode::Script) return true;
+    try {
+        script = load_script(o.script);
+    } catch (const ScriptError& e) {
+        err << "coreio-mockvm: " << e.what() << std::endl;
+        return false;
+    }
+    return true;
+}
+
+/// SIGINT and SIGTERM. In Serve mode they are blocked here, before the VM's
+/// thread starts, so only sigwait() in run_mode() sees them.
+sigset_t stop_signals_of(const Options& o) {
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGINT);
+    sigaddset(&stop_signals, SIGTERM);
+    if (o.mode == Options::Mode::Serve) pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+    return stop_signals;
+}
+
+/// Starts the VM in `vm`; false (the error printed) when it cannot listen or its config is bad.
+bool start_vm(std::optional<Vm>& vm, const VmConfig& config, std::ostream& err) {
+    try {
+        vm.emplace(config);
+    } catch (const std::system_error& e) {
+        err << "coreio-mockvm: "
+            << coreio::cli::listen_error(coreio::cli::endpoint(config.listen, config.port), e.code().value())
+            << std::endl;
+        return false;
+    } catch (const std::exception& e) {
+        err << "coreio-mockvm: " << e.what() << std::endl;
+        return false;
+    }
+    return true;
+}
+
+#ifdef COREIO_HAVE_GUEST
+/// Loads --guest's firmware (before "listening on": a bad file is a usage
+/// error); false (the error printed) when it cannot be loaded.
+bool load_guest(std::optional<guest::Guest>& firmware, Vm& vm, const Options& o, Recording& recording,
+                std::ostream& out, std::ostream& err) {
+    if (o.mode != Options::Mode::Guest) return true;
+    try {
+        firmware.emplace(vm, guest::GuestConfig{.firmware = o.guest,
+                                                .max_instructions = o.guest_max_instructions,
+                                                .console = &out,
+                                                .time_ns = &recording.guest_time_ns});
+    } catch (const guest::GuestError& e) {
+        err << "coreio-mockvm: --guest: " << e.what() << std::endl;
+        return false;
+    }
+    return true;
+}
+#endif
+
+/// Starts the VM, says where it listens and runs the mode. The VM is gone when
+/// this returns, so the recording can then close with every frame. nullopt
+/// (the error printed) when the VM, the guest or the recording could not start.
+std::optional<int> run_vm(const Options& o, const VmConfig& config, Recording& recording,
+                          const std::optional<Script>& script, const sigset_t& stop_signals, std::ostream& out,
+                          std::ostream& err) {
+    std::optional<Vm> vm;
+    if (!start_vm(vm, config, err)) return std::nullopt;
+#ifdef COREIO_HAVE_GUEST
+    std::optional<guest::Guest> firmware;
+    if (!load_guest(firmware, *vm, o, recording, out, err)) return std::nullopt;
+#endif
+    if (const std::string e = recording.file.publish(); !o.record.empty() && !e.empty()) {
+        err << "coreio-mockvm: --record: " << e << std::endl;
+        return std::nullopt;
+    }
+    out << "listening on " << vm->endpoint() << std::endl;
+#ifdef COREIO_HAVE_GUEST
+    return firmware ? run_guest(*vm, *firmware, o, err) : run_mode(*vm, o, script, stop_signals, out, err);
+#else
+    return run_mode(*vm, o, script, stop_signals, out, err);
+#endif
+}
+
 }  // namespace
 
 int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
@@ -216,22 +325,8 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
     if (!o) return code;
 
     std::optional<Script> script;
-    if (o->mode == Options::Mode::Script) {
-        try {
-            script = load_script(o->script);
-        } catch (const ScriptError& e) {
-            err << "coreio-mockvm: " << e.what() << std::endl;
-            return kExitUsage;
-        }
-    }
-    sigset_t stop_signals;
-    sigemptyset(&stop_signals);
-    sigaddset(&stop_signals, SIGINT);
-    sigaddset(&stop_signals, SIGTERM);
-    if (o->mode == Options::Mode::Serve) {
-        // Blocked before the VM's thread starts, so only sigwait() below sees them.
-        pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
-    }
+    if (!load_script_of(*o, script, err)) return kExitUsage;
+    const sigset_t stop_signals = stop_signals_of(*o);
     VmConfig config = o->config;
     config.log = [&err](std::string_view line) { err << "coreio-mockvm: " << line << std::endl; };
     Recording recording;
@@ -242,50 +337,13 @@ int run(int argc, const char* const* argv, std::ostream& out, std::ostream& err)
         }
         config.tap = &*recording.tap;
     }
-    int code_run = kExitOk;
-    {
-        std::optional<Vm> vm;  // destroyed before the recording closes: no frame is lost
-        try {
-            vm.emplace(config);
-        } catch (const std::system_error& e) {
-            err << "coreio-mockvm: "
-                << coreio::cli::listen_error(coreio::cli::endpoint(config.listen, config.port), e.code().value())
-                << std::endl;
-            return kExitUsage;
-        } catch (const std::exception& e) {
-            err << "coreio-mockvm: " << e.what() << std::endl;
-            return kExitUsage;
-        }
-#ifdef COREIO_HAVE_GUEST
-        std::optional<guest::Guest> firmware;  // loaded before "listening on": a bad file is a usage error
-        if (o->mode == Options::Mode::Guest) {
-            try {
-                firmware.emplace(*vm, guest::GuestConfig{.firmware = o->guest,
-                                                         .max_instructions = o->guest_max_instructions,
-                                                         .console = &out,
-                                                         .time_ns = &recording.guest_time_ns});
-            } catch (const guest::GuestError& e) {
-                err << "coreio-mockvm: --guest: " << e.what() << std::endl;
-                return kExitUsage;
-            }
-        }
-#endif
-        if (const std::string e = recording.file.publish(); !o->record.empty() && !e.empty()) {
-            err << "coreio-mockvm: --record: " << e << std::endl;
-            return kExitUsage;
-        }
-        out << "listening on " << vm->endpoint() << std::endl;
-#ifdef COREIO_HAVE_GUEST
-        code_run = firmware ? run_guest(*vm, *firmware, *o, err) : run_mode(*vm, *o, script, stop_signals, out, err);
-#else
-        code_run = run_mode(*vm, *o, script, stop_signals, out, err);
-#endif
-    }
+    const std::optional<int> code_run = run_vm(*o, config, recording, script, stop_signals, out, err);
+    if (!code_run) return kExitUsage;
     if (const std::string e = recording.close(); !e.empty()) {
         err << "coreio-mockvm: --record: " << e << std::endl;
         return kExitFailed;
     }
-    return code_run;
+    return *code_run;
 }
 
 }  // namespace coreio::mockvm::cli
