@@ -286,6 +286,12 @@ struct Vm::Impl final : VmSessionEvents {
     }
     template <class Make>
     int transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make);
+    template <class Make>
+    std::ptrdiff_t issue(const std::shared_ptr<Conn>& c, Waiter& w, std::size_t first, std::size_t want, Make& make,
+                         Clock::time_point deadline, bool* leading);
+    template <class Make>
+    void take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make, std::vector<Frame>& batch,
+                    std::vector<std::uint32_t>& cookies);
     void cancel(Conn& c, Waiter& w, int err);
     int posted(const std::shared_ptr<Conn>& c, Frame f);
 
@@ -876,8 +882,6 @@ void Vm::Impl::cancel(Conn& c, Waiter& w, int err) {
 // outstanding, and waits for every reply. Returns 0 or the first error.
 template <class Make>
 int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make) {
-    thread_local std::vector<Frame> batch;
-    thread_local std::vector<std::uint32_t> cookies;
     if (window == 0) window = 1;
     if (window > kSlots / 2) window = kSlots / 2;
     Waiter w;
@@ -910,39 +914,11 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
         const bool failed = w.error.load(std::memory_order_relaxed) != 0;
         if (done == issued && (issued == n || failed)) break;
         if (!failed && issued < n && issued - done < window) {
-            std::size_t want = std::min<std::size_t>(window - (issued - done), n - issued);
-            batch.clear();
-            cookies.clear();
-            {
-                std::lock_guard lock(slots_mu);
-                want = std::min(want, free_slots.size());
-                for (std::size_t k = 0; k < want; ++k) {
-                    Request r = make(issued + k);
-                    const std::uint32_t i = free_slots.back();
-                    free_slots.pop_back();
-                    Slot& s = slots[i];
-                    // A fresh generation in the high bits, so a late reply to an
-                    // earlier use of this slot never matches.
-                    const std::uint32_t gen = ((s.tag >> kSlotBits) + 1) & ((kPostedTagBit >> kSlotBits) - 1);
-                    s.tag = (gen << kSlotBits) | i;
-                    r.frame.set_tag(s.tag);
-                    s.busy = true;
-                    s.conn_id = c->id;
-                    s.waiter = &w;
-                    s.out1 = r.out1;
-                    s.out2 = r.out2;
-                    s.size = r.frame.size();
-                    batch.push_back(r.frame);
-                    cookies.push_back(i);
-                }
-            }
-            if (!batch.empty()) {
-                const int rc = send_frames(*c, batch, cookies, deadline, leader.allowed ? &leader.on : nullptr);
-                if (rc < 0) {
-                    cancel(*c, w, rc);
-                    return w.error.load();
-                }
-                issued += batch.size();
+            const std::size_t want = std::min<std::size_t>(window - (issued - done), n - issued);
+            const std::ptrdiff_t sent = issue(c, w, issued, want, make, deadline, leader.allowed ? &leader.on : nullptr);
+            if (sent < 0) return static_cast<int>(sent);
+            if (sent > 0) {
+                issued += static_cast<std::size_t>(sent);
                 continue;
             }
             // Every slot is taken by other callers: wait for any progress below.
@@ -962,6 +938,53 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
                                                 : deadline);
     }
     return w.error.load();
+}
+
+// Sends requests make(first) .. make(first + want - 1) to c, as many as free
+// slots allow. Returns how many went out (0: every slot is taken by other
+// callers), or the error after cancelling w's requests.
+template <class Make>
+std::ptrdiff_t Vm::Impl::issue(const std::shared_ptr<Conn>& c, Waiter& w, std::size_t first, std::size_t want,
+                               Make& make, Clock::time_point deadline, bool* leading) {
+    thread_local std::vector<Frame> batch;
+    thread_local std::vector<std::uint32_t> cookies;
+    batch.clear();
+    cookies.clear();
+    take_slots(*c, w, first, want, make, batch, cookies);
+    if (batch.empty()) return 0;
+    if (const int rc = send_frames(*c, batch, cookies, deadline, leading); rc < 0) {
+        cancel(*c, w, rc);
+        return w.error.load();
+    }
+    return static_cast<std::ptrdiff_t>(batch.size());
+}
+
+// Takes up to `want` free slots for w's requests make(first + k), tags each
+// frame with its slot, and appends the frames and slots to batch and cookies.
+template <class Make>
+void Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make,
+                          std::vector<Frame>& batch, std::vector<std::uint32_t>& cookies) {
+    std::lock_guard lock(slots_mu);
+    want = std::min(want, free_slots.size());
+    for (std::size_t k = 0; k < want; ++k) {
+        Request r = make(first + k);
+        const std::uint32_t i = free_slots.back();
+        free_slots.pop_back();
+        Slot& s = slots[i];
+        // A fresh generation in the high bits, so a late reply to an
+        // earlier use of this slot never matches.
+        const std::uint32_t gen = ((s.tag >> kSlotBits) + 1) & ((kPostedTagBit >> kSlotBits) - 1);
+        s.tag = (gen << kSlotBits) | i;
+        r.frame.set_tag(s.tag);
+        s.busy = true;
+        s.conn_id = c.id;
+        s.waiter = &w;
+        s.out1 = r.out1;
+        s.out2 = r.out2;
+        s.size = r.frame.size();
+        batch.push_back(r.frame);
+        cookies.push_back(i);
+    }
 }
 
 int Vm::Impl::posted(const std::shared_ptr<Conn>& c, Frame f) {
