@@ -195,6 +195,9 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
     void flush_backlog(Connection& c, Channel ch);
     int dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf, std::size_t len,
                      unsigned flags);
+    struct DmaWaiter;
+    int await_dma(const std::shared_ptr<Connection>& c, DmaWaiter& w, std::uint64_t handle);
+    short poll_dma(Connection& c, DmaWaiter& w, int timeout_ms);
 };
 
 /// Opens main then DMA, each with TCP_NODELAY, and starts a fresh session.
@@ -367,14 +370,18 @@ void Client::Impl::flush_backlog(Connection& c, Channel ch) {
     }
 }
 
+/// A blocking DMA call's completion, set by the session's callback (on this
+/// thread or, through efd, on another one).
+struct Client::Impl::DmaWaiter {
+    bool done = false;
+    int result = 0;
+    int efd;
+    std::thread::id tid;
+};
+
 int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t addr, std::byte* buf,
                                std::size_t len, unsigned flags) {
-    struct Waiter {
-        bool done = false;
-        int result = 0;
-        int efd;
-        std::thread::id tid;
-    } w{false, 0, thread_wake_fd(), std::this_thread::get_id()};
+    DmaWaiter w{false, 0, thread_wake_fd(), std::this_thread::get_id()};
     if (w.efd < 0) return -ENOMEM;
 
     std::lock_guard g(lock);
@@ -403,9 +410,15 @@ int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t 
     // The wait is a point where everything queued goes out, so that the VM
     // is not kept waiting for replies of the batch we are part of.
     flush_all();
+    return await_dma(c, w, handle);
+}
+
+/// Reads the DMA socket of `c` until `w` completes; ends early when that
+/// connection is gone (lost, or replaced by a reconnect) or, with a
+/// dma_timeout, when it passes (the transfer is then cancelled).
+int Client::Impl::await_dma(const std::shared_ptr<Connection>& c, DmaWaiter& w, std::uint64_t handle) {
     const bool timed = options.dma_timeout.count() > 0;
     const auto deadline = std::chrono::steady_clock::now() + options.dma_timeout;
-    // Ends the wait when the connection it started on is gone (lost, or replaced by a reconnect).
     const auto gone = [&] { return conn != c || state != State::Connected; };
     while (!w.done) {
         if (gone()) return conn == c ? not_ready() : -ECONNRESET;
@@ -419,19 +432,26 @@ int Client::Impl::dma_blocking(Op op, unsigned mid, unsigned sid, std::uint64_t 
             }
             timeout_ms = static_cast<int>(std::min<long long>(left.count() + 1, 1 << 30));
         }
-        const bool out = !c->session.pending(Channel::Dma).empty();
-        pollfd pfd[2] = {{fd[1].get(), static_cast<short>(POLLIN | (out ? POLLOUT : 0)), 0}, {w.efd, POLLIN, 0}};
-        const int depth = lock.release_all();
-        ::poll(pfd, 2, timeout_ms);
-        lock.reacquire(depth);
-        if (pfd[1].revents & POLLIN) drain_fd(w.efd);
+        const short dma_events = poll_dma(*c, w, timeout_ms);
         if (w.done) break;
         if (gone()) return conn == c ? not_ready() : -ECONNRESET;
-        if (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) pump(*c, 1);
+        if (dma_events & (POLLIN | POLLHUP | POLLERR)) pump(*c, 1);
         if (state == State::Connected) flush(1);
         c->session.deliver_tap();
     }
     return w.result;
+}
+
+/// Waits (the lock released) for the DMA socket, or for room on it while
+/// replies are queued, or for w's wake-up; returns the DMA socket's revents.
+short Client::Impl::poll_dma(Connection& c, DmaWaiter& w, int timeout_ms) {
+    const bool out = !c.session.pending(Channel::Dma).empty();
+    pollfd pfd[2] = {{fd[1].get(), static_cast<short>(POLLIN | (out ? POLLOUT : 0)), 0}, {w.efd, POLLIN, 0}};
+    const int depth = lock.release_all();
+    ::poll(pfd, 2, timeout_ms);
+    lock.reacquire(depth);
+    if (pfd[1].revents & POLLIN) drain_fd(w.efd);
+    return pfd[0].revents;
 }
 
 std::chrono::milliseconds dma_timeout_from_env() {
