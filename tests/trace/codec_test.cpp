@@ -373,8 +373,10 @@ TEST(TraceWriterTest, KillNineKeepsEveryFlushedRecord) {
     ReadAll r = read_file(path);
     ASSERT_EQ(r.open_error, "");
     EXPECT_GT(r.events.size(), 1000u);
-    // Every write() carried whole records: the file ends at a boundary.
-    EXPECT_EQ(r.status, ReadStatus::End) << r.message;
+    // The file ends at a record boundary, or inside the batch whose write()
+    // the kill cut short (the kernel stops a regular file's write between pages
+    // once SIGKILL is pending: seen in CI); never in bytes that read as records.
+    EXPECT_TRUE(r.status == ReadStatus::End || r.status == ReadStatus::Truncated) << r.message;
     for (std::size_t i = 0; i < r.events.size(); ++i) {
         ASSERT_EQ(r.events[i].ev.tag, i);
         ASSERT_EQ(r.events[i].ev.address, 0x1000 + (i % 8) * 4);
