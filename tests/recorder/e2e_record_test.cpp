@@ -47,26 +47,43 @@ private:
     std::uint32_t regs_[16] = {};
 };
 
+// A mock VM, a recording proxy in front of it, and a trace writer for an
+// in-library tap: what the two-vantage-point tests below share.
+struct ProxiedVm {
+    explicit ProxiedVm(const std::string& name, std::vector<mockvm::MemoryRegionConfig> memory = {})
+        : vm(config(std::move(memory))), proxy_path(temp_path(name + "-proxy")), tap_path(temp_path(name + "-tap")) {}
+    static mockvm::VmConfig config(std::vector<mockvm::MemoryRegionConfig> memory) {
+        mockvm::VmConfig vc;
+        vc.ranges = {{0x10000000, 0x1000}};
+        vc.memory = std::move(memory);
+        vc.log = [](std::string_view) {};
+        return vc;
+    }
+    /// Starts the proxy and opens the tap's file; "" or what failed.
+    std::string start() {
+        recorder::ProxyOptions po;
+        po.target = vm.endpoint();
+        po.output = proxy_path;
+        po.log = [](std::string_view) {};
+        if (std::string e = proxy.start(po); !e.empty()) return e;
+        proxy.run_in_thread();
+        return tap_writer.open(tap_path, {});
+    }
+    mockvm::Vm vm;
+    const std::string proxy_path, tap_path;
+    recorder::RecordingProxy proxy;
+    TraceWriter tap_writer;
+};
+
 }  // namespace
 
 TEST(EndToEndRecording, ProxyAndInLibraryTapSeeTheSameEvents) {
-    mockvm::VmConfig vc;
-    vc.ranges = {{0x10000000, 0x1000}};
-    vc.memory = {{0x80000000, 0x10000}};
-    vc.log = [](std::string_view) {};
-    mockvm::Vm vm(vc);
-
-    const std::string proxy_path = temp_path("e2e-proxy"), tap_path = temp_path("e2e-tap");
-    recorder::RecordingProxy proxy;
-    recorder::ProxyOptions po;
-    po.target = vm.endpoint();
-    po.output = proxy_path;
-    po.log = [](std::string_view) {};
-    ASSERT_EQ(proxy.start(po), "");
-    proxy.run_in_thread();
-
-    TraceWriter tap_writer;
-    ASSERT_EQ(tap_writer.open(tap_path, {}), "");
+    ProxiedVm rig("e2e", {{0x80000000, 0x10000}});
+    ASSERT_EQ(rig.start(), "");
+    mockvm::Vm& vm = rig.vm;
+    recorder::RecordingProxy& proxy = rig.proxy;
+    TraceWriter& tap_writer = rig.tap_writer;
+    const std::string &proxy_path = rig.proxy_path, &tap_path = rig.tap_path;
     {
         TraceTap tap(tap_writer);
         ClientOptions co;
@@ -143,20 +160,12 @@ TEST(EndToEndRecording, LatencyOfASlowDeviceIsRecorded) {
         }
         int write(std::uint64_t, std::size_t, const void*, unsigned) override { return 0; }
     };
-    mockvm::VmConfig vc;
-    vc.ranges = {{0x10000000, 0x1000}};
-    vc.log = [](std::string_view) {};
-    mockvm::Vm vm(vc);
-    const std::string proxy_path = temp_path("slow-proxy"), tap_path = temp_path("slow-tap");
-    recorder::RecordingProxy proxy;
-    recorder::ProxyOptions po;
-    po.target = vm.endpoint();
-    po.output = proxy_path;
-    po.log = [](std::string_view) {};
-    ASSERT_EQ(proxy.start(po), "");
-    proxy.run_in_thread();
-    TraceWriter tap_writer;
-    ASSERT_EQ(tap_writer.open(tap_path, {}), "");
+    ProxiedVm rig("slow");
+    ASSERT_EQ(rig.start(), "");
+    mockvm::Vm& vm = rig.vm;
+    recorder::RecordingProxy& proxy = rig.proxy;
+    TraceWriter& tap_writer = rig.tap_writer;
+    const std::string &proxy_path = rig.proxy_path, &tap_path = rig.tap_path;
     {
         TraceTap tap(tap_writer);
         ClientOptions co;
