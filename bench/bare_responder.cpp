@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <stdexcept>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -45,9 +46,16 @@ void send_all(int fd, const std::byte* p, std::size_t n) {
 
 }  // namespace
 
-BareResponder::BareResponder(std::uint16_t port, std::uint64_t base) : base_(base), regs_(4096) {
+BareResponder::BareResponder(std::uint16_t port, std::uint64_t base, Wait wait) : base_(base), regs_(4096) {
     main_fd_ = connect_loopback(port);
     dma_fd_ = connect_loopback(port);
+    if (wait == Wait::Epoll) {
+        epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        if (epoll_fd_ < 0 || ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, main_fd_, &ev) != 0)
+            throw std::runtime_error("epoll setup failed");
+    }
     const Frame claim = Frame::claim(0);
     send_all(main_fd_, claim.data(), kBlockSize);
 }
@@ -58,9 +66,21 @@ BareResponder::~BareResponder() {
     if (thread_.joinable()) thread_.join();
     if (main_fd_ >= 0) ::close(main_fd_);
     if (dma_fd_ >= 0) ::close(dma_fd_);
+    if (epoll_fd_ >= 0) ::close(epoll_fd_);
 }
 
 void BareResponder::start() { thread_ = std::thread([this] { serve(); }); }
+
+/// One wait for requests and one read of what arrived; recv()'s result.
+ssize_t BareResponder::receive(std::byte* p, std::size_t n) {
+    if (epoll_fd_ < 0) return ::recv(main_fd_, p, n, 0);
+    for (;;) {
+        epoll_event ev{};
+        if (::epoll_wait(epoll_fd_, &ev, 1, -1) < 0 && errno != EINTR) return -1;
+        const ssize_t k = ::recv(main_fd_, p, n, MSG_DONTWAIT);
+        if (k >= 0 || (errno != EAGAIN && errno != EWOULDBLOCK)) return k;
+    }
+}
 
 void BareResponder::serve() {
     std::vector<std::byte> in(256 * 1024);
@@ -68,7 +88,7 @@ void BareResponder::serve() {
     out.reserve(1 << 20);
     std::size_t have = 0;
     while (!stop_) {
-        const ssize_t k = ::recv(main_fd_, in.data() + have, in.size() - have, 0);
+        const ssize_t k = receive(in.data() + have, in.size() - have);
         if (k <= 0) {
             if (k < 0 && errno == EINTR) continue;
             return;
