@@ -7,16 +7,28 @@ cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
 jobs=$(nproc)
 
+# Ninja (installed above): it keeps both cores busy across targets, where
+# make's per-target recursion idles them (a no-op make of the release tree
+# took 30 s). A build dir left by another generator starts over.
+configure() {  # configure DIR CMAKE-ARGS...
+  local dir=$1
+  shift
+  if [ -f "$dir/CMakeCache.txt" ] && ! grep -qx 'CMAKE_GENERATOR:INTERNAL=Ninja' "$dir/CMakeCache.txt"; then
+    rm -rf "$dir"
+  fi
+  cmake -S . -B "$dir" -G Ninja "$@" >/dev/null
+}
+
 echo "== build + tests (release, -Werror)"
 # -O2 without debug info: quicker to build than RelWithDebInfo, and GCC 12's -O3
 # raises false -Wrestrict warnings inside libstdc++.
-cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DCOREIO_WERROR=ON >/dev/null
+configure build/ci -DCMAKE_BUILD_TYPE=Release "-DCMAKE_CXX_FLAGS_RELEASE=-O2 -DNDEBUG" -DCOREIO_WERROR=ON
 cmake --build build/ci -j"$jobs"
 ctest --test-dir build/ci --output-on-failure -j"$jobs" --timeout 300
 
 echo "== build + tests (ASan+UBSan)"
-cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DCOREIO_SANITIZE=ON -DCOREIO_WERROR=ON \
-      -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
+configure build/asan -DCMAKE_BUILD_TYPE=Debug -DCOREIO_SANITIZE=ON -DCOREIO_WERROR=ON \
+          -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF
 cmake --build build/asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build/asan --output-on-failure -j"$jobs" --timeout 300 -LE fuzz
@@ -24,8 +36,8 @@ ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 echo "== build + tests (ThreadSanitizer)"
 # -O1: TSan at -O0 is several times slower. Suppressions (scripts/tsan.supp) are
 # for proven false positives only, each with its reason.
-cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1" "-DCMAKE_C_FLAGS_DEBUG=-g1 -O1" \
-      -DCOREIO_TSAN=ON -DCOREIO_WERROR=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
+configure build/tsan -DCMAKE_BUILD_TYPE=Debug "-DCMAKE_CXX_FLAGS_DEBUG=-g1 -O1" "-DCMAKE_C_FLAGS_DEBUG=-g1 -O1" \
+          -DCOREIO_TSAN=ON -DCOREIO_WERROR=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF
 cmake --build build/tsan -j"$jobs"
 # One test left out here: TraceSchema.HeaderRoundTripsBothWays, single-threaded,
 # compares messages with a map field through protobuf reflection, and crashes
@@ -37,8 +49,8 @@ TSAN_OPTIONS="second_deadlock_stack=1 suppressions=$PWD/scripts/tsan.supp" \
         -E '^TraceSchema\.HeaderRoundTripsBothWays$'
 
 echo "== fuzz targets (libFuzzer, bounded)"
-cmake -S . -B build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCOREIO_BUILD_FUZZ=ON \
-      -DCOREIO_BUILD_TESTS=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF >/dev/null
+configure build/fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ -DCOREIO_BUILD_FUZZ=ON \
+          -DCOREIO_BUILD_TESTS=ON -DCOREIO_BUILD_COSIM=OFF -DCOREIO_BUILD_BENCH=OFF
 cmake --build build/fuzz -j"$jobs" --target coreio_fuzz_targets
 ctest --test-dir build/fuzz --output-on-failure -L fuzz --timeout 120
 echo "== all tests passed"
