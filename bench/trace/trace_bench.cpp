@@ -11,6 +11,14 @@
 // than the wall clock under other people's load); --control adds a second
 // direct device, whose ratio against the first shows how large the noise is.
 //
+// What bounds the pipelined rows: the mock VM's 64-read window moves in lock
+// step (one send out, one recv back), so each window costs a round trip. A
+// proxy adds two hops (two more thread wake-ups) to each, as to a sequential
+// read, so its pipelined ratio is about direct round trip / proxy round trip
+// (the "64-read window" times). The tap's work on a window's frames (~50-70 ns
+// a transaction) runs on the device's thread after the replies went out, and
+// the next window can arrive before it ends.
+//
 // "tap cost per transaction" feeds frames straight to a TraceTap: the tap's
 // own cost, without sockets; "batched" gives them as a ClientSession does
 // (one on_frames() per receive: one lock, no clock reading per frame).
