@@ -1,17 +1,38 @@
 #include "coreio/trace/frame_event.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <cstring>
 
 namespace coreio::trace {
 
 namespace {
 
+// Copies `n` bytes of access data from a frame into an event's data array
+// (which holds >= 16); up to 8, as one masked word (no library call per access).
+void copy_bytes(std::byte* dst, const std::byte* src, unsigned n) {
+    if (n <= 8) {  // the frame's payload has >= 8 bytes after any element start
+        std::uint64_t v = 0;
+        std::memcpy(&v, src, 8);
+        if (n < 8) {
+            if constexpr (std::endian::native == std::endian::little) {
+                v &= (std::uint64_t{1} << (8 * n)) - 1;
+            } else {
+                v &= ~((~std::uint64_t{0}) >> (8 * n));
+            }
+        }
+        std::memcpy(dst, &v, 8);
+    } else {
+        std::memcpy(dst, src, n);
+    }
+}
+
 // Copies the access data of `f` (both pair elements) into ev.
 void copy_data(Event& ev, const Frame& f) {
-    const unsigned n = std::min<unsigned>(ev.size, is_pair_op(ev.op) ? kMaxPairElement : kMaxAccessSize);
-    std::memcpy(ev.data.data(), f.payload(), n);
-    if (is_pair_op(ev.op)) std::memcpy(ev.data2.data(), f.pair_second(), n);
+    const bool pair = is_pair_op(ev.op);
+    const unsigned n = std::min<unsigned>(ev.size, pair ? kMaxPairElement : kMaxAccessSize);
+    copy_bytes(ev.data.data(), f.payload(), n);
+    if (pair) copy_bytes(ev.data2.data(), f.pair_second(), n);
 }
 
 void copy_access_fields(Event& ev, const Frame& f) {
@@ -29,6 +50,11 @@ void copy_access_fields(Event& ev, const Frame& f) {
 
 Event transaction_event(const Frame& request) {
     Event ev;
+    fill_transaction(ev, request);
+    return ev;
+}
+
+void fill_transaction(Event& ev, const Frame& request) {
     const bool dma = exchange_of(request) == Exchange::Dma;
     ev.kind = dma ? EventKind::Dma : EventKind::Mmio;
     ev.channel = dma ? Channel::Dma : Channel::Main;
@@ -36,7 +62,6 @@ Event transaction_event(const Frame& request) {
     copy_access_fields(ev, request);
     if (!is_read_op(ev.op)) copy_data(ev, request);
     ev.status = expects_reply(request) ? Status::NoReply : Status::Complete;
-    return ev;
 }
 
 void apply_reply(Event& ev, const Frame& reply) {

@@ -69,24 +69,33 @@ struct TraceTap::Impl {
 
     Entry& at(std::uint64_t seq) { return ring[seq & mask]; }
 
-    // A fresh entry at the tail holding `ev` (writing the oldest first when
-    // max_pending wait already); time, client, channel and direction are the tap's.
-    Entry& push(Event ev, Channel channel, Towards towards, std::uint64_t now) {
+    // A fresh entry at the tail (writing the oldest first when max_pending
+    // wait already), its event as it was: the caller sets every field it uses.
+    Entry& next_entry() {
         if (tail - head == ring.size() && ring.size() < options.max_pending) grow(ring.size() * 2);
         if (tail - head == options.max_pending) {
             at(head).done = true;  // never answered in time: NO_REPLY
             drain();
         }
         Entry& e = at(tail++);
-        e.ev = ev;
-        e.ev.time_ns = now;
-        e.ev.client = options.client;
-        e.ev.channel = channel;
-        e.ev.towards = towards;
         e.done = true;
         e.cause_seq = ~std::uint64_t{0};
         e.raw.clear();
         e.raw_reply.clear();
+        return e;
+    }
+    // Time, client, channel and direction are the tap's.
+    void stamp(Event& ev, Channel channel, Towards towards, std::uint64_t now) const {
+        ev.time_ns = now;
+        ev.client = options.client;
+        ev.channel = channel;
+        ev.towards = towards;
+    }
+    // A fresh entry at the tail holding `ev`.
+    Entry& push(const Event& ev, Channel channel, Towards towards, std::uint64_t now) {
+        Entry& e = next_entry();
+        e.ev = ev;
+        stamp(e.ev, channel, towards, now);
         return e;
     }
     Entry& push(Channel channel, Towards towards, EventKind kind, std::uint64_t now) {
@@ -125,31 +134,42 @@ struct TraceTap::Impl {
 
     // Classifies one frame (exchange_of, is_request_from) and hands it on.
     void frame(Channel channel, Direction direction, std::span<const std::byte> bytes, std::uint64_t now) {
-        ++frames;
-        const bool sent = direction == Direction::Sent;
-        const Towards towards = (options.observer == Observer::Vm) == sent ? Towards::Client : Towards::Vm;
         if (bytes.size() < kBlockSize) {
-            Entry& e = push(channel, towards, EventKind::ProtocolError, now);
+            ++frames;
+            Entry& e = push(channel, towards_of(direction), EventKind::ProtocolError, now);
             e.ev.code = static_cast<std::uint8_t>(FrameError::Truncated);
             e.message = "frame of " + std::to_string(bytes.size()) + " bytes, under 64";
             keep(e.raw, bytes);
             drain();
             return;
         }
-        const Frame f = Frame::from_bytes(bytes.data());
+        frame(channel, direction, Frame::from_bytes(bytes.data()), bytes, now);
+    }
+
+    // The same for a frame whose first block is `f` (whole frame: `bytes`).
+    void frame(Channel channel, Direction direction, const Frame& f, std::span<const std::byte> bytes,
+               std::uint64_t now) {
+        ++frames;
+        const Towards towards = towards_of(direction);
         FrameError err = f.validate();
-        if (err == FrameError::Ok && exchange_of(f) == Exchange::Invalid) err = FrameError::UnexpectedOp;
+        const Exchange x = exchange_of(f);
+        if (err == FrameError::Ok && x == Exchange::Invalid) err = FrameError::UnexpectedOp;
         if (err != FrameError::Ok) {
             protocol_error(channel, towards, f, err, bytes, now);
-        } else if (exchange_of(f) != Exchange::Mmio && exchange_of(f) != Exchange::Dma) {
+        } else if (x != Exchange::Mmio && x != Exchange::Dma) {
             Entry& e = push(control_event(f), channel, towards, now);
             if (options.raw_frames) keep(e.raw, bytes);
         } else if (is_request_from(f.from_client(), towards == Towards::Vm)) {
             request(channel, towards, f, bytes, now);
         } else {
-            reply(channel, towards, f, bytes, now);
+            reply(channel, towards, x, f, bytes, now);
         }
         drain();
+    }
+
+    Towards towards_of(Direction direction) const {
+        const bool sent = direction == Direction::Sent;
+        return (options.observer == Observer::Vm) == sent ? Towards::Client : Towards::Vm;
     }
 
     void protocol_error(Channel channel, Towards towards, const Frame& f, FrameError err,
@@ -163,7 +183,10 @@ struct TraceTap::Impl {
     // An MMIO access or DMA chunk from the end that starts it.
     void request(Channel channel, Towards towards, const Frame& f, std::span<const std::byte> bytes,
                  std::uint64_t now) {
-        Entry& e = push(transaction_event(f), channel, towards, now);
+        Entry& e = next_entry();
+        e.ev = Event{};
+        fill_transaction(e.ev, f);
+        stamp(e.ev, channel, towards, now);
         const std::uint64_t seq = tail - 1;
         e.key = reply_key(f);
         e.done = e.ev.status != Status::NoReply;  // waits for its reply
@@ -176,8 +199,9 @@ struct TraceTap::Impl {
     }
 
     // A reply: completes its request among the waiting entries of this channel.
-    void reply(Channel channel, Towards towards, const Frame& f, std::span<const std::byte> bytes, std::uint64_t now) {
-        const EventKind kind = exchange_of(f) == Exchange::Dma ? EventKind::Dma : EventKind::Mmio;
+    void reply(Channel channel, Towards towards, Exchange x, const Frame& f, std::span<const std::byte> bytes,
+               std::uint64_t now) {
+        const EventKind kind = x == Exchange::Dma ? EventKind::Dma : EventKind::Mmio;
         const ReplyKey key = reply_key(f);
         for (std::uint64_t s = head; s < tail; ++s) {
             Entry& e = at(s);
@@ -207,7 +231,7 @@ void TraceTap::on_frame(Channel channel, Direction direction, std::span<const st
 void TraceTap::on_frames(Channel channel, Direction direction, std::span<const Frame> frames) {
     std::lock_guard lock(impl_->writer.mutex());
     const std::uint64_t now = impl_->writer.now_locked();
-    for (const Frame& f : frames) impl_->frame(channel, direction, f.bytes(), now);
+    for (const Frame& f : frames) impl_->frame(channel, direction, f, f.bytes(), now);
 }
 
 void TraceTap::on_frames(const TapBatch& batch) {
@@ -215,7 +239,7 @@ void TraceTap::on_frames(const TapBatch& batch) {
     const std::uint64_t received = impl_->writer.time_of(batch.received_at);
     const std::uint64_t sent = std::max(received, impl_->writer.time_of(batch.sent_at));
     for (const TapFrame& f : batch.frames)
-        impl_->frame(f.channel, f.direction, f.frame.bytes(), f.direction == Direction::Received ? received : sent);
+        impl_->frame(f.channel, f.direction, f.frame, f.frame.bytes(), f.direction == Direction::Received ? received : sent);
 }
 
 void TraceTap::on_connection(Channel channel, bool up) {

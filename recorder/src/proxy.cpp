@@ -400,7 +400,10 @@ void RecordingProxy::run(bool handle_signals) {
 }
 
 void RecordingProxy::run_in_thread() {
-    impl_->thread = std::thread([this] { run(false); });
+    impl_->thread = std::thread([this] {
+        pthread_setname_np(pthread_self(), "coreio-proxy");  // tells it apart in top and perf
+        run(false);
+    });
 }
 
 void RecordingProxy::stop() {

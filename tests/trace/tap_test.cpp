@@ -3,6 +3,8 @@
 
 #include <chrono>
 #include <cstring>
+#include <string>
+#include <vector>
 
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
@@ -107,6 +109,59 @@ TEST(TraceTapTest, PairAccessKeepsBothElements) {
     EXPECT_EQ(e.flags, kFlagPriv);
     EXPECT_EQ(data_value({e.data.data(), 8}), x);
     EXPECT_EQ(data_value({e.data2.data(), 8}), y);
+}
+
+// Data of every access size, single and pair, read and written: exactly
+// `size` bytes of the frame's data are recorded, none of the bytes after them
+// (the frames carry 0xee there).
+TEST(TraceTapTest, DataOfEverySizeIsExactlyTheAccessBytes) {
+    Rig rig;
+    struct Access {
+        Op op;
+        unsigned size;
+    };
+    std::vector<Access> accesses;
+    for (unsigned size : {1u, 2u, 3u, 4u, 7u, 8u, 9u, 16u, 32u}) {
+        accesses.push_back({Op::Read, size});
+        accesses.push_back({Op::Write, size});
+    }
+    for (unsigned size : {1u, 2u, 4u, 8u, 16u}) {
+        accesses.push_back({Op::ReadPair, size});
+        accesses.push_back({Op::WritePair, size});
+    }
+    auto fill = [](Frame& f, unsigned size, std::uint8_t first) {
+        f.fill_payload(0xee);
+        for (unsigned i = 0; i < size; ++i) f.payload()[i] = static_cast<std::byte>(first + i);
+        if (is_pair_op(f.op()))
+            for (unsigned i = 0; i < size; ++i) f.pair_second()[i] = static_cast<std::byte>(first + 0x40 + i);
+    };
+    std::uint32_t tag = 0;
+    for (const Access& a : accesses) {
+        Frame req = Frame::mmio_request(a.op, 0, 0x4000, a.size, 0, tag++);
+        if (!is_read_op(a.op)) fill(req, a.size, 0x10);
+        ASSERT_EQ(req.validate(), FrameError::Ok) << static_cast<int>(a.op) << " size " << a.size;
+        rig.vm_sends(req);
+        if (access_wants_reply(a.op)) {
+            Frame rep = req;
+            fill(rep, a.size, 0x80);
+            rig.client_sends(rep);
+        }
+    }
+    ReadAll r = rig.finish();
+    ASSERT_EQ(r.events.size(), accesses.size());
+    for (std::size_t k = 0; k < accesses.size(); ++k) {
+        const Access& a = accesses[k];
+        const Event& e = r.events[k].event();
+        SCOPED_TRACE("op " + std::to_string(static_cast<int>(a.op)) + " size " + std::to_string(a.size));
+        ASSERT_EQ(e.size, a.size);
+        const std::uint8_t first = is_read_op(a.op) ? 0x80 : 0x10;
+        for (unsigned i = 0; i < e.data.size(); ++i)
+            EXPECT_EQ(e.data[i], i < a.size ? static_cast<std::byte>(first + i) : std::byte{0}) << "byte " << i;
+        for (unsigned i = 0; i < e.data2.size(); ++i) {
+            const bool used = is_pair_op(a.op) && i < a.size;
+            EXPECT_EQ(e.data2[i], used ? static_cast<std::byte>(first + 0x40 + i) : std::byte{0}) << "pair byte " << i;
+        }
+    }
 }
 
 TEST(TraceTapTest, UnansweredAndUnmatched) {

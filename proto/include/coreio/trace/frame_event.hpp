@@ -15,6 +15,9 @@ namespace coreio::trace {
 /// channel are left for the caller. Precondition: exchange_of(request) is
 /// Mmio or Dma.
 Event transaction_event(const Frame& request);
+/// transaction_event() into `ev`, which holds a default-constructed Event
+/// (only the fields a transaction sets are written).
+void fill_transaction(Event& ev, const Frame& request);
 /// Completes a transaction event with its reply: read data, error bit, status Complete.
 void apply_reply(Event& ev, const Frame& reply);
 /// The event of a reply whose request was not seen (status ReplyOnly).
