@@ -1132,9 +1132,13 @@ int Vm::read_many(std::span<const std::uint64_t> addrs, unsigned size, std::span
         std::fill(out.begin(), out.end(), aa);
         return 0;
     }
+    // One request built, copied per address: building each from scratch was a
+    // fifth of the driver's per-read instructions.
+    const Frame read = Frame::mmio_request(Op::Read, rid, 0, size, flags, 0);
     const int rc = impl_->transact(c, addrs.size(), window, [&](std::size_t i) {
-        return Request{Frame::mmio_request(Op::Read, rid, addrs[i], size, flags, 0),
-                       reinterpret_cast<std::byte*>(&out[i]), nullptr};
+        Request r{read, reinterpret_cast<std::byte*>(&out[i]), nullptr};
+        r.frame.set_address(addrs[i]);
+        return r;
     });
     if constexpr (std::endian::native == std::endian::big)
         for (auto& v : out) v = load_le(reinterpret_cast<const std::byte*>(&v), size);
