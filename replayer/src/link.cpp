@@ -31,7 +31,7 @@ VmSessionOptions strict_options() {
 LinkCore::LinkCore(LinkObserver& observer, bool fence_posted)
     : observer_(observer), fence_posted_(fence_posted), session_(*this, *this, strict_options()) {}
 
-void LinkCore::push(std::uint64_t seq, const Frame& request) {
+void LinkCore::enqueue(std::uint64_t seq, const Frame& request) {
     if (head_ > 0 && head_ == fifo_.size()) {  // empty: reuse the storage from the start
         fifo_.clear();
         head_ = 0;
@@ -39,8 +39,15 @@ void LinkCore::push(std::uint64_t seq, const Frame& request) {
         fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(head_));
         head_ = 0;
     }
-    fifo_.push_back(Pending{seq, &request, false, std::nullopt});
+    // Filled in place: a temporary Pending copied in stalled on store forwarding.
+    Pending& p = fifo_.emplace_back();
+    p.seq = seq;
+    p.request = &request;
     last_seq_ = seq;
+}
+
+void LinkCore::push(std::uint64_t seq, const Frame& request) {
+    enqueue(seq, request);
     session_.request(request, seq);
     if (fence_posted_ && !expects_reply(request)) {
         Frame f = Frame::ping(false);
@@ -49,8 +56,14 @@ void LinkCore::push(std::uint64_t seq, const Frame& request) {
     }
 }
 
+void LinkCore::push_delivered(std::uint64_t seq, const Frame& request) {
+    enqueue(seq, request);
+    session_.request_delivered(request, seq);
+}
+
 void LinkCore::clear() {
     fifo_.clear();
+    early_.clear();
     head_ = 0;
     session_.cancel_all();
     session_.reset_streams();
@@ -66,7 +79,14 @@ void LinkCore::complete(const Pending& p, const Frame* reply) {
 void LinkCore::complete_ready() {
     while (head_ < fifo_.size() && fifo_[head_].done) {
         const Pending& p = fifo_[head_];
-        complete(p, p.reply ? &*p.reply : nullptr);
+        if (!p.early_reply) {
+            complete(p, nullptr);
+            continue;
+        }
+        const auto it = std::find_if(early_.begin(), early_.end(), [&](const auto& e) { return e.first == p.seq; });
+        const Frame reply = it->second;  // a copy: early_ may change while the observer runs
+        early_.erase(it);
+        complete(p, &reply);
     }
 }
 
@@ -92,7 +112,8 @@ void LinkCore::on_reply(VmSession&, std::uint64_t cookie, const Frame& reply) {
         if (i == head_) {
             complete(p, answer ? &reply : nullptr);  // the usual case: no copy of the reply
         } else if (answer) {
-            p.reply = reply;
+            p.early_reply = true;
+            early_.emplace_back(p.seq, reply);
         }
         break;
     }
@@ -141,12 +162,10 @@ InProcessLink::InProcessLink(const DeviceFactory& factory, LinkObserver& observe
 InProcessLink::~InProcessLink() = default;
 
 int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
-    core_.push(seq, request);
-    // Read in place: while the device handles it, the VM session only sends on
-    // its DMA channel (DMA replies), so these Main bytes stay put.
-    const std::span<const std::byte> request_bytes = core_.session().outbound(Channel::Main);
-    session_.receive(Channel::Main, request_bytes);
-    core_.session().consume(Channel::Main, request_bytes.size());
+    // The request goes from the caller's frame straight into the device's
+    // session; the VM session only tracks it (no copy through its outbound bytes).
+    core_.push_delivered(seq, request);
+    session_.receive(Channel::Main, request.bytes());
     pump_dma();
     pump_main();
     core_.finish_front();  // a no-op when the reply already completed it

@@ -109,6 +109,11 @@ public:
     /// If it expects a reply it waits in the pending table under `cookie`
     /// until on_reply() or cancel().
     void request(const Frame& frame, std::uint64_t cookie = 0);
+    /// As request(), for a transport that hands the frame to the client itself
+    /// (in process: straight into its ClientSession, no byte stream): the
+    /// request is tapped, counted and waits for its reply, but nothing is
+    /// queued on outbound(Main). Saves a 64-byte copy per request.
+    void request_delivered(const Frame& frame, std::uint64_t cookie = 0);
     /// Forgets the pending request sent with `cookie` (its caller gave up);
     /// a reply arriving later is an unmatched reply. False if none was pending.
     bool cancel(std::uint64_t cookie);
@@ -151,6 +156,17 @@ private:
         std::uint64_t cookie = 0;
         bool live = false;
     };
+    // One channel's bytes to send. bytes.size() is storage already
+    // zero-filled (grown by doubling), so appending a frame is a bounds check
+    // and a fixed-size memcpy, not a vector resize per frame; [head, end) is
+    // what waits to be sent.
+    struct Outbound {
+        std::vector<std::byte> bytes;
+        std::size_t head = 0;
+        std::size_t end = 0;
+    };
+    void track(const Frame& frame, std::uint64_t cookie);
+    static void make_room(Outbound& out);
     void on_frame(Channel channel, const Frame& f);
     void on_client_frame(const Frame& f);
     void on_reply_frame(const Frame& f);
@@ -158,16 +174,22 @@ private:
     void on_dma_frame(const Frame& f);
     void serve_dma(Frame f);
     void protocol_error(Channel channel, std::string_view what, const Frame& f);
-    void tap_frame(Channel channel, Direction direction, const Frame& f);
-    void pop_dead();
+    void tap_frame(Channel channel, Direction direction, const Frame& f) {
+        if (options_.tap != nullptr) options_.tap->on_frame(channel, direction, f.bytes());
+    }
+    void pop_dead() {
+        while (pending_head_ < pending_.size() && !pending_[pending_head_].live) {
+            ++pending_head_;
+            --pending_dead_;
+        }
+    }
     static unsigned index(Channel c) { return c == Channel::Main ? 0u : 1u; }
 
     DmaMemory& memory_;
     VmSessionEvents& events_;
     VmSessionOptions options_;
     std::array<FrameReader, 2> readers_;               // per channel: splits the byte stream
-    std::array<std::vector<std::byte>, 2> out_;        // per channel: bytes to send
-    std::array<std::size_t, 2> out_head_{0, 0};        // per channel: bytes of out_ already sent
+    std::array<Outbound, 2> out_;                      // per channel: bytes to send
     // Requests waiting for replies, oldest first from pending_head_; replies
     // usually come in order, so the match is almost always the first live one.
     std::vector<Pending> pending_;

@@ -18,9 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "coreio/client_session.hpp"
@@ -105,6 +105,9 @@ public:
     /// Queues request `seq` (and its fence) on the session's main channel;
     /// keeps a pointer to `request` until it completes.
     void push(std::uint64_t seq, const Frame& request);
+    /// As push(), for a transport that hands `request` to the device itself
+    /// (in process): the session tracks it, but queues no bytes, and no fence.
+    void push_delivered(std::uint64_t seq, const Frame& request);
     /// In process: the oldest request has been fully handled; completes it if
     /// it expects no reply (or reports the missing reply).
     void finish_front();
@@ -119,11 +122,12 @@ public:
 
 private:
     struct Pending {
-        std::uint64_t seq;       // caller's number
-        const Frame* request;    // the caller's (see Link::submit)
-        bool done = false;  // answered (or fenced); waits for older ones
-        std::optional<Frame> reply;  // kept only when answered before an older request
+        std::uint64_t seq = 0;             // caller's number
+        const Frame* request = nullptr;    // the caller's (see Link::submit)
+        bool done = false;                 // answered (or fenced); waits for older ones
+        bool early_reply = false;          // answered before an older request: reply in early_
     };
+    void enqueue(std::uint64_t seq, const Frame& request);
     // VmSessionEvents
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
@@ -140,6 +144,9 @@ private:
     bool fence_posted_;
     VmSession session_;
     std::vector<Pending> fifo_;        // requests in flight, oldest at head_
+    // Replies that came before an older request completed (rare: replies
+    // come in order), by seq; kept apart so that a Pending stays 24 bytes.
+    std::vector<std::pair<std::uint64_t, Frame>> early_;
     std::size_t head_ = 0;             // first live entry of fifo_
     std::uint64_t last_seq_ = kNoSeq;  // newest request pushed
     std::uint32_t fences_ = 0;         // fence PINGs issued (their tags count up)
