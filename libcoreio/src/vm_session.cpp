@@ -148,13 +148,11 @@ void VmSession::on_reply_frame(const Frame& f) {
         return;
     }
     const ReplyKey key = reply_key(f);
-    for (std::size_t i = pending_head_; i < pending_.size(); ++i) {
-        Pending& p = pending_[i];
+    for (std::size_t i = 0; i < pending_.size; ++i) {
+        const Pending& p = pending_.at(i);
         if (!p.live || !(p.key == key)) continue;
-        p.live = false;
-        ++pending_dead_;
         const std::uint64_t cookie = p.cookie;
-        pop_dead();
+        pending_.retire(i);
         events_.on_reply(*this, cookie, f);
         return;
     }
@@ -214,44 +212,30 @@ void VmSession::request_delivered(const Frame& frame, std::uint64_t cookie) {
     bump(counts(Channel::Main).frames_out);
 }
 
-// Enters a request that expects a reply in the pending table.
-void VmSession::track(const Frame& frame, std::uint64_t cookie) {
-    if (!expects_reply(frame)) return;
-    if (pending_head_ > 0 && pending_head_ == pending_.size()) {  // empty: reuse the storage
-        pending_.clear();
-        pending_head_ = 0;
-    } else if (pending_head_ > 1024 && pending_head_ * 2 > pending_.size()) {
-        pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
-        pending_head_ = 0;
-    }
-    // Filled in place: a temporary Pending copied in stalled on store forwarding.
-    Pending& p = pending_.emplace_back();
-    p.key = reply_key(frame);
-    p.cookie = cookie;
-    p.live = true;
+void VmSession::PendingTable::grow() {
+    const std::size_t n = capacity == 0 ? 16 : 2 * capacity;
+    auto bigger = std::make_unique<Pending[]>(n);
+    for (std::size_t i = 0; i < size; ++i) bigger[i] = at(i);
+    ring = std::move(bigger);
+    capacity = n;
+    head = 0;
 }
 
 bool VmSession::cancel(std::uint64_t cookie) {
-    for (std::size_t i = pending_head_; i < pending_.size(); ++i) {
-        Pending& p = pending_[i];
+    for (std::size_t i = 0; i < pending_.size; ++i) {
+        const Pending& p = pending_.at(i);
         if (!p.live || p.cookie != cookie) continue;
-        p.live = false;
-        ++pending_dead_;
-        pop_dead();
+        pending_.retire(i);
         return true;
     }
     return false;
 }
 
-void VmSession::cancel_all() {
-    pending_.clear();
-    pending_head_ = 0;
-    pending_dead_ = 0;
-}
+void VmSession::cancel_all() { pending_.clear(); }
 
 bool VmSession::pending(std::uint64_t cookie) const {
-    for (std::size_t i = pending_head_; i < pending_.size(); ++i)
-        if (pending_[i].live && pending_[i].cookie == cookie) return true;
+    for (std::size_t i = 0; i < pending_.size; ++i)
+        if (pending_.at(i).live && pending_.at(i).cookie == cookie) return true;
     return false;
 }
 

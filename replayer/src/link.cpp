@@ -31,19 +31,17 @@ VmSessionOptions strict_options() {
 LinkCore::LinkCore(LinkObserver& observer, bool fence_posted)
     : observer_(observer), fence_posted_(fence_posted), session_(*this, *this, strict_options()) {}
 
-void LinkCore::enqueue(std::uint64_t seq, const Frame& request) {
-    if (head_ > 0 && head_ == fifo_.size()) {  // empty: reuse the storage from the start
-        fifo_.clear();
-        head_ = 0;
-    } else if (head_ > 4096 && head_ * 2 > fifo_.size()) {
+// The fifo is full: drops the completed entries before the head when they are
+// at least half of it (moving the rest to the front), else doubles it. An
+// emptied fifo starts again at the front (complete()), so in process, where
+// one request is in flight at a time, this runs once.
+void LinkCore::make_room() {
+    if (head_ > 0 && head_ * 2 >= fifo_.size()) {
         fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(head_));
         head_ = 0;
+    } else {
+        fifo_.reserve(std::max<std::size_t>(64, 2 * fifo_.capacity()));
     }
-    // Filled in place: a temporary Pending copied in stalled on store forwarding.
-    Pending& p = fifo_.emplace_back();
-    p.seq = seq;
-    p.request = &request;
-    last_seq_ = seq;
 }
 
 void LinkCore::push(std::uint64_t seq, const Frame& request) {
@@ -69,15 +67,8 @@ void LinkCore::clear() {
     session_.reset_streams();
 }
 
-// The head entry: hands it to the observer and moves the head on first, so
-// cause() names the next request while the observer runs, as when it was popped.
-void LinkCore::complete(const Pending& p, const Frame* reply) {
-    ++head_;
-    observer_.on_complete(p.seq, *p.request, reply);  // p stays valid: the observer does not submit
-}
-
 void LinkCore::complete_ready() {
-    while (head_ < fifo_.size() && fifo_[head_].done) {
+    while (head_done()) {
         const Pending& p = fifo_[head_];
         if (!p.early_reply) {
             complete(p, nullptr);
@@ -90,8 +81,7 @@ void LinkCore::complete_ready() {
     }
 }
 
-void LinkCore::finish_front() {
-    if (head_ >= fifo_.size()) return;
+void LinkCore::finish_head() {
     Pending& p = fifo_[head_];
     if (!p.done) {
         if (expects_reply(*p.request)) {
@@ -117,7 +107,7 @@ void LinkCore::on_reply(VmSession&, std::uint64_t cookie, const Frame& reply) {
         }
         break;
     }
-    complete_ready();
+    if (head_done()) complete_ready();  // answers that waited for this one
 }
 
 void LinkCore::on_claim(VmSession&, unsigned rid) { observer_.on_claim(rid); }
@@ -168,7 +158,7 @@ int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
     session_.receive(Channel::Main, request.bytes());
     pump_dma();
     pump_main();
-    core_.finish_front();  // a no-op when the reply already completed it
+    core_.finish_front();
     return 0;
 }
 

@@ -110,7 +110,9 @@ public:
     void push_delivered(std::uint64_t seq, const Frame& request);
     /// In process: the oldest request has been fully handled; completes it if
     /// it expects no reply (or reports the missing reply).
-    void finish_front();
+    void finish_front() {
+        if (head_ < fifo_.size()) finish_head();  // else its reply completed it
+    }
     /// The request being handled now (the cause of what the device does).
     std::uint64_t cause() const { return head_ < fifo_.size() ? fifo_[head_].seq : last_seq_; }
     std::size_t outstanding() const { return fifo_.size() - head_; }
@@ -127,7 +129,14 @@ private:
         bool done = false;                 // answered (or fenced); waits for older ones
         bool early_reply = false;          // answered before an older request: reply in early_
     };
-    void enqueue(std::uint64_t seq, const Frame& request);
+    void enqueue(std::uint64_t seq, const Frame& request) {
+        if (fifo_.size() == fifo_.capacity()) make_room();
+        Pending& p = fifo_.emplace_back();  // filled in place: a temporary copied in stalled on store forwarding
+        p.seq = seq;
+        p.request = &request;
+        last_seq_ = seq;
+    }
+    void make_room();
     // VmSessionEvents
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
@@ -137,8 +146,19 @@ private:
     bool dma_read(const Frame& request, std::span<std::byte> out) override;
     bool dma_write(const Frame& request) override;
     Frame dma_reply(DmaDirection direction, const Frame& request);
-    void complete(const Pending& p, const Frame* reply);
+    /// The head entry: hands it to the observer and moves the head on first,
+    /// so cause() names the next request while the observer runs.
+    void complete(const Pending& p, const Frame* reply) {
+        ++head_;
+        observer_.on_complete(p.seq, *p.request, reply);  // p stays valid: the observer does not submit
+        if (head_ == fifo_.size()) {  // empty: start again at the front
+            fifo_.clear();
+            head_ = 0;
+        }
+    }
     void complete_ready();
+    void finish_head();
+    bool head_done() const { return head_ < fifo_.size() && fifo_[head_].done; }
 
     LinkObserver& observer_;
     bool fence_posted_;
