@@ -116,6 +116,8 @@ int main(int argc, char** argv) {
     app.add_option("--rounds", rounds, "rounds; each row prints the median round")->check(CLI::Range(1, 100));
     app.add_flag("--best", best, "print the best round instead of the median (as the bench did before the median)");
     app.add_option("--fuzz-execs", fuzz_execs, "execs per fuzz row")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
+    bool each = false;
+    app.add_flag("--each", each, "also print every round's figures (to see bimodal runs)");
     app.add_option("--only", only, "run only these row groups (for profiling one of them)")
         ->check(CLI::IsMember({"in-process", "tcp", "fuzz"}));
     CLI11_PARSE(app, argc, argv);
@@ -134,6 +136,12 @@ int main(int argc, char** argv) {
         if (runs("tcp")) {
             rate[2].push_back(over_tcp(reads));
             rate[3].push_back(over_tcp(mixed));
+        }
+        if (each) {
+            std::printf("  round %d:", round + 1);
+            for (const auto& r : rate)
+                if (!r.empty()) std::printf(" %10.0f", r.back());
+            std::printf("\n");
         }
     }
     if (runs("in-process")) {
