@@ -156,7 +156,7 @@ int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
     // session; the VM session only tracks it (no copy through its outbound bytes).
     core_.push_delivered(seq, request);
     session_.receive(Channel::Main, request.bytes());
-    pump_dma();
+    if (!session_.pending(Channel::Dma).empty()) pump_dma();  // DMA the handler started (rarely any)
     pump_main();
     core_.finish_front();
     return 0;
