@@ -5,10 +5,12 @@
 // timer register file (an exec = reset + up to 32 operations).
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -107,25 +109,54 @@ int main(int argc, char** argv) {
     CLI::App app{"coreio-bench-replay: replayed transactions/s (in process, over TCP) and fuzz execs/s"};
     std::size_t n = 1000000;
     int rounds = 5;
+    bool best = false;
+    std::uint64_t fuzz_execs = 300000;
+    std::vector<std::string> only;
     app.add_option("transactions", n, "transactions per replay run")->check(CLI::Range(std::size_t{1}, std::size_t{1} << 32));
     app.add_option("--rounds", rounds, "rounds; each row prints the median round")->check(CLI::Range(1, 100));
+    app.add_flag("--best", best, "print the best round instead of the median (as the bench did before the median)");
+    app.add_option("--fuzz-execs", fuzz_execs, "execs per fuzz row")->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 32));
+    bool each = false;
+    app.add_flag("--each", each, "also print every round's figures (to see bimodal runs)");
+    app.add_option("--only", only, "run only these row groups (for profiling one of them)")
+        ->check(CLI::IsMember({"in-process", "tcp", "fuzz"}));
     CLI11_PARSE(app, argc, argv);
+    auto runs = [&](const char* group) { return only.empty() || std::find(only.begin(), only.end(), group) != only.end(); };
+    auto pick = [&](const std::vector<double>& r) {
+        return best ? (r.empty() ? 0.0 : *std::max_element(r.begin(), r.end())) : bench::median(r);
+    };
     const Scenario reads = make_scenario(n, false), mixed = make_scenario(n, true);
-    std::printf("replay, %zu transactions, every read reply checked (median of %d):\n", n, rounds);
+    std::printf("replay, %zu transactions, every read reply checked (%s of %d):\n", n, best ? "best" : "median", rounds);
     std::vector<double> rate[4];
     for (int round = 0; round < rounds; ++round) {
-        rate[0].push_back(in_process(reads));
-        rate[1].push_back(in_process(mixed));
-        rate[2].push_back(over_tcp(reads));
-        rate[3].push_back(over_tcp(mixed));
+        if (runs("in-process")) {
+            rate[0].push_back(in_process(reads));
+            rate[1].push_back(in_process(mixed));
+        }
+        if (runs("tcp")) {
+            rate[2].push_back(over_tcp(reads));
+            rate[3].push_back(over_tcp(mixed));
+        }
+        if (each) {
+            std::printf("  round %d:", round + 1);
+            for (const auto& r : rate)
+                if (!r.empty()) std::printf(" %10.0f", r.back());
+            std::printf("\n");
+        }
     }
-    std::printf("  in process, reads:             %10.0f transactions/s (target >= 1 M/s)\n", bench::median(rate[0]));
-    std::printf("  in process, writes + reads:    %10.0f transactions/s\n", bench::median(rate[1]));
-    std::printf("  TCP 127.0.0.1, reads:          %10.0f transactions/s (target >= 500 k/s)\n", bench::median(rate[2]));
-    std::printf("  TCP 127.0.0.1, writes + reads: %10.0f transactions/s (posted writes carry a PING fence)\n",
-                bench::median(rate[3]));
-    std::printf("fuzz, timer register file, exec = reset + up to 32 operations (one core):\n");
-    std::printf("  in process:                    %10.0f execs/s (target >= 50 k/s)\n", fuzz_rate(false, 300000));
-    std::printf("  forked worker (crash-safe):    %10.0f execs/s\n", fuzz_rate(true, 300000));
+    if (runs("in-process")) {
+        std::printf("  in process, reads:             %10.0f transactions/s (target >= 1 M/s)\n", pick(rate[0]));
+        std::printf("  in process, writes + reads:    %10.0f transactions/s\n", pick(rate[1]));
+    }
+    if (runs("tcp")) {
+        std::printf("  TCP 127.0.0.1, reads:          %10.0f transactions/s (target >= 500 k/s)\n", pick(rate[2]));
+        std::printf("  TCP 127.0.0.1, writes + reads: %10.0f transactions/s (posted writes carry a PING fence)\n",
+                    pick(rate[3]));
+    }
+    if (runs("fuzz")) {
+        std::printf("fuzz, timer register file, exec = reset + up to 32 operations (one core):\n");
+        std::printf("  in process:                    %10.0f execs/s (target >= 50 k/s)\n", fuzz_rate(false, fuzz_execs));
+        std::printf("  forked worker (crash-safe):    %10.0f execs/s\n", fuzz_rate(true, fuzz_execs));
+    }
     return 0;
 }

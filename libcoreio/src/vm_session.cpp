@@ -35,10 +35,6 @@ std::uint64_t VmSession::irq_edges(unsigned rid, unsigned line) const {
     return edges_[rid][line].load(std::memory_order_relaxed);
 }
 
-void VmSession::tap_frame(Channel channel, Direction direction, const Frame& f) {
-    if (options_.tap != nullptr) options_.tap->on_frame(channel, direction, f.bytes());
-}
-
 VmSessionCounters VmSession::counters() const {
     VmSessionCounters t;
     for (const ChannelCounts& c : counts_) {
@@ -152,13 +148,11 @@ void VmSession::on_reply_frame(const Frame& f) {
         return;
     }
     const ReplyKey key = reply_key(f);
-    for (std::size_t i = pending_head_; i < pending_.size(); ++i) {
-        Pending& p = pending_[i];
+    for (std::size_t i = 0; i < pending_.size; ++i) {
+        const Pending& p = pending_.at(i);
         if (!p.live || !(p.key == key)) continue;
-        p.live = false;
-        ++pending_dead_;
         const std::uint64_t cookie = p.cookie;
-        pop_dead();
+        pending_.retire(i);
         events_.on_reply(*this, cookie, f);
         return;
     }
@@ -208,47 +202,40 @@ void VmSession::serve_dma(Frame f) {
 // ---- requests and their replies ---------------------------------------------------
 
 void VmSession::request(const Frame& frame, std::uint64_t cookie) {
-    if (expects_reply(frame)) {
-        if (pending_head_ > 0 && pending_head_ == pending_.size()) {  // empty: reuse the storage
-            pending_.clear();
-            pending_head_ = 0;
-        } else if (pending_head_ > 1024 && pending_head_ * 2 > pending_.size()) {
-            pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(pending_head_));
-            pending_head_ = 0;
-        }
-        pending_.push_back(Pending{reply_key(frame), cookie, true});
-    }
+    track(frame, cookie);
     send(Channel::Main, frame);
 }
 
-void VmSession::pop_dead() {
-    while (pending_head_ < pending_.size() && !pending_[pending_head_].live) {
-        ++pending_head_;
-        --pending_dead_;
-    }
+void VmSession::request_delivered(const Frame& frame, std::uint64_t cookie) {
+    track(frame, cookie);
+    tap_frame(Channel::Main, Direction::Sent, frame);
+    bump(counts(Channel::Main).frames_out);
+}
+
+void VmSession::PendingTable::grow() {
+    const std::size_t n = capacity == 0 ? 16 : 2 * capacity;
+    auto bigger = std::make_unique<Pending[]>(n);
+    for (std::size_t i = 0; i < size; ++i) bigger[i] = at(i);
+    ring = std::move(bigger);
+    capacity = n;
+    head = 0;
 }
 
 bool VmSession::cancel(std::uint64_t cookie) {
-    for (std::size_t i = pending_head_; i < pending_.size(); ++i) {
-        Pending& p = pending_[i];
+    for (std::size_t i = 0; i < pending_.size; ++i) {
+        const Pending& p = pending_.at(i);
         if (!p.live || p.cookie != cookie) continue;
-        p.live = false;
-        ++pending_dead_;
-        pop_dead();
+        pending_.retire(i);
         return true;
     }
     return false;
 }
 
-void VmSession::cancel_all() {
-    pending_.clear();
-    pending_head_ = 0;
-    pending_dead_ = 0;
-}
+void VmSession::cancel_all() { pending_.clear(); }
 
 bool VmSession::pending(std::uint64_t cookie) const {
-    for (std::size_t i = pending_head_; i < pending_.size(); ++i)
-        if (pending_[i].live && pending_[i].cookie == cookie) return true;
+    for (std::size_t i = 0; i < pending_.size; ++i)
+        if (pending_.at(i).live && pending_.at(i).cookie == cookie) return true;
     return false;
 }
 
@@ -256,44 +243,49 @@ bool VmSession::pending(std::uint64_t cookie) const {
 
 void VmSession::send(Channel channel, const Frame& frame) {
     tap_frame(channel, Direction::Sent, frame);
-    // resize + a fixed-size memcpy (inlined) rather than a range insert, which
-    // calls the library's memmove for every 64-byte frame: in-process replay +13%.
-    auto& out = out_[index(channel)];
-    const std::size_t n = out.size();
-    out.resize(n + kBlockSize);
-    std::memcpy(out.data() + n, frame.data(), kBlockSize);
+    Outbound& out = out_[index(channel)];
+    if (out.bytes.size() - out.end < kBlockSize) make_room(out);
+    std::memcpy(out.bytes.data() + out.end, frame.data(), kBlockSize);
+    out.end += kBlockSize;
     bump(counts(channel).frames_out);
 }
 
+// Room for one more frame: moves the unsent bytes to the front, or doubles
+// the storage (value-initialising the new part once, not per frame).
+void VmSession::make_room(Outbound& out) {
+    if (out.head > 0) {
+        std::memmove(out.bytes.data(), out.bytes.data() + out.head, out.end - out.head);
+        out.end -= out.head;
+        out.head = 0;
+        if (out.bytes.size() - out.end >= kBlockSize) return;
+    }
+    out.bytes.resize(std::max<std::size_t>(out.bytes.size() * 2, 16 * kBlockSize));
+}
+
 std::span<const std::byte> VmSession::outbound(Channel channel) const {
-    const auto i = index(channel);
-    return std::span<const std::byte>(out_[i]).subspan(out_head_[i]);
+    const Outbound& out = out_[index(channel)];
+    return std::span<const std::byte>(out.bytes.data() + out.head, out.end - out.head);
 }
 
 void VmSession::consume(Channel channel, std::size_t n) {
-    const auto i = index(channel);
-    out_head_[i] += n;
-    if (out_head_[i] >= out_[i].size()) {
-        out_[i].clear();
-        out_head_[i] = 0;
-    }
+    Outbound& out = out_[index(channel)];
+    out.head += std::min(n, out.end - out.head);
+    if (out.head == out.end) out.head = out.end = 0;
 }
 
 void VmSession::take_outbound(Channel channel, std::vector<std::byte>& into) {
-    const auto i = index(channel);
-    if (out_head_[i] > 0) {
-        out_[i].erase(out_[i].begin(), out_[i].begin() + static_cast<std::ptrdiff_t>(out_head_[i]));
-        out_head_[i] = 0;
-    }
+    Outbound& out = out_[index(channel)];
+    if (out.head > 0) std::memmove(out.bytes.data(), out.bytes.data() + out.head, out.end - out.head);
+    out.bytes.resize(out.end - out.head);  // shrinks: no allocation
     into.clear();
-    into.swap(out_[i]);
+    into.swap(out.bytes);  // `into`'s storage is reused from now on
+    out.head = out.end = 0;
 }
 
 void VmSession::reset_streams() {
     for (unsigned i = 0; i < 2; ++i) {
         readers_[i].reset();
-        out_[i].clear();
-        out_head_[i] = 0;
+        out_[i].head = out_[i].end = 0;
     }
 }
 

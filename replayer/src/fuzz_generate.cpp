@@ -33,17 +33,25 @@ std::uint64_t interesting(Rng& rng, const FuzzConfig& c) {
     }
 }
 
+/// The n-th register (0-based, in config order) of range `rid`; it exists.
+const RegisterInfo& nth_register(const FuzzConfig& c, unsigned rid, std::uint64_t n) {
+    for (const auto& r : c.registers)
+        if (r.rid == rid && n-- == 0) return r;
+    return c.registers.front();  // unreachable: n < the range's register count
+}
+
 Step random_access(Rng& rng, const FuzzConfig& c) {
     const auto& range = c.ranges[rng.below(c.ranges.size())];
     const std::uint64_t rsize = std::max<std::uint64_t>(range.size, 64);
-    std::vector<const RegisterInfo*> regs;  // small: registers of this range
-    for (const auto& r : c.registers)
-        if (r.rid == range.rid) regs.push_back(&r);
+    // The registers of this range, counted and then indexed in place: a list
+    // of them built per step cost several allocations, most of an exec's time.
+    const auto in_range = [&](const RegisterInfo& r) { return r.rid == range.rid; };
+    const auto regs = static_cast<std::size_t>(std::count_if(c.registers.begin(), c.registers.end(), in_range));
     static constexpr unsigned kSizes[] = {1, 2, 4, 8};
     unsigned size;
     std::uint64_t offset;
-    if (!regs.empty() && rng.chance(3, 4)) {
-        const RegisterInfo& r = *regs[rng.below(regs.size())];
+    if (regs > 0 && rng.chance(3, 4)) {
+        const RegisterInfo& r = nth_register(c, range.rid, rng.below(regs));
         offset = r.offset;
         size = rng.chance(1, 8) ? kSizes[rng.below(4)] : r.width;
     } else {

@@ -31,16 +31,21 @@ VmSessionOptions strict_options() {
 LinkCore::LinkCore(LinkObserver& observer, bool fence_posted)
     : observer_(observer), fence_posted_(fence_posted), session_(*this, *this, strict_options()) {}
 
-void LinkCore::push(std::uint64_t seq, const Frame& request) {
-    if (head_ > 0 && head_ == fifo_.size()) {  // empty: reuse the storage from the start
-        fifo_.clear();
-        head_ = 0;
-    } else if (head_ > 4096 && head_ * 2 > fifo_.size()) {
+// The fifo is full: drops the completed entries before the head when they are
+// at least half of it (moving the rest to the front), else doubles it. An
+// emptied fifo starts again at the front (complete()), so in process, where
+// one request is in flight at a time, this runs once.
+void LinkCore::make_room() {
+    if (head_ > 0 && head_ * 2 >= fifo_.size()) {
         fifo_.erase(fifo_.begin(), fifo_.begin() + static_cast<std::ptrdiff_t>(head_));
         head_ = 0;
+    } else {
+        fifo_.reserve(std::max<std::size_t>(64, 2 * fifo_.capacity()));
     }
-    fifo_.push_back(Pending{seq, &request, false, std::nullopt});
-    last_seq_ = seq;
+}
+
+void LinkCore::push(std::uint64_t seq, const Frame& request) {
+    enqueue(seq, request);
     session_.request(request, seq);
     if (fence_posted_ && !expects_reply(request)) {
         Frame f = Frame::ping(false);
@@ -49,29 +54,34 @@ void LinkCore::push(std::uint64_t seq, const Frame& request) {
     }
 }
 
+void LinkCore::push_delivered(std::uint64_t seq, const Frame& request) {
+    enqueue(seq, request);
+    session_.request_delivered(request, seq);
+}
+
 void LinkCore::clear() {
     fifo_.clear();
+    early_.clear();
     head_ = 0;
     session_.cancel_all();
     session_.reset_streams();
 }
 
-// The head entry: hands it to the observer and moves the head on first, so
-// cause() names the next request while the observer runs, as when it was popped.
-void LinkCore::complete(const Pending& p, const Frame* reply) {
-    ++head_;
-    observer_.on_complete(p.seq, *p.request, reply);  // p stays valid: the observer does not submit
-}
-
 void LinkCore::complete_ready() {
-    while (head_ < fifo_.size() && fifo_[head_].done) {
+    while (head_done()) {
         const Pending& p = fifo_[head_];
-        complete(p, p.reply ? &*p.reply : nullptr);
+        if (!p.early_reply) {
+            complete(p, nullptr);
+            continue;
+        }
+        const auto it = std::find_if(early_.begin(), early_.end(), [&](const auto& e) { return e.first == p.seq; });
+        const Frame reply = it->second;  // a copy: early_ may change while the observer runs
+        early_.erase(it);
+        complete(p, &reply);
     }
 }
 
-void LinkCore::finish_front() {
-    if (head_ >= fifo_.size()) return;
+void LinkCore::finish_head() {
     Pending& p = fifo_[head_];
     if (!p.done) {
         if (expects_reply(*p.request)) {
@@ -92,11 +102,12 @@ void LinkCore::on_reply(VmSession&, std::uint64_t cookie, const Frame& reply) {
         if (i == head_) {
             complete(p, answer ? &reply : nullptr);  // the usual case: no copy of the reply
         } else if (answer) {
-            p.reply = reply;
+            p.early_reply = true;
+            early_.emplace_back(p.seq, reply);
         }
         break;
     }
-    complete_ready();
+    if (head_done()) complete_ready();  // answers that waited for this one
 }
 
 void LinkCore::on_claim(VmSession&, unsigned rid) { observer_.on_claim(rid); }
@@ -141,15 +152,13 @@ InProcessLink::InProcessLink(const DeviceFactory& factory, LinkObserver& observe
 InProcessLink::~InProcessLink() = default;
 
 int InProcessLink::submit(std::uint64_t seq, const Frame& request) {
-    core_.push(seq, request);
-    // Read in place: while the device handles it, the VM session only sends on
-    // its DMA channel (DMA replies), so these Main bytes stay put.
-    const std::span<const std::byte> request_bytes = core_.session().outbound(Channel::Main);
-    session_.receive(Channel::Main, request_bytes);
-    core_.session().consume(Channel::Main, request_bytes.size());
-    pump_dma();
+    // The request goes from the caller's frame straight into the device's
+    // session; the VM session only tracks it (no copy through its outbound bytes).
+    core_.push_delivered(seq, request);
+    session_.receive(Channel::Main, request.bytes());
+    if (!session_.pending(Channel::Dma).empty()) pump_dma();  // DMA the handler started (rarely any)
     pump_main();
-    core_.finish_front();  // a no-op when the reply already completed it
+    core_.finish_front();
     return 0;
 }
 

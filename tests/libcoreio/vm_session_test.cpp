@@ -386,6 +386,56 @@ TEST_F(VmSessionTest, OutboundCanBeTakenOrConsumedInParts) {
     EXPECT_EQ(session.counters().frames_out, 2u);
 }
 
+// A transport that sends part of what is queued while more frames come in
+// (a full socket): the bytes still go out in order, none lost or doubled,
+// across the buffer's growth and its moving of unsent bytes to the front.
+TEST_F(VmSessionTest, OutboundKeepsOrderAcrossPartialSendsAndGrowth) {
+    std::vector<std::byte> wire;
+    std::uint32_t queued = 0;
+    for (int round = 0; round < 200; ++round) {
+        const int burst = 1 + round % 37;  // 1..37 frames, past any initial capacity
+        for (int i = 0; i < burst; ++i) {
+            Frame f = Frame::ping(false);
+            f.set_tag(queued++);
+            session.send(Channel::Main, f);
+        }
+        const auto bytes = session.outbound(Channel::Main);
+        const std::size_t n = round % 3 == 0 ? bytes.size() : bytes.size() / 3 + 5;  // often mid-frame
+        wire.insert(wire.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
+        session.consume(Channel::Main, n);
+    }
+    std::vector<std::byte> rest;
+    session.take_outbound(Channel::Main, rest);
+    wire.insert(wire.end(), rest.begin(), rest.end());
+    ASSERT_EQ(wire.size(), queued * 64u);
+    for (std::uint32_t i = 0; i < queued; ++i) ASSERT_EQ(Frame::from_bytes(wire.data() + 64 * i).tag(), i);
+    Frame after = Frame::reset();  // the storage handed back by take_outbound is used again
+    session.send(Channel::Main, after);
+    ASSERT_EQ(session.outbound(Channel::Main).size(), 64u);
+    EXPECT_EQ(Frame::from_bytes(session.outbound(Channel::Main).data()), after);
+}
+
+// request_delivered(): for a transport that hands the request to the client
+// itself. The request is tracked, tapped and counted like request(), but no
+// bytes are queued.
+TEST_F(VmSessionTest, DeliveredRequestsWaitForRepliesWithoutQueuingBytes) {
+    const Frame rd = Frame::mmio_request(Op::Read, 0, 0xfef00000, 4, 0, 7);
+    const Frame posted = Frame::mmio_request(Op::Write, 0, 0xfef00004, 4, 0, 8);
+    session.request_delivered(rd, 41);
+    session.request_delivered(posted, 42);
+    EXPECT_TRUE(session.outbound(Channel::Main).empty());
+    EXPECT_TRUE(session.pending(41));
+    EXPECT_FALSE(session.pending(42));  // posted: nothing to wait for
+    EXPECT_EQ(session.counters().frames_out, 2u);
+    EXPECT_EQ(tap.sent, 2);
+    feed(Channel::Main, answer(rd));
+    ASSERT_EQ(events.replies.size(), 1u);
+    EXPECT_EQ(events.replies[0].first, 41u);
+    EXPECT_EQ(session.pending_count(), 0u);
+    feed(Channel::Main, answer(rd));  // a second answer matches nothing
+    EXPECT_EQ(session.counters().protocol_errors, 1u);
+}
+
 TEST_F(VmSessionTest, RandomBytesNeverCrash) {
     std::uint64_t x = 0x9e3779b97f4a7c15ull;
     std::vector<std::byte> junk(64 * 200);

@@ -3,6 +3,13 @@
 // order, DMA, keep-going, TCP, timing modes.
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstring>
 #include <fstream>
 
 #include "coreio/replayer/replay.hpp"
@@ -312,6 +319,87 @@ TEST_F(ReplayTest, OverTcpAgainstAnExampleDeviceProcessLikeClient) {
     ReplayReport rep = player.run(sc_, link);
     EXPECT_TRUE(rep.passed()) << rep.summary();
     EXPECT_EQ(rep.counts.irqs, 2u);
+}
+
+namespace {
+
+/// A blocking TCP connection to 127.0.0.1:port with a 10 s receive timeout; -1 on failure.
+int connect_loopback(std::uint16_t port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -1;
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/// Reads exactly n bytes (false on timeout or close).
+bool read_exactly(int fd, std::byte* p, std::size_t n) {
+    while (n > 0) {
+        const ssize_t k = ::recv(fd, p, n, 0);
+        if (k <= 0) return false;
+        p += k;
+        n -= static_cast<std::size_t>(k);
+    }
+    return true;
+}
+
+/// Every completion a link reports, in order.
+struct CompletionLog final : LinkObserver {
+    std::vector<std::pair<std::uint64_t, std::uint32_t>> done;  // seq, first 4 reply data bytes
+    std::vector<std::string> violations;
+    void on_complete(std::uint64_t seq, const Frame&, const Frame* reply) override {
+        std::uint32_t v = 0;
+        if (reply != nullptr) std::memcpy(&v, reply->payload(), 4);
+        done.emplace_back(seq, v);
+    }
+    void on_irq(std::uint64_t, unsigned, unsigned, bool) override {}
+    void on_dma(std::uint64_t, DmaDirection, const Frame&, Frame&) override {}
+    void on_violation(std::uint64_t, std::string_view what) override { violations.emplace_back(what); }
+};
+
+}  // namespace
+
+// A device that answers two pipelined reads newest first: each reply still
+// completes its own request, and completions come in request order.
+TEST(TcpLinkOrder, RepliesOutOfOrderCompleteInRequestOrder) {
+    CompletionLog log;
+    TcpLink link(log, {});
+    const int main_fd = connect_loopback(link.port());
+    ASSERT_GE(main_fd, 0);
+    const int dma_fd = connect_loopback(link.port());
+    ASSERT_GE(dma_fd, 0);
+    ASSERT_EQ(link.accept(std::chrono::seconds(10)), 0);
+    const Frame r0 = Frame::mmio_request(Op::Read, 0, kBase + 0x20, 4, 0, 100);
+    const Frame r1 = Frame::mmio_request(Op::Read, 0, kBase + 0x24, 4, 0, 101);
+    ASSERT_EQ(link.submit(0, r0), 0);
+    ASSERT_EQ(link.submit(1, r1), 0);
+    ASSERT_EQ(link.pump(std::chrono::milliseconds(0)), 0);  // sends both
+    std::array<std::byte, 128> got{};
+    ASSERT_TRUE(read_exactly(main_fd, got.data(), got.size()));
+    EXPECT_EQ(Frame::from_bytes(got.data()), r0);
+    EXPECT_EQ(Frame::from_bytes(got.data() + 64), r1);
+    Frame a0 = r0, a1 = r1;
+    const std::uint32_t v0 = 0xa0a0a0a0, v1 = 0xb1b1b1b1;
+    std::memcpy(a0.payload(), &v0, 4);
+    std::memcpy(a1.payload(), &v1, 4);
+    ASSERT_EQ(::send(main_fd, a1.data(), 64, MSG_NOSIGNAL), 64);  // the newer one first
+    ASSERT_EQ(::send(main_fd, a0.data(), 64, MSG_NOSIGNAL), 64);
+    ASSERT_EQ(link.drain(std::chrono::seconds(10)), 0);
+    ASSERT_EQ(log.done.size(), 2u);
+    EXPECT_EQ(log.done[0], std::make_pair(std::uint64_t{0}, v0));
+    EXPECT_EQ(log.done[1], std::make_pair(std::uint64_t{1}, v1));
+    EXPECT_TRUE(log.violations.empty());
+    link.disconnect();
+    ::close(main_fd);
+    ::close(dma_fd);
 }
 
 TEST_F(ReplayTest, TimedModesFollowTheRecording) {

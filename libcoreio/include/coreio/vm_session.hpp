@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -109,6 +110,11 @@ public:
     /// If it expects a reply it waits in the pending table under `cookie`
     /// until on_reply() or cancel().
     void request(const Frame& frame, std::uint64_t cookie = 0);
+    /// As request(), for a transport that hands the frame to the client itself
+    /// (in process: straight into its ClientSession, no byte stream): the
+    /// request is tapped, counted and waits for its reply, but nothing is
+    /// queued on outbound(Main). Saves a 64-byte copy per request.
+    void request_delivered(const Frame& frame, std::uint64_t cookie = 0);
     /// Forgets the pending request sent with `cookie` (its caller gave up);
     /// a reply arriving later is an unmatched reply. False if none was pending.
     bool cancel(std::uint64_t cookie);
@@ -117,7 +123,7 @@ public:
     /// True while the request sent with `cookie` waits for its reply.
     bool pending(std::uint64_t cookie) const;
     /// Requests waiting for their replies.
-    std::size_t pending_count() const { return pending_.size() - pending_head_ - pending_dead_; }
+    std::size_t pending_count() const { return pending_.size - pending_.dead; }
 
     /// Queues frames to send to the client on `channel` as they are.
     void send(Channel channel, const Frame& frame);
@@ -151,6 +157,26 @@ private:
         std::uint64_t cookie = 0;
         bool live = false;
     };
+    // One channel's bytes to send. bytes.size() is storage already
+    // zero-filled (grown by doubling), so appending a frame is a bounds check
+    // and a fixed-size memcpy, not a vector resize per frame; [head, end) is
+    // what waits to be sent.
+    struct Outbound {
+        std::vector<std::byte> bytes;
+        std::size_t head = 0;
+        std::size_t end = 0;
+    };
+    /// Enters a request that expects a reply in the pending table (in the
+    /// header: inlined into request() and request_delivered(), once a tenth
+    /// of an in-process replay step as a call).
+    void track(const Frame& frame, std::uint64_t cookie) {
+        if (!expects_reply(frame)) return;
+        Pending& p = pending_.push();  // filled in place: a temporary copied in stalled on store forwarding
+        p.key = reply_key(frame);
+        p.cookie = cookie;
+        p.live = true;
+    }
+    static void make_room(Outbound& out);
     void on_frame(Channel channel, const Frame& f);
     void on_client_frame(const Frame& f);
     void on_reply_frame(const Frame& f);
@@ -158,21 +184,48 @@ private:
     void on_dma_frame(const Frame& f);
     void serve_dma(Frame f);
     void protocol_error(Channel channel, std::string_view what, const Frame& f);
-    void tap_frame(Channel channel, Direction direction, const Frame& f);
-    void pop_dead();
+    void tap_frame(Channel channel, Direction direction, const Frame& f) {
+        if (options_.tap != nullptr) options_.tap->on_frame(channel, direction, f.bytes());
+    }
+
     static unsigned index(Channel c) { return c == Channel::Main ? 0u : 1u; }
 
     DmaMemory& memory_;
     VmSessionEvents& events_;
     VmSessionOptions options_;
     std::array<FrameReader, 2> readers_;               // per channel: splits the byte stream
-    std::array<std::vector<std::byte>, 2> out_;        // per channel: bytes to send
-    std::array<std::size_t, 2> out_head_{0, 0};        // per channel: bytes of out_ already sent
-    // Requests waiting for replies, oldest first from pending_head_; replies
-    // usually come in order, so the match is almost always the first live one.
-    std::vector<Pending> pending_;
-    std::size_t pending_head_ = 0;
-    std::size_t pending_dead_ = 0;                      // entries after the head no longer live
+    std::array<Outbound, 2> out_;                      // per channel: bytes to send
+    // Requests waiting for replies, oldest first: a ring of 2^k entries from
+    // `head`, live ones and answered or cancelled ones not yet popped. Replies
+    // usually come in order, so the match is almost always the head. A ring,
+    // not a vector with a moving head: adding an entry is a bounds check and
+    // three stores, with no compaction to decide.
+    struct PendingTable {
+        std::unique_ptr<Pending[]> ring;
+        std::size_t capacity = 0;  // 0 or a power of two
+        std::size_t head = 0;      // ring index of the oldest entry
+        std::size_t size = 0;      // entries from head on, live or not
+        std::size_t dead = 0;      // of those, no longer live
+        Pending& at(std::size_t i) { return ring[(head + i) & (capacity - 1)]; }
+        const Pending& at(std::size_t i) const { return ring[(head + i) & (capacity - 1)]; }
+        Pending& push() {
+            if (size == capacity) grow();
+            return at(size++);
+        }
+        /// Entry i is answered or cancelled: no longer live; pops the head while it is not.
+        void retire(std::size_t i) {
+            at(i).live = false;
+            ++dead;
+            while (size > 0 && !at(0).live) {
+                head = (head + 1) & (capacity - 1);
+                --size;
+                --dead;
+            }
+        }
+        void clear() { head = size = dead = 0; }
+        void grow();
+    };
+    PendingTable pending_;
     std::atomic<std::uint8_t> claimed_{0};             // bit per claimed rid
     std::array<std::atomic<std::uint8_t>, kNumRanges> irq_{};  // per rid: bit per line at level 1
     std::array<std::array<std::atomic<std::uint64_t>, kNumIrqLines>, kNumRanges> edges_{};

@@ -18,9 +18,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "coreio/client_session.hpp"
@@ -105,9 +105,14 @@ public:
     /// Queues request `seq` (and its fence) on the session's main channel;
     /// keeps a pointer to `request` until it completes.
     void push(std::uint64_t seq, const Frame& request);
+    /// As push(), for a transport that hands `request` to the device itself
+    /// (in process): the session tracks it, but queues no bytes, and no fence.
+    void push_delivered(std::uint64_t seq, const Frame& request);
     /// In process: the oldest request has been fully handled; completes it if
     /// it expects no reply (or reports the missing reply).
-    void finish_front();
+    void finish_front() {
+        if (head_ < fifo_.size()) finish_head();  // else its reply completed it
+    }
     /// The request being handled now (the cause of what the device does).
     std::uint64_t cause() const { return head_ < fifo_.size() ? fifo_[head_].seq : last_seq_; }
     std::size_t outstanding() const { return fifo_.size() - head_; }
@@ -119,11 +124,19 @@ public:
 
 private:
     struct Pending {
-        std::uint64_t seq;       // caller's number
-        const Frame* request;    // the caller's (see Link::submit)
-        bool done = false;  // answered (or fenced); waits for older ones
-        std::optional<Frame> reply;  // kept only when answered before an older request
+        std::uint64_t seq = 0;             // caller's number
+        const Frame* request = nullptr;    // the caller's (see Link::submit)
+        bool done = false;                 // answered (or fenced); waits for older ones
+        bool early_reply = false;          // answered before an older request: reply in early_
     };
+    void enqueue(std::uint64_t seq, const Frame& request) {
+        if (fifo_.size() == fifo_.capacity()) make_room();
+        Pending& p = fifo_.emplace_back();  // filled in place: a temporary copied in stalled on store forwarding
+        p.seq = seq;
+        p.request = &request;
+        last_seq_ = seq;
+    }
+    void make_room();
     // VmSessionEvents
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
@@ -133,13 +146,27 @@ private:
     bool dma_read(const Frame& request, std::span<std::byte> out) override;
     bool dma_write(const Frame& request) override;
     Frame dma_reply(DmaDirection direction, const Frame& request);
-    void complete(const Pending& p, const Frame* reply);
+    /// The head entry: hands it to the observer and moves the head on first,
+    /// so cause() names the next request while the observer runs.
+    void complete(const Pending& p, const Frame* reply) {
+        ++head_;
+        observer_.on_complete(p.seq, *p.request, reply);  // p stays valid: the observer does not submit
+        if (head_ == fifo_.size()) {  // empty: start again at the front
+            fifo_.clear();
+            head_ = 0;
+        }
+    }
     void complete_ready();
+    void finish_head();
+    bool head_done() const { return head_ < fifo_.size() && fifo_[head_].done; }
 
     LinkObserver& observer_;
     bool fence_posted_;
     VmSession session_;
     std::vector<Pending> fifo_;        // requests in flight, oldest at head_
+    // Replies that came before an older request completed (rare: replies
+    // come in order), by seq; kept apart so that a Pending stays 24 bytes.
+    std::vector<std::pair<std::uint64_t, Frame>> early_;
     std::size_t head_ = 0;             // first live entry of fifo_
     std::uint64_t last_seq_ = kNoSeq;  // newest request pushed
     std::uint32_t fences_ = 0;         // fence PINGs issued (their tags count up)
