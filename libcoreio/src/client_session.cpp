@@ -167,7 +167,7 @@ int ClientSession::receive(Channel ch, std::span<const std::byte> bytes) {
         tap_until_ = options_.clock();
         tap_ended_ = true;
     }
-    run_completions();
+    if (!ready_.empty()) run_completions();  // most batches complete no DMA: skip the call
     return ok ? 0 : -EPROTO;
 }
 
@@ -312,19 +312,17 @@ void ClientSession::send(Channel ch, const Frame& f) {
         on_backlog_(ch);
 }
 
-void ClientSession::tap_frame(Channel ch, Direction d, const Frame& f) {
-    if (options_.tap == nullptr) return;
+void ClientSession::tap_frame_to(FrameTap& tap, Channel ch, Direction d, const Frame& f) {
     if (!receiving_ || options_.clock == nullptr) {
         flush_tap();  // a batch kept for deliver_tap() came first
-        options_.tap->on_frame(ch, d, f.bytes());
+        tap.on_frame(ch, d, f.bytes());
         return;
     }
     tap_batch_.push_back(TapFrame{ch, d, f});
     if (tap_batch_.size() >= kMaxTapBatch) flush_tap();
 }
 
-void ClientSession::flush_tap() {
-    if (tap_batch_.empty()) return;
+void ClientSession::flush_tap_batch() {
     if (options_.tap)
         options_.tap->on_frames(
             TapBatch{tap_batch_, tap_since_, tap_ended_ ? tap_until_ : options_.clock()});

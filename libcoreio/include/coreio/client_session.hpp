@@ -175,10 +175,17 @@ private:
     void deliver_reset();
     void send(Channel ch, const Frame& f);
     /// Shows `f` to the tap: at once outside receive(), else batched until it ends.
-    void tap_frame(Channel ch, Direction d, const Frame& f);
+    /// (The checks inline: without a tap, every frame pays one test, not a call.)
+    void tap_frame(Channel ch, Direction d, const Frame& f) {
+        if (options_.tap != nullptr) tap_frame_to(*options_.tap, ch, d, f);
+    }
+    void tap_frame_to(FrameTap& tap, Channel ch, Direction d, const Frame& f);
     /// Gives the tap the batch so far: its received frames came in at tap_since_, the
     /// sent ones go out at tap_until_ once its receive() ended, else now.
-    void flush_tap();
+    void flush_tap() {
+        if (!tap_batch_.empty()) flush_tap_batch();
+    }
+    void flush_tap_batch();
     /// Sends `f` back as received, but 64 bytes long (all a client ever sends).
     void echo(Channel ch, Frame f);
     void refill_window();
