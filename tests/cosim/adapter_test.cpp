@@ -286,6 +286,7 @@ TEST(Checkers, WishboneCheckerCatchesStbWithoutCyc) {
 
 TEST(Trace, WritesFstAndVcdBetweenTriggers) {
     const auto dir = std::filesystem::temp_directory_path() / ("coreio-cosim-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir);  // left by a dead process with the same id
     std::filesystem::create_directories(dir);
     for (TraceFormat f : {TraceFormat::Fst, TraceFormat::Vcd}) {
         Rig rig(models::make_timer_apb(f));

@@ -160,6 +160,7 @@ TEST(Cli, RecordDoesNotClobberAnExistingFileWhenListenFails) {
     socklen_t len = sizeof a;
     ::getsockname(busy, reinterpret_cast<sockaddr*>(&a), &len);
     const std::string dir = ::testing::TempDir() + "cli_record_" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);  // left by a dead process with the same id
     std::filesystem::create_directory(dir);
     const std::string path = dir + "/keep.ctrace";
     std::ofstream(path) << "an earlier recording";

@@ -14,7 +14,10 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -51,9 +54,12 @@ const std::string kGolden = std::string(COREIO_GOLDEN_DIR) + "/v2-checksum.ctrac
 bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A scratch directory of its own, to see what files a command leaves behind.
+// Its name holds this process's id: what a dead process of the same id left
+// there (ids are reused; CI runs the suite three times) is not ours.
 std::string fresh_dir() {
     const std::string d = temp_path("dir");
-    EXPECT_EQ(::mkdir(d.c_str(), 0755), 0);
+    std::filesystem::remove_all(d);
+    EXPECT_EQ(::mkdir(d.c_str(), 0755), 0) << d << ": " << std::strerror(errno);
     return d;
 }
 std::vector<std::string> entries(const std::string& dir) {

@@ -39,6 +39,7 @@ FuzzConfig dma_config() {
 
 std::string out_dir(const std::string& name) {
     const std::string d = std::string(::testing::TempDir()) + "fuzz-" + name + "-" + std::to_string(::getpid());
+    std::filesystem::remove_all(d);  // left by a dead process with the same id
     std::filesystem::create_directories(d);
     return d;
 }

@@ -117,6 +117,7 @@ TEST(Cli, ReplayDeviceInProcessOverTcpAndFuzzReproducers) {
     EXPECT_NE(out.find("/nonexistent.ctrace"), std::string::npos) << out;
 
     const std::string dir = std::string(::testing::TempDir()) + "cli-fuzz-" + std::to_string(::getpid());
+    std::filesystem::remove_all(dir);  // left by a dead process with the same id
     std::tie(rc, out) = run(fuzz + " --model timer --seeded-bug --seed 7 --execs 50000 --out " + dir);
     EXPECT_EQ(rc, 1) << out;
     EXPECT_NE(out.find("irq-stuck-high:irq.after-reset"), std::string::npos) << out;
