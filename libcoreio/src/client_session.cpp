@@ -47,43 +47,6 @@ int MmioHandler::write_pair(std::uint64_t addr, std::size_t len, const void* buf
 
 // ---- internal structures -----------------------------------------------------
 
-/// A growable byte queue: append at the tail, drain from the head. Memory is
-/// kept between batches, so steady-state traffic never allocates.
-struct ClientSession::Output {
-    std::unique_ptr<std::byte[]> buf;
-    std::size_t cap = 0;
-    std::size_t head = 0;
-    std::size_t tail = 0;
-
-    explicit Output(std::size_t initial) : buf(new std::byte[initial]), cap(initial) {}
-
-    std::byte* append(std::size_t n) {
-        if (tail + n > cap) make_room(n);
-        std::byte* p = buf.get() + tail;
-        tail += n;
-        return p;
-    }
-    void make_room(std::size_t n) {
-        if (head > 0) {  // slide the unsent bytes to the front first
-            std::memmove(buf.get(), buf.get() + head, tail - head);
-            tail -= head;
-            head = 0;
-        }
-        if (tail + n <= cap) return;
-        const std::size_t ncap = std::max(cap * 2, tail + n);
-        std::unique_ptr<std::byte[]> nbuf(new std::byte[ncap]);
-        std::memcpy(nbuf.get(), buf.get(), tail);
-        buf = std::move(nbuf);
-        cap = ncap;
-    }
-    std::span<const std::byte> pending() const { return {buf.get() + head, tail - head}; }
-    void consume(std::size_t n) {
-        head += std::min(n, tail - head);
-        if (head == tail) head = tail = 0;
-    }
-    void clear() { head = tail = 0; }
-};
-
 struct ClientSession::Transfer {
     DmaCompletion done;
     std::byte* buf = nullptr;       // user buffer (read into / write from)
@@ -123,8 +86,6 @@ ClientSession::ClientSession(SessionOptions options)
       queue_head_(kNone),
       queue_tail_(kNone),
       slots_(new Slot[kMaxOutstanding]) {
-    out_[0] = std::make_unique<Output>(64 * 1024);
-    out_[1] = std::make_unique<Output>(kMaxOutstanding * kBlockSize + 64 * 1024);
     free_slots_.reserve(kMaxOutstanding);
     for (std::size_t i = kMaxOutstanding; i-- > 0;) free_slots_.push_back(static_cast<std::uint16_t>(i));
     transfers_.reserve(16);
@@ -305,10 +266,10 @@ void ClientSession::on_dma_reply(const Frame& f) {
 
 void ClientSession::send(Channel ch, const Frame& f) {
     if (closed_) return;
-    Output& out = *out_[idx(ch)];
+    ByteQueue& out = out_[idx(ch)];
     std::memcpy(out.append(kBlockSize), f.data(), kBlockSize);
     tap_frame(ch, Direction::Sent, f);
-    if (ch == Channel::Main && on_backlog_ && (dispatching_ || !receiving_) && out.tail - out.head > backlog_limit_)
+    if (ch == Channel::Main && on_backlog_ && (dispatching_ || !receiving_) && out.size() > backlog_limit_)
         on_backlog_(ch);
 }
 
@@ -473,8 +434,8 @@ void ClientSession::connection_closed(Channel ch) {
     reader_[i].reset();
     flush_tap();  // before the owner tells the tap the connection is down
     closed_ = true;
-    out_[0]->clear();
-    out_[1]->clear();
+    out_[0].clear();
+    out_[1].clear();
     fail_all_dma(-ECONNRESET);
     run_completions();
 }
@@ -485,7 +446,7 @@ void ClientSession::reset() {
     for (std::size_t i = 0; i < 2; ++i) {
         reader_[i].reset();
         poisoned_[i] = false;
-        out_[i]->clear();
+        out_[i].clear();
     }
     closed_ = false;
     reset_deferred_ = false;
@@ -494,11 +455,11 @@ void ClientSession::reset() {
     run_completions();
 }
 
-std::span<const std::byte> ClientSession::pending(Channel ch) const { return out_[idx(ch)]->pending(); }
+std::span<const std::byte> ClientSession::pending(Channel ch) const { return out_[idx(ch)].pending(); }
 
-void ClientSession::consume(Channel ch, std::size_t n) { out_[idx(ch)]->consume(n); }
+void ClientSession::consume(Channel ch, std::size_t n) { out_[idx(ch)].consume(n); }
 
-bool ClientSession::has_pending() const { return out_[0]->tail != out_[0]->head || out_[1]->tail != out_[1]->head; }
+bool ClientSession::has_pending() const { return !out_[0].empty() || !out_[1].empty(); }
 
 int ClientSession::claim(unsigned rid, MmioHandler& handler) {
     if (rid >= kNumRanges) return -EINVAL;

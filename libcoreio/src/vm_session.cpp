@@ -243,49 +243,20 @@ bool VmSession::pending(std::uint64_t cookie) const {
 
 void VmSession::send(Channel channel, const Frame& frame) {
     tap_frame(channel, Direction::Sent, frame);
-    Outbound& out = out_[index(channel)];
-    if (out.bytes.size() - out.end < kBlockSize) make_room(out);
-    std::memcpy(out.bytes.data() + out.end, frame.data(), kBlockSize);
-    out.end += kBlockSize;
+    std::memcpy(out_[index(channel)].append(kBlockSize), frame.data(), kBlockSize);
     bump(counts(channel).frames_out);
 }
 
-// Room for one more frame: moves the unsent bytes to the front, or doubles
-// the storage (value-initialising the new part once, not per frame).
-void VmSession::make_room(Outbound& out) {
-    if (out.head > 0) {
-        std::memmove(out.bytes.data(), out.bytes.data() + out.head, out.end - out.head);
-        out.end -= out.head;
-        out.head = 0;
-        if (out.bytes.size() - out.end >= kBlockSize) return;
-    }
-    out.bytes.resize(std::max<std::size_t>(out.bytes.size() * 2, 16 * kBlockSize));
-}
+std::span<const std::byte> VmSession::outbound(Channel channel) const { return out_[index(channel)].pending(); }
 
-std::span<const std::byte> VmSession::outbound(Channel channel) const {
-    const Outbound& out = out_[index(channel)];
-    return std::span<const std::byte>(out.bytes.data() + out.head, out.end - out.head);
-}
+void VmSession::consume(Channel channel, std::size_t n) { out_[index(channel)].consume(n); }
 
-void VmSession::consume(Channel channel, std::size_t n) {
-    Outbound& out = out_[index(channel)];
-    out.head += std::min(n, out.end - out.head);
-    if (out.head == out.end) out.head = out.end = 0;
-}
-
-void VmSession::take_outbound(Channel channel, std::vector<std::byte>& into) {
-    Outbound& out = out_[index(channel)];
-    if (out.head > 0) std::memmove(out.bytes.data(), out.bytes.data() + out.head, out.end - out.head);
-    out.bytes.resize(out.end - out.head);  // shrinks: no allocation
-    into.clear();
-    into.swap(out.bytes);  // `into`'s storage is reused from now on
-    out.head = out.end = 0;
-}
+void VmSession::take_outbound(Channel channel, std::vector<std::byte>& into) { out_[index(channel)].take(into); }
 
 void VmSession::reset_streams() {
     for (unsigned i = 0; i < 2; ++i) {
         readers_[i].reset();
-        out_[i].head = out_[i].end = 0;
+        out_[i].clear();
     }
 }
 

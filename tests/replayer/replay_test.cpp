@@ -3,8 +3,6 @@
 // order, DMA, keep-going, TCP, timing modes.
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -12,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "coreio/net/socket.hpp"
 #include "coreio/replayer/replay.hpp"
 #include "coreio/trace/reader.hpp"
 #include "dma_copy.hpp"
@@ -323,20 +322,13 @@ TEST_F(ReplayTest, OverTcpAgainstAnExampleDeviceProcessLikeClient) {
 
 namespace {
 
-/// A blocking TCP connection to 127.0.0.1:port with a 10 s receive timeout; -1 on failure.
+/// A blocking TCP connection to 127.0.0.1:port with a 10 s receive timeout; < 0 on failure.
 int connect_loopback(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) return -1;
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const int fd = coreio::net::connect_tcp({"127.0.0.1", port});
+    if (fd < 0) return fd;
+    coreio::net::set_nonblocking(fd, false);
     timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        ::close(fd);
-        return -1;
-    }
     return fd;
 }
 

@@ -31,6 +31,7 @@
 #include <string_view>
 #include <vector>
 
+#include "coreio/byte_queue.hpp"
 #include "coreio/client.hpp"
 #include "coreio/export.hpp"
 #include "coreio/frame.hpp"
@@ -163,7 +164,6 @@ public:
     }
 
 private:
-    struct Output;        // one channel's outbound byte queue
     struct Transfer;      // one DMA transfer
     struct Slot;          // one chunk in flight
     struct Ready;         // a completion waiting to run
@@ -198,7 +198,7 @@ private:
     SessionOptions options_;
     std::function<void(Channel)> on_backlog_;
     std::size_t backlog_limit_ = kDefaultBacklogLimit;
-    std::unique_ptr<Output> out_[2];
+    ByteQueue out_[2];  // per channel: bytes to send
     FrameReader reader_[2];
     bool poisoned_[2] = {false, false};  // a stream cut beyond repair (TooLong)
     bool closed_ = false;

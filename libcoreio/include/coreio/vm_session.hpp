@@ -17,6 +17,7 @@
 #include <string_view>
 #include <vector>
 
+#include "coreio/byte_queue.hpp"
 #include "coreio/client.hpp"
 #include "coreio/export.hpp"
 #include "coreio/frame.hpp"
@@ -157,15 +158,6 @@ private:
         std::uint64_t cookie = 0;
         bool live = false;
     };
-    // One channel's bytes to send. bytes.size() is storage already
-    // zero-filled (grown by doubling), so appending a frame is a bounds check
-    // and a fixed-size memcpy, not a vector resize per frame; [head, end) is
-    // what waits to be sent.
-    struct Outbound {
-        std::vector<std::byte> bytes;
-        std::size_t head = 0;
-        std::size_t end = 0;
-    };
     /// Enters a request that expects a reply in the pending table (in the
     /// header: inlined into request() and request_delivered(), once a tenth
     /// of an in-process replay step as a call).
@@ -176,7 +168,6 @@ private:
         p.cookie = cookie;
         p.live = true;
     }
-    static void make_room(Outbound& out);
     void on_frame(Channel channel, const Frame& f);
     void on_client_frame(const Frame& f);
     void on_reply_frame(const Frame& f);
@@ -194,7 +185,7 @@ private:
     VmSessionEvents& events_;
     VmSessionOptions options_;
     std::array<FrameReader, 2> readers_;               // per channel: splits the byte stream
-    std::array<Outbound, 2> out_;                      // per channel: bytes to send
+    std::array<ByteQueue, 2> out_;                     // per channel: bytes to send
     // Requests waiting for replies, oldest first: a ring of 2^k entries from
     // `head`, live ones and answered or cancelled ones not yet popped. Replies
     // usually come in order, so the match is almost always the head. A ring,
