@@ -1,9 +1,10 @@
 // coreio-bench-trace: what recording costs, side by side in one run.
 //
-// Three identical register-file devices (libcoreio Clients), each driven by its
+// Four identical register-file devices (libcoreio Clients), each driven by its
 // own mock VM: one connected directly, one through an in-process
-// RecordingProxy, one directly with the in-library tap (ClientOptions::tap =
-// a TraceTap writing a temp file). Each workload runs on all three in turn,
+// RecordingProxy, one through a bare forwarder that records nothing (the
+// floor of any proxy: bare_forwarder.hpp), one directly with the in-library
+// tap (ClientOptions::tap = a TraceTap writing a temp file). Each workload runs on all three in turn,
 // several rounds; the median round of each is printed, and the median of the
 // per-round ratios. The
 // machine is shared and noisy: read the ratios, not the times. Pipelined
@@ -15,7 +16,8 @@
 // step (one send out, one recv back), so each window costs a round trip. A
 // proxy adds two hops (two more thread wake-ups) to each, as to a sequential
 // read, so its pipelined ratio is about direct round trip / proxy round trip
-// (the "64-read window" times). The tap's work on a window's frames (~50-70 ns
+// (the "64-read window" times): the bare forwarder's row shows that bound,
+// and "proxy / forwarder" what recording adds to it. The tap's work on a window's frames (~50-70 ns
 // a transaction) runs on the device's thread after the replies went out, and
 // the next window can arrive before it ends.
 //
@@ -50,6 +52,7 @@
 #include "coreio/trace/tap.hpp"
 #include "coreio/trace/writer.hpp"
 #include "../register_file.hpp"
+#include "bare_forwarder.hpp"
 #include "rounds.hpp"
 
 namespace {
@@ -76,12 +79,13 @@ std::string temp_file(const char* stem) {
 }
 
 // How a device reaches its VM.
-enum class Path { Direct, Proxy, Tap };
+enum class Path { Direct, Proxy, Forwarder, Tap };
 
 // One mock VM and one libcoreio device, connected as `path` says.
 struct Device {
     coreio::mockvm::Vm vm{vm_config()};
     coreio::recorder::RecordingProxy proxy;
+    std::unique_ptr<coreio::bench::BareForwarder> forwarder;
     coreio::trace::TraceWriter writer;
     std::unique_ptr<coreio::trace::TraceTap> tap;
     std::unique_ptr<coreio::Client> client;
@@ -102,6 +106,10 @@ struct Device {
             if (std::string e = proxy.start(po); !e.empty()) throw std::runtime_error("proxy: " + e);
             proxy.run_in_thread();
             target = "127.0.0.1:" + std::to_string(proxy.port());
+        } else if (path == Path::Forwarder) {
+            const std::string vm_port = target.substr(target.rfind(':') + 1);
+            forwarder = std::make_unique<coreio::bench::BareForwarder>(static_cast<std::uint16_t>(std::stoi(vm_port)));
+            target = "127.0.0.1:" + std::to_string(forwarder->port());
         } else if (path == Path::Tap) {
             trace_path = temp_file(stem);
             coreio::trace::TraceHeader h;
@@ -128,6 +136,7 @@ struct Device {
         tap.reset();
         writer.close();
         proxy.stop();
+        forwarder.reset();
         if (!trace_path.empty()) std::filesystem::remove(trace_path);
     }
 };
@@ -198,7 +207,8 @@ int main(int argc, char** argv) {
     auto n = [&](double base) { return std::max<std::size_t>(1, static_cast<std::size_t>(base * scale)); };
     auto wanted = [&](const char* name) { return only.empty() || std::string(name).find(only) != std::string::npos; };
 
-    Device direct(Path::Direct, "direct"), proxied(Path::Proxy, "proxy"), tapped(Path::Tap, "tap");
+    Device direct(Path::Direct, "direct"), proxied(Path::Proxy, "proxy"), tapped(Path::Tap, "tap"),
+        forwarded(Path::Forwarder, "forwarder");
     std::unique_ptr<Device> direct2;
     if (control) direct2 = std::make_unique<Device>(Path::Direct, "direct2");
 
@@ -212,7 +222,7 @@ int main(int argc, char** argv) {
         // Process CPU time (every thread, user + system) per run too: unlike
         // the wall clock it hardly moves with other people's load, and with
         // every stage of the pipeline on two cores it bounds the throughput.
-        std::vector<std::vector<double>> cpu(4);  // [path][round]
+        std::vector<std::vector<double>> cpu(5);  // [path][round]
         auto run = [&](Device& d, std::size_t k) {
             return [&, k] {
                 const double c0 = cpu_seconds();
@@ -223,8 +233,8 @@ int main(int argc, char** argv) {
                 return s;
             };
         };
-        std::vector<std::function<double()>> runs{run(direct, 0), run(proxied, 1), run(tapped, 2)};
-        if (direct2) runs.push_back(run(*direct2, 3));
+        std::vector<std::function<double()>> runs{run(direct, 0), run(proxied, 1), run(tapped, 2), run(forwarded, 3)};
+        if (direct2) runs.push_back(run(*direct2, 4));
         const Rounds r(rounds, runs);
         const double c = static_cast<double>(count);
         // The window moves in lock step (64 requests out in one send, their 64
@@ -240,8 +250,11 @@ int main(int argc, char** argv) {
                         Rounds::median_of(cpu[k]) / c * 1e6, Rounds::median_of(cpu[0]) / c * 1e6,
                         Rounds::median_of(cpu_ratio), r.median(k) * window_us, r.median(0) * window_us);
         };
-        if (direct2) line("control pipelined reads", 3, "(noise)");
+        if (direct2) line("control pipelined reads", 4, "(noise)");
         line("proxy pipelined reads", 1, ">= 0.80");
+        line("  bare forwarder, no record", 3, "(floor)");
+        std::printf("%-28s %14s %14s %8.3f %s\n", "  proxy / bare forwarder", "", "", r.median_ratio(3, 1),
+                    "(what recording costs the proxy)");
         line("tap pipelined reads", 2, ">= 0.95");
     }
 
@@ -255,15 +268,18 @@ int main(int argc, char** argv) {
                 return seconds_since(t0) / static_cast<double>(count) * 1e6;
             };
         };
-        std::vector<std::function<double()>> runs{run(direct), run(proxied), run(tapped)};
+        std::vector<std::function<double()>> runs{run(direct), run(proxied), run(tapped), run(forwarded)};
         if (direct2) runs.push_back(run(*direct2));
         const Rounds r(rounds, runs);
         if (direct2)
-            std::printf("%-28s %11.2f us %11.2f us %8.3f %s\n", "control sequential read", r.median(3), r.median(0),
-                        r.median_ratio(3, 0), "(direct vs direct: the noise)");
+            std::printf("%-28s %11.2f us %11.2f us %8.3f %s\n", "control sequential read", r.median(4), r.median(0),
+                        r.median_ratio(4, 0), "(direct vs direct: the noise)");
         // A separate process cannot answer sooner than one more loopback hop each way.
         std::printf("%-28s %11.2f us %11.2f us %8.3f +%.2f us round trip (one more loopback hop: the floor for a proxy)\n",
                     "proxy sequential read", r.median(1), r.median(0), r.median_ratio(1, 0), r.median(1) - r.median(0));
+        std::printf("%-28s %11.2f us %11.2f us %8.3f +%.2f us round trip (records nothing); proxy / forwarder %.3f\n",
+                    "  bare forwarder, no record", r.median(3), r.median(0), r.median_ratio(3, 0),
+                    r.median(3) - r.median(0), r.median_ratio(1, 3));
         std::printf("%-28s %11.2f us %11.2f us %8.3f +%.2f us round trip\n", "tap sequential read", r.median(2),
                     r.median(0), r.median_ratio(2, 0), r.median(2) - r.median(0));
     }
