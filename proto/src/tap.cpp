@@ -215,15 +215,15 @@ struct TraceTap::Impl {
             q.validate() != FrameError::Ok)
             return false;  // a reply echoing a valid MMIO request's key words is a valid MMIO reply too
         frames += 2;
-        Entry& e = next_entry();
-        e.ev = Event{};
-        fill_transaction(e.ev, q);
-        stamp(e.ev, req.channel, towards, req_time);
-        e.key = reply_key(q);
-        apply_reply(e.ev, r);
-        e.ev.reply_after_ns = rep_time - std::min(rep_time, req_time);
+        Event ev;
+        fill_transaction(ev, q);
+        stamp(ev, req.channel, towards, req_time);
+        apply_reply(ev, r);
+        ev.reply_after_ns = rep_time - std::min(rep_time, req_time);
         inflight.reset();
-        write(head++);
+        const std::uint64_t seq = tail++;  // its place in the sequence, written at once
+        head = tail;
+        written[seq & written_mask] = {seq, writer.append_locked(ev)};
         return true;
     }
 
