@@ -198,6 +198,35 @@ struct TraceTap::Impl {
         if (options.raw_frames) keep(e.raw, bytes);
     }
 
+    // An MMIO request directly followed by its reply, with nothing waiting
+    // before it (a synchronous handler's batch: request, reply, request, ...):
+    // recorded as frame(request) then frame(reply) would record it, without
+    // queueing the request. False (nothing done) when the pair is not that.
+    // Precondition: head == tail.
+    bool request_and_reply(const TapFrame& req, const TapFrame& rep, std::uint64_t req_time, std::uint64_t rep_time) {
+        if (options.raw_frames || req.channel != rep.channel) return false;
+        const Frame& q = req.frame;
+        const Frame& r = rep.frame;
+        const Towards towards = towards_of(req.direction);
+        const Towards back = towards_of(rep.direction);
+        if (exchange_of(q) != Exchange::Mmio || !expects_reply(q) ||
+            !is_request_from(q.from_client(), towards == Towards::Vm) ||
+            is_request_from(r.from_client(), back == Towards::Vm) || !(reply_key(q) == reply_key(r)) ||
+            q.validate() != FrameError::Ok)
+            return false;  // a reply echoing a valid MMIO request's key words is a valid MMIO reply too
+        frames += 2;
+        Event ev;
+        fill_transaction(ev, q);
+        stamp(ev, req.channel, towards, req_time);
+        apply_reply(ev, r);
+        ev.reply_after_ns = rep_time - std::min(rep_time, req_time);
+        inflight.reset();
+        const std::uint64_t seq = tail++;  // its place in the sequence, written at once
+        head = tail;
+        written[seq & written_mask] = {seq, writer.append_locked(ev)};
+        return true;
+    }
+
     // A reply: completes its request among the waiting entries of this channel.
     void reply(Channel channel, Towards towards, Exchange x, const Frame& f, std::span<const std::byte> bytes,
                std::uint64_t now) {
@@ -238,8 +267,17 @@ void TraceTap::on_frames(const TapBatch& batch) {
     std::lock_guard lock(impl_->writer.mutex());
     const std::uint64_t received = impl_->writer.time_of(batch.received_at);
     const std::uint64_t sent = std::max(received, impl_->writer.time_of(batch.sent_at));
-    for (const TapFrame& f : batch.frames)
-        impl_->frame(f.channel, f.direction, f.frame, f.frame.bytes(), f.direction == Direction::Received ? received : sent);
+    const auto time = [&](const TapFrame& f) { return f.direction == Direction::Received ? received : sent; };
+    const std::span<const TapFrame> frames = batch.frames;
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+        const TapFrame& f = frames[i];
+        if (impl_->head == impl_->tail && i + 1 < frames.size() &&
+            impl_->request_and_reply(f, frames[i + 1], time(f), time(frames[i + 1]))) {
+            ++i;
+            continue;
+        }
+        impl_->frame(f.channel, f.direction, f.frame, f.frame.bytes(), time(f));
+    }
 }
 
 void TraceTap::on_connection(Channel channel, bool up) {

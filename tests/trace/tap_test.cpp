@@ -1,8 +1,11 @@
 // TraceTap: frames in, typed records out (folding, pairing, DMA cause, errors).
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstring>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -358,4 +361,96 @@ TEST(TraceTapTest, BatchTimesReceivedFramesBeforeSentOnes) {
     EXPECT_EQ(r.events[1].ev.reply_after_ns, 3'000u);
     EXPECT_EQ(r.events[2].ev.kind, EventKind::Irq);
     EXPECT_EQ(r.events[2].ev.time_ns, t0 + 4'000);
+}
+
+namespace {
+
+// Records `frames` into a fresh trace, as one TapBatch or one on_frame() per
+// frame, on a clock that stands still (so both give the same times).
+ReadAll record_frames(std::span<const TapFrame> frames, bool as_batch, TapOptions o) {
+    const std::string path = temp_path(as_batch ? "tap-as-batch" : "tap-one-by-one");
+    TraceWriter writer;
+    WriterOptions wo;
+    wo.background_flush = false;
+    wo.clock = [] { return std::uint64_t{5000}; };
+    EXPECT_EQ(writer.open(path, {}, wo), "");
+    {
+        TraceTap tap(writer, o);
+        if (as_batch) {
+            const auto t = std::chrono::steady_clock::now();
+            tap.on_frames(TapBatch{frames, t, t});
+        } else {
+            for (const TapFrame& f : frames) tap.on_frame(f.channel, f.direction, f.frame.bytes());
+        }
+    }
+    EXPECT_EQ(writer.close(), "");
+    return read_file(path);
+}
+
+}  // namespace
+
+// A batch takes a shortcut for a request directly followed by its reply; its
+// records must be exactly those of the same frames given one by one: pairs,
+// posted writes, replies out of order or not matching, pair ops, error
+// replies, DMA (with its MMIO cause), invalid frames, other channels, and
+// either observer, with and without raw frames.
+TEST(TraceTapTest, BatchRecordsWhatFramesOneByOneRecord) {
+    const Frame r1 = read_req(0x1000, 1), r2 = read_req(0x1004, 2), r3 = read_req(0x1008, 3);
+    const Frame w = write_req(Op::Write, 0x100c, 7, 4), wa = write_req(Op::WriteAck, 0x1010, 8, 5);
+    const Frame pair = Frame::mmio_request(Op::ReadPair, 1, 0x2000, 8, 0, 6);
+    const Frame dma = Frame::dma_request(Op::Read, 0, 0, 0x8000, 4, 0, 9);
+    const Frame dma2 = Frame::dma_request(Op::Read, 0, 0, 0x8004, 4, 0, 10);
+    // A frame with its size byte (w1[21:16]) set to 40 (> 32: invalid).
+    const auto sized_40 = [](const Frame& f) {
+        std::array<std::byte, kBlockSize> b;
+        std::copy(f.bytes().begin(), f.bytes().end(), b.begin());
+        b[10] = std::byte{40};
+        return Frame::from_bytes(b.data());
+    };
+    const Frame bad_req = sized_40(r3);
+    Frame pair_reply = pair;
+    pair_reply.fill_payload(0x5a);
+    for (const Observer observer : {Observer::Client, Observer::Vm}) {
+        // From the VM / from the client, as this observer sees them.
+        const Direction vm = observer == Observer::Client ? Direction::Received : Direction::Sent;
+        const Direction dev = observer == Observer::Client ? Direction::Sent : Direction::Received;
+        const Channel main = Channel::Main, dch = Channel::Dma;
+        // The cases that leave nothing waiting come first (the shortcut needs that).
+        const std::vector<TapFrame> frames = {
+            {main, vm, r1},  {main, dev, reply_with(r1, 11)},        // a pair
+            {main, vm, w},   {main, dev, Frame::irq_update(0, 2, 1)},  // posted write
+            {main, vm, w},   {main, dev, reply_with(w, 0)},          // a posted write "answered"
+            {main, vm, r2},  {main, dev, reply_with(r2, 22)},        // a pair after it,
+            {dch, dev, dma2}, {dch, vm, reply_with(dma2, 5)},        // then DMA with no access in flight
+            {main, vm, pair}, {main, dev, pair_reply},               // pair op
+            {main, vm, wa},  {main, dev, reply_with(wa, 0, true)},   // error reply
+            {main, vm, bad_req}, {main, dev, reply_with(bad_req, 1)},  // invalid request and its echo
+            {main, vm, r1},  {main, vm, r1},                         // the same request twice
+            {main, dev, reply_with(r1, 1)}, {main, dev, reply_with(r1, 2)},
+            {main, vm, r2},  {main, vm, r3},                         // two waiting, answered out of order
+            {main, dev, reply_with(r3, 13)}, {main, dev, reply_with(r2, 12, true)},
+            {main, vm, r1},  {dch, dev, dma},                        // DMA during an access
+            {dch, vm, reply_with(dma, 3)}, {main, dev, reply_with(r1, 4)},
+            {main, vm, r2},  {dch, dev, reply_with(r2, 2)},          // reply on the other channel
+            {main, vm, r1},  {main, dev, reply_with(r2, 1)},         // not its reply
+            {main, vm, r3},  {main, dev, sized_40(reply_with(r3, 1))},  // invalid reply
+            {main, vm, r3},  {main, dev, reply_with(r3, 33)},        // a pair behind waiting ones
+        };
+        for (const bool raw : {false, true}) {
+            TapOptions o;
+            o.observer = observer;
+            o.raw_frames = raw;
+            ReadAll batch = record_frames(frames, true, o);
+            ReadAll single = record_frames(frames, false, o);
+            ASSERT_EQ(batch.events.size(), single.events.size());
+            ASSERT_GE(batch.events.size(), 20u);
+            for (std::size_t i = 0; i < batch.events.size(); ++i) {
+                const Difference d = compare_events(batch.events[i].event(), single.events[i].event(),
+                                                    CompareOptions{.timing = true, .tags = true, .raw = true});
+                EXPECT_EQ(d.field, "") << "observer " << observer_name(observer) << (raw ? " raw" : "") << ", record "
+                                       << i << ": " << d.a << " vs " << d.b;
+                EXPECT_EQ(batch.events[i].ev.cause, single.events[i].ev.cause) << i;
+            }
+        }
+    }
 }
