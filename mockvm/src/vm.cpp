@@ -92,14 +92,16 @@ void wake_completed() {
     for (auto* w : to_wake) futex_wake_all(*w);
     to_wake.clear();
 }
-// Replies matched while this thread feeds one batch to a session, completed
-// together once the batch is in (one slots_mu lock per batch, not per reply).
-struct MatchedReply {
-    std::uint32_t slot;
-    unsigned conn_id;
-    Frame frame;
+// The replies of the batch this thread feeds to a session are completed as
+// they are matched, all under one slots_mu lock: taken at the batch's first
+// reply, released once the batch is in (Impl::end_completions) or before a
+// callback that takes state_mu (lock order).
+struct Completions {
+    std::mutex* held = nullptr;  // slots_mu, while held
+    Waiter* run = nullptr;       // the waiter of the replies counted in `n`, not yet told
+    std::uint32_t n = 0;
 };
-thread_local std::vector<MatchedReply> matched;
+thread_local Completions completing;
 
 // One outstanding VM request; its index is the cookie the client's session
 // matches the reply under (VmSession keeps tag, w1 and w2).
@@ -186,7 +188,8 @@ struct Vm::Impl final : VmSessionEvents {
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
     void on_reply(VmSession& s, std::uint64_t cookie, const Frame& reply) override;
-    void complete_matched();
+    void end_completions();
+    static void count_run(Completions& k);
 
     void log(const std::string& line) const {
         if (cfg.log) cfg.log(line);
@@ -534,7 +537,7 @@ void Vm::Impl::serve_mains() {
 // it answers at once (pings; best effort, never blocking). Caller holds c.mu.
 bool Vm::Impl::feed_main(Conn& c, std::span<const std::byte> bytes) {
     const bool ok = c.session->receive(Channel::Main, bytes);
-    complete_matched();  // under c.mu still: a cancel() cannot free these slots first
+    end_completions();  // under c.mu still: a cancel() cannot free these slots first
     auto out = c.session->outbound(Channel::Main);
     if (!out.empty()) {
         const ssize_t k = ::send(c.main_fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -752,6 +755,7 @@ void Vm::Impl::flush_log(Conn& c) {
 }
 
 void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
+    end_completions();  // slots_mu and state_mu are never held together
     std::shared_ptr<Conn> c;
     std::string refused;
     {
@@ -788,45 +792,53 @@ void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool)
     bump_deferred = true;
 }
 
+// A reply to one of the VM's requests (caller holds the client's Conn::mu):
+// its data goes to the caller and its slot is freed at once; its waiter is
+// counted once per run of its replies and woken later, once this thread
+// holds no lock.
 void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
-    matched.push_back({static_cast<std::uint32_t>(cookie), s.id(), f});
+    Completions& k = completing;
+    if (k.held == nullptr) {
+        slots_mu.lock();
+        k.held = &slots_mu;
+    }
+    const auto i = static_cast<std::uint32_t>(cookie);
+    Slot& slot = slots[i];
+    // The session matched tag, w1 and w2; a slot is freed only after its
+    // session entry is cancelled, so it is still this request's.
+    if (!slot.busy || slot.conn_id != s.id()) return;
+    if (f.error()) {
+        int expected = 0;
+        slot.waiter->error.compare_exchange_strong(expected, -EIO);
+    } else if (slot.out1 != nullptr) {
+        std::memcpy(slot.out1, f.payload(), slot.size);
+        if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
+    }
+    slot.busy = false;
+    free_slots.push_back(i);
+    if (slot.waiter != k.run) {
+        count_run(k);
+        k.run = slot.waiter;
+    }
+    ++k.n;
 }
 
-// Completes the replies of the batch just fed (caller holds the client's
-// Conn::mu): data to the callers, slots freed, each waiter counted once per
-// run of its replies and woken later, once this thread holds no lock.
-void Vm::Impl::complete_matched() {
-    if (matched.empty()) return;
-    std::lock_guard lock(slots_mu);
-    Waiter* run = nullptr;  // the waiter of the replies counted in `n`
-    std::uint32_t n = 0;
-    auto count_run = [&] {
-        if (run != nullptr && complete(*run, n) && (to_wake.empty() || to_wake.back() != &run->done))
-            to_wake.push_back(&run->done);
-    };
-    for (const MatchedReply& r : matched) {
-        Slot& slot = slots[r.slot];
-        // The session matched tag, w1 and w2; a slot is freed only after its
-        // session entry is cancelled, so it is still this request's.
-        if (!slot.busy || slot.conn_id != r.conn_id) continue;
-        if (r.frame.error()) {
-            int expected = 0;
-            slot.waiter->error.compare_exchange_strong(expected, -EIO);
-        } else if (slot.out1 != nullptr) {
-            std::memcpy(slot.out1, r.frame.payload(), slot.size);
-            if (slot.out2 != nullptr) std::memcpy(slot.out2, r.frame.pair_second(), slot.size);
-        }
-        slot.busy = false;
-        free_slots.push_back(r.slot);
-        if (slot.waiter != run) {
-            count_run();
-            run = slot.waiter;
-            n = 0;
-        }
-        ++n;
-    }
-    count_run();
-    matched.clear();
+// Tells the waiter of the replies counted so far, and queues its wake-up if it sleeps.
+void Vm::Impl::count_run(Completions& k) {
+    if (k.run != nullptr && complete(*k.run, k.n) && (to_wake.empty() || to_wake.back() != &k.run->done))
+        to_wake.push_back(&k.run->done);
+    k.run = nullptr;
+    k.n = 0;
+}
+
+// Ends the completions of the batch being fed (or of its part before a
+// callback that takes another lock): counts the last run, drops slots_mu.
+void Vm::Impl::end_completions() {
+    Completions& k = completing;
+    if (k.held == nullptr) return;
+    count_run(k);
+    k.held->unlock();
+    k.held = nullptr;
 }
 
 int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
