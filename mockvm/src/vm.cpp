@@ -728,7 +728,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             free_slots.push_back(i);
             int expected = 0;
             s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
-            if (complete(*s.waiter)) futex_wake_all(s.waiter->done);
+            if (complete(*s.waiter)) futex_wake_all(s.waiter->state);
         }
     }
     if (tap) {
@@ -825,8 +825,8 @@ void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
 
 // Tells the waiter of the replies counted so far, and queues its wake-up if it sleeps.
 void Vm::Impl::count_run(Completions& k) {
-    if (k.run != nullptr && complete(*k.run, k.n) && (to_wake.empty() || to_wake.back() != &k.run->done))
-        to_wake.push_back(&k.run->done);
+    if (k.run != nullptr && complete(*k.run, k.n) && (to_wake.empty() || to_wake.back() != &k.run->state))
+        to_wake.push_back(&k.run->state);
     k.run = nullptr;
     k.n = 0;
 }
@@ -896,14 +896,7 @@ template <class Make>
 int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make) {
     if (window == 0) window = 1;
     if (window > kSlots / 2) window = kSlots / 2;
-    Waiter w;
-    // The I/O thread touches a Waiter only under slots_mu (it reads w.sleeping
-    // right after counting a reply, and the caller may see that count first).
-    // Passing through the lock once on the way out makes sure it is done with w.
-    struct Retire {
-        std::mutex& mu;
-        ~Retire() { std::lock_guard lock(mu); }
-    } retire{slots_mu};
+    Waiter w;  // completers never touch it after counting (see Waiter): nothing to wait for on the way out
     // Reads the replies itself while it can (see Conn), from its first send on.
     struct Leader {
         Impl& im;
@@ -914,30 +907,44 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
             if (on) im.unlead(c);
         }
     } leader{*this, *c};
-    std::size_t issued = 0;
+    // w counts at most Waiter::kMaxCount replies: the requests go in parts of
+    // that many, and w starts again from 0 once a part is answered.
+    std::size_t base = 0;                                          // requests of earlier parts
+    std::size_t part = std::min<std::size_t>(n, Waiter::kMaxCount);  // requests of this part
+    std::size_t issued = 0;                                        // of this part
     auto deadline = Clock::now() + cfg.timeout;  // pushed out whenever a reply arrives
     std::uint32_t seen = 0;
+    bool check_time = false;  // false right after sending or progress: the clock need not be read
     for (;;) {
-        const std::uint32_t done = w.done.load(std::memory_order_acquire);
+        const std::uint32_t done = w.done();
+        const bool failed = w.error.load(std::memory_order_relaxed) != 0;
+        if (done == issued && issued == part && !failed && base + part < n) {
+            base += part;  // nothing of w's is outstanding: no completer can count on it now
+            part = std::min<std::size_t>(n - base, Waiter::kMaxCount);
+            issued = seen = 0;
+            w.state.store(0, std::memory_order_relaxed);
+            continue;
+        }
+        if (done == issued && (issued == part || failed)) break;
         if (done != seen) {
             seen = done;
             deadline = Clock::now() + cfg.timeout;
+        } else if (check_time && Clock::now() >= deadline) {
+            cancel(*c, w, -ETIMEDOUT);
+            return w.error.load();
         }
-        const bool failed = w.error.load(std::memory_order_relaxed) != 0;
-        if (done == issued && (issued == n || failed)) break;
-        if (!failed && issued < n && issued - done < window) {
-            const std::size_t want = std::min<std::size_t>(window - (issued - done), n - issued);
-            const std::ptrdiff_t sent = issue(c, w, issued, want, make, deadline, leader.allowed ? &leader.on : nullptr);
+        check_time = true;
+        if (!failed && issued < part && issued - done < window) {
+            const std::size_t want = std::min<std::size_t>(window - (issued - done), part - issued);
+            const std::ptrdiff_t sent =
+                issue(c, w, base + issued, want, make, deadline, leader.allowed ? &leader.on : nullptr);
             if (sent < 0) return static_cast<int>(sent);
             if (sent > 0) {
                 issued += static_cast<std::size_t>(sent);
+                check_time = false;
                 continue;
             }
             // Every slot is taken by other callers: wait for any progress below.
-        }
-        if (Clock::now() >= deadline) {
-            cancel(*c, w, -ETIMEDOUT);
-            return w.error.load();
         }
         if (leader.on) {
             if (lead_receive(c) == Led::Lost) {  // the I/O thread sees the same and closes the client
