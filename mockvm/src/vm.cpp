@@ -118,6 +118,33 @@ struct Slot {
     unsigned size = 0;
 };
 
+// Read data to the caller: the usual widths as one move each, not a libc call per reply.
+void copy_data(std::byte* to, const std::byte* from, unsigned size) {
+    if (size == 4)
+        std::memcpy(to, from, 4);
+    else if (size == 8)
+        std::memcpy(to, from, 8);
+    else
+        std::memcpy(to, from, size);
+}
+
+// The free slots' indices, a stack (each index is in it at most once: a slot
+// is pushed only when it stops being busy). A fixed array: pushing is a store,
+// where std::vector's push_back was an out-of-line call per reply.
+class FreeSlots {
+public:
+    FreeSlots() {
+        for (std::uint32_t i = kSlots; i-- > 0;) push(i);
+    }
+    std::size_t size() const { return count_; }
+    void push(std::uint32_t i) { ids_[count_++] = i; }
+    std::uint32_t pop() { return ids_[--count_]; }
+
+private:
+    std::array<std::uint32_t, kSlots> ids_{};
+    std::uint32_t count_ = 0;
+};
+
 // A driver request before it gets a tag.
 struct Request {
     Frame frame;
@@ -343,7 +370,7 @@ struct Vm::Impl final : VmSessionEvents {
 
     std::mutex slots_mu;                            // guards slots and free_slots
     std::vector<Slot> slots = std::vector<Slot>(kSlots);
-    std::vector<std::uint32_t> free_slots;
+    FreeSlots free_slots;
     std::atomic<std::uint32_t> posted_tag{0};
     std::atomic<std::uint64_t> unclaimed_accesses{0};
 };
@@ -368,8 +395,6 @@ Vm::Impl::Impl(VmConfig c) : cfg(std::move(c)) {
     }
     if (cfg.timeout.count() <= 0) throw std::invalid_argument("timeout must be positive");
     for (const auto& m : cfg.memory) memory.add_region(m);
-    free_slots.reserve(kSlots);
-    for (std::uint32_t i = kSlots; i-- > 0;) free_slots.push_back(i);
 
     asio::error_code ec;
     const auto addr = asio::ip::make_address(cfg.listen, ec);
@@ -735,7 +760,7 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             Slot& s = slots[i];
             if (!s.busy || s.conn_id != c->id) continue;
             s.busy = false;
-            free_slots.push_back(i);
+            free_slots.push(i);
             int expected = 0;
             s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
             if (complete(*s.waiter)) futex_wake_all(s.waiter->state);
@@ -822,11 +847,11 @@ void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
         int expected = 0;
         slot.waiter->error.compare_exchange_strong(expected, -EIO);
     } else if (slot.out1 != nullptr) {
-        std::memcpy(slot.out1, f.payload(), slot.size);
-        if (slot.out2 != nullptr) std::memcpy(slot.out2, f.pair_second(), slot.size);
+        copy_data(slot.out1, f.payload(), slot.size);
+        if (slot.out2 != nullptr) copy_data(slot.out2, f.pair_second(), slot.size);
     }
     slot.busy = false;
-    free_slots.push_back(i);
+    free_slots.push(i);
     if (slot.waiter != k.run) {
         count_run(k);
         k.run = slot.waiter;
@@ -895,7 +920,7 @@ void Vm::Impl::cancel(Conn& c, Waiter& w, int err) {
         if (!s.busy || s.waiter != &w) continue;
         c.session->cancel(i);
         s.busy = false;
-        free_slots.push_back(i);
+        free_slots.push(i);
     }
     int expected = 0;
     w.error.compare_exchange_strong(expected, err);
@@ -998,8 +1023,7 @@ void Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t wan
     want = std::min(want, free_slots.size());
     for (std::size_t k = 0; k < want; ++k) {
         Request r = make(first + k);
-        const std::uint32_t i = free_slots.back();
-        free_slots.pop_back();
+        const std::uint32_t i = free_slots.pop();
         Slot& s = slots[i];
         // A fresh generation in the high bits, so a late reply to an
         // earlier use of this slot never matches.
