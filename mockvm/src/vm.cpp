@@ -307,10 +307,9 @@ struct Vm::Impl final : VmSessionEvents {
         std::lock_guard lock(state_mu);
         return clients;
     }
-    /// Queues VM requests (cookies[i] = slot of frames[i]; empty: nothing waits) and sends them.
-    /// `leading` (optional): the caller reads the replies itself if it can (see Conn); set true if so.
-    int send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
-                    Clock::time_point deadline, bool* leading = nullptr);
+    /// Queues VM requests nothing waits for (posted writes, resets) and sends them.
+    int send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline);
+    int send_queued(Conn& c, std::unique_lock<std::mutex>& lock, Clock::time_point deadline);
     void flush_log(Conn& c);
     /// After feeding a batch to c's session, with no lock held: wakes completed driver calls, logs, tells waiters.
     void after_batch(Conn& c) {
@@ -327,8 +326,7 @@ struct Vm::Impl final : VmSessionEvents {
     std::ptrdiff_t issue(const std::shared_ptr<Conn>& c, Waiter& w, std::size_t first, std::size_t want, Make& make,
                          Clock::time_point deadline, bool* leading);
     template <class Make>
-    void take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make, std::vector<Frame>& batch,
-                    std::vector<std::uint32_t>& cookies);
+    std::size_t take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make);
     void cancel(Conn& c, Waiter& w, int err);
     int posted(const std::shared_ptr<Conn>& c, Frame f);
 
@@ -877,13 +875,16 @@ void Vm::Impl::end_completions() {
     k.held = nullptr;
 }
 
-int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
-                          Clock::time_point deadline, bool* leading) {
+int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline) {
     std::unique_lock lock(c.mu);
     if (c.closed) return -ECONNRESET;
-    // Taken before the requests leave, so that no reply can wake the I/O thread.
-    if (leading != nullptr && !*leading) *leading = lead(c);
-    for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
+    for (const Frame& f : frames) c.session->request(f);
+    return send_queued(c, lock, deadline);
+}
+
+// Sends what c's session queued on the main connection (caller holds c.mu
+// through `lock`; released only while waiting for room). 0 or a negative errno.
+int Vm::Impl::send_queued(Conn& c, std::unique_lock<std::mutex>& lock, Clock::time_point deadline) {
     // Without a leader, the I/O thread reads what comes back: the replies, or
     // what the device answers a posted write with (an IRQ, read at once).
     arm(c);
@@ -997,28 +998,34 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
 
 // Sends requests make(first) .. make(first + want - 1) to c, as many as free
 // slots allow. Returns how many went out (0: every slot is taken by other
-// callers), or the error after cancelling w's requests.
+// callers), or the error after cancelling w's requests. `leading` (optional):
+// the caller reads the replies itself if it can (see Conn); set true if so.
 template <class Make>
 std::ptrdiff_t Vm::Impl::issue(const std::shared_ptr<Conn>& c, Waiter& w, std::size_t first, std::size_t want,
                                Make& make, Clock::time_point deadline, bool* leading) {
-    thread_local std::vector<Frame> batch;
-    thread_local std::vector<std::uint32_t> cookies;
-    batch.clear();
-    cookies.clear();
-    take_slots(*c, w, first, want, make, batch, cookies);
-    if (batch.empty()) return 0;
-    if (const int rc = send_frames(*c, batch, cookies, deadline, leading); rc < 0) {
+    int rc = -ECONNRESET;
+    {
+        std::unique_lock lock(c->mu);
+        if (!c->closed) {
+            want = take_slots(*c, w, first, want, make);
+            if (want == 0) return 0;
+            // Taken before the requests leave, so that no reply can wake the I/O thread.
+            if (leading != nullptr && !*leading) *leading = lead(*c);
+            rc = send_queued(*c, lock, deadline);
+        }
+    }
+    if (rc < 0) {
         cancel(*c, w, rc);
         return w.error.load();
     }
-    return static_cast<std::ptrdiff_t>(batch.size());
+    return static_cast<std::ptrdiff_t>(want);
 }
 
 // Takes up to `want` free slots for w's requests make(first + k), tags each
-// frame with its slot, and appends the frames and slots to batch and cookies.
+// frame with its slot and queues it in c's session (built there, not copied
+// through a batch). Caller holds c.mu. Returns how many it queued.
 template <class Make>
-void Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make,
-                          std::vector<Frame>& batch, std::vector<std::uint32_t>& cookies) {
+std::size_t Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make) {
     std::lock_guard lock(slots_mu);
     want = std::min(want, free_slots.size());
     for (std::size_t k = 0; k < want; ++k) {
@@ -1036,14 +1043,14 @@ void Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t wan
         s.out1 = r.out1;
         s.out2 = r.out2;
         s.size = r.frame.size();
-        batch.push_back(r.frame);
-        cookies.push_back(i);
+        c.session->request(r.frame, i);
     }
+    return want;
 }
 
 int Vm::Impl::posted(const std::shared_ptr<Conn>& c, Frame f) {
     f.set_tag(kPostedTagBit | (posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
-    return send_frames(*c, std::span<const Frame>(&f, 1), {}, Clock::now() + cfg.timeout);
+    return send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + cfg.timeout);
 }
 
 // ---- Vm ----
@@ -1225,7 +1232,7 @@ int Vm::write_many(std::span<const std::uint64_t> addrs, unsigned size, std::spa
             f.set_tag(kPostedTagBit | (impl_->posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
             batch.push_back(f);
         }
-        const int rc = impl_->send_frames(*c, batch, {}, Clock::now() + impl_->cfg.timeout);
+        const int rc = impl_->send_frames(*c, batch, Clock::now() + impl_->cfg.timeout);
         if (rc < 0) return rc;
     }
     return 0;
@@ -1245,7 +1252,7 @@ int Vm::ping() {
 void Vm::reset() {
     for (const auto& c : impl_->clients_snapshot()) {
         const Frame f = Frame::reset();
-        impl_->send_frames(*c, std::span<const Frame>(&f, 1), {}, Clock::now() + impl_->cfg.timeout);
+        impl_->send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + impl_->cfg.timeout);
     }
 }
 
