@@ -265,12 +265,13 @@ struct Vm::Impl final : VmSessionEvents {
     bool feed_main(Conn& c, std::span<const std::byte> bytes);
     bool lead(Conn& c);
     void unlead(Conn& c);
+    void unlead_locked(Conn& c);
     void arm(Conn& c);
     void arm_idle();
     void start_idle_checks();
     void check_idle();
-    enum class Led { Progress, Idle, Lost };
-    Led lead_receive(const std::shared_ptr<Conn>& c);
+    enum class Led { Progress, Idle, Lost, Done };
+    Led lead_receive(const std::shared_ptr<Conn>& c, const Waiter& w, std::uint32_t last);
     void read_dma(const std::shared_ptr<Conn>& c);
     void flush_dma(const std::shared_ptr<Conn>& c);
     void close_client(const std::shared_ptr<Conn>& c, const std::string& why);
@@ -618,6 +619,11 @@ bool Vm::Impl::lead(Conn& c) {
 // event (a waiter that came before this call led would not see it otherwise).
 void Vm::Impl::unlead(Conn& c) {
     std::lock_guard lock(c.mu);
+    unlead_locked(c);
+}
+
+// unlead() for a caller that holds c.mu.
+void Vm::Impl::unlead_locked(Conn& c) {
     c.leader.store(false, std::memory_order_relaxed);
     if (c.session->pending_count() > 0 || event_waiters.load(std::memory_order_seq_cst) > 0) arm(c);
 }
@@ -672,24 +678,31 @@ void Vm::Impl::check_idle() {
 
 // The leader's wait: one recv (sleeping at most kLeaderSliceMs), its frames
 // fed to the session. Lost: the connection ended or broke; the caller hands
-// the socket back so that the I/O thread closes the client.
-Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c) {
+// the socket back so that the I/O thread closes the client. Done: w counts
+// `last` replies (the leader's call has them all), and the leading has ended
+// under the lock held for feeding anyway.
+Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c, const Waiter& w, std::uint32_t last) {
     thread_local std::vector<std::byte> buf(kReadBuffer);
     const ssize_t n = ::recv(c->main_fd, buf.data(), buf.size(), 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Led::Idle;
     if (n <= 0) return Led::Lost;
     bool ok = true;
+    bool done = false;
     {
         std::lock_guard lock(c->mu);
         if (c->closed) return Led::Lost;
         ok = feed_main(*c, std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)));
+        if (ok && w.done() == last) {
+            unlead_locked(*c);
+            done = true;
+        }
     }
     after_batch(*c);
     if (!ok) {
         asio::post(io, [this, c] { close_client(c, "main connection can no longer be split into frames"); });
         return Led::Lost;
     }
-    return Led::Progress;
+    return done ? Led::Done : Led::Progress;
 }
 
 void Vm::Impl::read_dma(const std::shared_ptr<Conn>& c) {
@@ -984,9 +997,16 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
             // Every slot is taken by other callers: wait for any progress below.
         }
         if (leader.on) {
-            if (lead_receive(c) == Led::Lost) {  // the I/O thread sees the same and closes the client
+            // Every request sent: the leading can end with the batch that brings the last reply
+            // (kAsleep: a value no count takes, so not yet).
+            const std::uint32_t last =
+                issued == part && base + part == n ? static_cast<std::uint32_t>(issued) : Waiter::kAsleep;
+            const Led led = lead_receive(c, w, last);
+            if (led == Led::Lost) {  // the I/O thread sees the same and closes the client
                 unlead(*c);
                 leader.on = leader.allowed = false;
+            } else if (led == Led::Done) {
+                leader.on = false;
             }
             continue;
         }
