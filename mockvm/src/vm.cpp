@@ -568,8 +568,16 @@ void Vm::Impl::serve_mains() {
 // Feeds bytes received on c's main connection to its session and sends what
 // it answers at once (pings; best effort, never blocking). Caller holds c.mu.
 bool Vm::Impl::feed_main(Conn& c, std::span<const std::byte> bytes) {
-    const bool ok = c.session->receive(Channel::Main, bytes);
-    end_completions();  // under c.mu still: a cancel() cannot free these slots first
+    bool ok = false;
+    {
+        // Under c.mu still, so a cancel() cannot free these slots first; also
+        // when receive() throws, so slots_mu is never left held.
+        struct EndCompletions {
+            Impl& im;
+            ~EndCompletions() { im.end_completions(); }
+        } end{*this};
+        ok = c.session->receive(Channel::Main, bytes);
+    }
     auto out = c.session->outbound(Channel::Main);
     if (!out.empty()) {
         const ssize_t k = ::send(c.main_fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
