@@ -272,6 +272,19 @@ struct Vm::Impl final : VmSessionEvents {
     void check_idle();
     enum class Led { Progress, Idle, Lost, Done };
     Led lead_receive(const std::shared_ptr<Conn>& c, const Waiter& w, std::uint32_t last);
+    /// A driver call's reading of its client's main socket (see Conn): from
+    /// its first send on, while it can; ended at the latest on destruction.
+    struct Leading {
+        Impl& im;
+        Conn& c;
+        bool on = false;      // this call reads c's main socket
+        bool allowed = true;  // false once that read failed: the I/O thread takes over
+        ~Leading() {
+            if (on) im.unlead(c);
+        }
+        /// One lead_receive() as the reader, and what follows from its outcome.
+        void receive(const std::shared_ptr<Conn>& conn, const Waiter& w, std::uint32_t last);
+    };
     void read_dma(const std::shared_ptr<Conn>& c);
     void flush_dma(const std::shared_ptr<Conn>& c);
     void close_client(const std::shared_ptr<Conn>& c, const std::string& why);
@@ -713,6 +726,16 @@ Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c, const Waite
     return done ? Led::Done : Led::Progress;
 }
 
+void Vm::Impl::Leading::receive(const std::shared_ptr<Conn>& conn, const Waiter& w, std::uint32_t last) {
+    const Led led = im.lead_receive(conn, w, last);
+    if (led == Led::Lost) {  // the I/O thread sees the same and closes the client
+        im.unlead(c);
+        on = allowed = false;
+    } else if (led == Led::Done) {
+        on = false;  // lead_receive() ended the leading
+    }
+}
+
 void Vm::Impl::read_dma(const std::shared_ptr<Conn>& c) {
     c->dma.async_read_some(asio::buffer(c->dma_rbuf), [this, c](const asio::error_code& ec, std::size_t n) {
         if (ec) {
@@ -955,16 +978,7 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
     if (window == 0) window = 1;
     if (window > kSlots / 2) window = kSlots / 2;
     Waiter w;  // completers never touch it after counting (see Waiter): nothing to wait for on the way out
-    // Reads the replies itself while it can (see Conn), from its first send on.
-    struct Leader {
-        Impl& im;
-        Conn& c;
-        bool on = false;       // this call reads c's main socket
-        bool allowed = true;   // false once that read failed: the I/O thread takes over
-        ~Leader() {
-            if (on) im.unlead(c);
-        }
-    } leader{*this, *c};
+    Leading leader{*this, *c};
     // w counts at most Waiter::kMaxCount replies: the requests go in parts of
     // that many, and w starts again from 0 once a part is answered.
     std::size_t base = 0;                                          // requests of earlier parts
@@ -1009,13 +1023,7 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
             // (kAsleep: a value no count takes, so not yet).
             const std::uint32_t last =
                 issued == part && base + part == n ? static_cast<std::uint32_t>(issued) : Waiter::kAsleep;
-            const Led led = lead_receive(c, w, last);
-            if (led == Led::Lost) {  // the I/O thread sees the same and closes the client
-                unlead(*c);
-                leader.on = leader.allowed = false;
-            } else if (led == Led::Done) {
-                leader.on = false;
-            }
+            leader.receive(c, w, last);
             continue;
         }
         wait_done(w, done, issued == done ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1))
