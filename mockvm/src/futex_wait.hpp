@@ -33,23 +33,30 @@ inline void futex_wake_all(std::atomic<std::uint32_t>& word) {
 }
 
 // One driver call waiting for replies; lives on the caller's stack.
+//
+// The count and the caller's "asleep" flag share one futex word, so a
+// completer learns from its own fetch_add whether to wake the caller and never
+// reads the Waiter after it: the caller may return (its frame gone) as soon as
+// it sees the last count. What a completer may still do is FUTEX_WAKE the
+// word's address, which at worst wakes a later waiter there spuriously.
 struct Waiter {
-    std::atomic<std::uint32_t> done{0};   // replies (or cancellations) so far; futex word
-    std::atomic<int> error{0};            // first error seen
-    std::atomic<bool> sleeping{false};    // set around futex_wait, so completions skip the wake syscall otherwise
+    static constexpr std::uint32_t kAsleep = 0x80000000u;
+    static constexpr std::uint32_t kMaxCount = kAsleep - 1;  // completions one call may wait for
+    std::atomic<std::uint32_t> state{0};  // completions so far | kAsleep while the caller sleeps; futex word
+    std::atomic<int> error{0};            // first error seen (set before the completion is counted)
+    std::uint32_t done() const { return state.load(std::memory_order_acquire) & kMaxCount; }
 };
 
-// Counts n completions for w; true if w sleeps and needs a wake (seq_cst pairs with wait_done).
+// Counts n completions for w; true if w sleeps and needs a wake.
 inline bool complete(Waiter& w, std::uint32_t n = 1) {
-    w.done.fetch_add(n, std::memory_order_seq_cst);
-    return w.sleeping.load(std::memory_order_seq_cst);
+    return (w.state.fetch_add(n, std::memory_order_acq_rel) & Waiter::kAsleep) != 0;
 }
 
-// Sleeps until w.done moves past `seen` or the deadline.
+// Sleeps until w's count moves past `seen` or the deadline.
 inline void wait_done(Waiter& w, std::uint32_t seen, Clock::time_point deadline) {
-    w.sleeping.store(true, std::memory_order_seq_cst);
-    if (w.done.load(std::memory_order_seq_cst) == seen) futex_wait(w.done, seen, deadline);
-    w.sleeping.store(false, std::memory_order_relaxed);
+    const std::uint32_t now = w.state.fetch_or(Waiter::kAsleep, std::memory_order_acq_rel);
+    if ((now & Waiter::kMaxCount) == seen) futex_wait(w.state, seen | Waiter::kAsleep, deadline);
+    w.state.fetch_and(Waiter::kMaxCount, std::memory_order_relaxed);
 }
 
 }  // namespace coreio::mockvm::detail

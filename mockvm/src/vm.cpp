@@ -76,7 +76,10 @@ constexpr int kLeaderSliceMs = 20;  // a driver reading replies itself re-checks
 // A main socket a driver call took from the I/O thread's poller stays out of
 // it while driver calls keep coming (watching it again costs an epoll_ctl per
 // call); the I/O thread watches it again once no call led for this long.
+// While calls keep coming, the check backs off to kIdleRearmMax, so that a
+// stream of reads wakes the I/O thread about 125 times a second, not 1000.
 constexpr auto kIdleRearm = std::chrono::milliseconds(1);
+constexpr auto kIdleRearmMax = std::chrono::milliseconds(8);
 
 // Futex words of waiters completed by this thread while it fed one batch of
 // replies to a session, woken once it holds no lock (a woken driver thread
@@ -92,14 +95,16 @@ void wake_completed() {
     for (auto* w : to_wake) futex_wake_all(*w);
     to_wake.clear();
 }
-// Replies matched while this thread feeds one batch to a session, completed
-// together once the batch is in (one slots_mu lock per batch, not per reply).
-struct MatchedReply {
-    std::uint32_t slot;
-    unsigned conn_id;
-    Frame frame;
+// The replies of the batch this thread feeds to a session are completed as
+// they are matched, all under one slots_mu lock: taken at the batch's first
+// reply, released once the batch is in (Impl::end_completions) or before a
+// callback that takes state_mu (lock order).
+struct Completions {
+    std::mutex* held = nullptr;  // slots_mu, while held
+    Waiter* run = nullptr;       // the waiter of the replies counted in `n`, not yet told
+    std::uint32_t n = 0;
 };
-thread_local std::vector<MatchedReply> matched;
+thread_local Completions completing;
 
 // One outstanding VM request; its index is the cookie the client's session
 // matches the reply under (VmSession keeps tag, w1 and w2).
@@ -111,6 +116,33 @@ struct Slot {
     std::byte* out1 = nullptr;   // where read data goes (null for writes and pings)
     std::byte* out2 = nullptr;   // pair element 2
     unsigned size = 0;
+};
+
+// Read data to the caller: the usual widths as one move each, not a libc call per reply.
+void copy_data(std::byte* to, const std::byte* from, unsigned size) {
+    if (size == 4)
+        std::memcpy(to, from, 4);
+    else if (size == 8)
+        std::memcpy(to, from, 8);
+    else
+        std::memcpy(to, from, size);
+}
+
+// The free slots' indices, a stack (each index is in it at most once: a slot
+// is pushed only when it stops being busy). A fixed array: pushing is a store,
+// where std::vector's push_back was an out-of-line call per reply.
+class FreeSlots {
+public:
+    FreeSlots() {
+        for (std::uint32_t i = kSlots; i-- > 0;) push(i);
+    }
+    std::size_t size() const { return count_; }
+    void push(std::uint32_t i) { ids_[count_++] = i; }
+    std::uint32_t pop() { return ids_[--count_]; }
+
+private:
+    std::array<std::uint32_t, kSlots> ids_{};
+    std::uint32_t count_ = 0;
 };
 
 // A driver request before it gets a tag.
@@ -130,7 +162,8 @@ struct Request {
 // round trip wakes two threads (device, driver) instead of three. The socket
 // goes back into the poller (`armed`) lazily: at once when other calls wait
 // for replies or for an event (Impl::wait_event) or a call sends without
-// leading (a posted write), else once driver calls paused for kIdleRearm;
+// leading (a posted write), else once driver calls paused for kIdleRearm
+// (up to kIdleRearmMax after a long stream of calls);
 // until then input is read by the next leader.
 struct Conn {
     Conn(asio::io_context& io, unsigned id_, int main_fd_) : id(id_), main_fd(main_fd_), dma(io) {}
@@ -162,9 +195,12 @@ struct Conn {
     bool dma_read_paused = false;     // I/O thread only
     std::mutex log_mu;                   // guards log_lines (main input may be fed by a driver thread)
     std::vector<std::string> log_lines;  // session lines, logged once no other lock is held
+    // log_lines may be non-empty: flush_log() skips the lock when not (nearly every batch).
+    std::atomic<bool> has_log{false};
     void add_log(std::string line) {
         std::lock_guard lock(log_mu);
         log_lines.push_back(std::move(line));
+        has_log.store(true, std::memory_order_release);
     }
 };
 
@@ -186,7 +222,8 @@ struct Vm::Impl final : VmSessionEvents {
     void on_claim(VmSession& s, unsigned rid) override;
     void on_irq(VmSession& s, unsigned rid, unsigned line, bool level, bool rising) override;
     void on_reply(VmSession& s, std::uint64_t cookie, const Frame& reply) override;
-    void complete_matched();
+    void end_completions();
+    static void count_run(Completions& k);
 
     void log(const std::string& line) const {
         if (cfg.log) cfg.log(line);
@@ -228,12 +265,26 @@ struct Vm::Impl final : VmSessionEvents {
     bool feed_main(Conn& c, std::span<const std::byte> bytes);
     bool lead(Conn& c);
     void unlead(Conn& c);
+    void unlead_locked(Conn& c);
     void arm(Conn& c);
     void arm_idle();
     void start_idle_checks();
     void check_idle();
-    enum class Led { Progress, Idle, Lost };
-    Led lead_receive(const std::shared_ptr<Conn>& c);
+    enum class Led { Progress, Idle, Lost, Done };
+    Led lead_receive(const std::shared_ptr<Conn>& c, const Waiter& w, std::uint32_t last);
+    /// A driver call's reading of its client's main socket (see Conn): from
+    /// its first send on, while it can; ended at the latest on destruction.
+    struct Leading {
+        Impl& im;
+        Conn& c;
+        bool on = false;      // this call reads c's main socket
+        bool allowed = true;  // false once that read failed: the I/O thread takes over
+        ~Leading() {
+            if (on) im.unlead(c);
+        }
+        /// One lead_receive() as the reader, and what follows from its outcome.
+        void receive(const std::shared_ptr<Conn>& conn, const Waiter& w, std::uint32_t last);
+    };
     void read_dma(const std::shared_ptr<Conn>& c);
     void flush_dma(const std::shared_ptr<Conn>& c);
     void close_client(const std::shared_ptr<Conn>& c, const std::string& why);
@@ -270,10 +321,9 @@ struct Vm::Impl final : VmSessionEvents {
         std::lock_guard lock(state_mu);
         return clients;
     }
-    /// Queues VM requests (cookies[i] = slot of frames[i]; empty: nothing waits) and sends them.
-    /// `leading` (optional): the caller reads the replies itself if it can (see Conn); set true if so.
-    int send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
-                    Clock::time_point deadline, bool* leading = nullptr);
+    /// Queues VM requests nothing waits for (posted writes, resets) and sends them.
+    int send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline);
+    int send_queued(Conn& c, std::unique_lock<std::mutex>& lock, Clock::time_point deadline);
     void flush_log(Conn& c);
     /// After feeding a batch to c's session, with no lock held: wakes completed driver calls, logs, tells waiters.
     void after_batch(Conn& c) {
@@ -290,8 +340,7 @@ struct Vm::Impl final : VmSessionEvents {
     std::ptrdiff_t issue(const std::shared_ptr<Conn>& c, Waiter& w, std::size_t first, std::size_t want, Make& make,
                          Clock::time_point deadline, bool* leading);
     template <class Make>
-    void take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make, std::vector<Frame>& batch,
-                    std::vector<std::uint32_t>& cookies);
+    std::size_t take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make);
     void cancel(Conn& c, Waiter& w, int err);
     int posted(const std::shared_ptr<Conn>& c, Frame f);
 
@@ -312,6 +361,7 @@ struct Vm::Impl final : VmSessionEvents {
     bool main_wait_queued = false;  // I/O thread: an async_wait on main_watch is pending
     asio::steady_timer idle_timer{io};  // I/O thread: runs check_idle() while a main socket is disarmed
     bool idle_checking = false;         // I/O thread: idle_timer is pending
+    std::chrono::milliseconds idle_interval = kIdleRearm;  // I/O thread: the next check's delay
     bool accepting = true;                            // I/O thread: false once closing
     std::uint16_t port = 0;
     std::thread thread;
@@ -332,7 +382,7 @@ struct Vm::Impl final : VmSessionEvents {
 
     std::mutex slots_mu;                            // guards slots and free_slots
     std::vector<Slot> slots = std::vector<Slot>(kSlots);
-    std::vector<std::uint32_t> free_slots;
+    FreeSlots free_slots;
     std::atomic<std::uint32_t> posted_tag{0};
     std::atomic<std::uint64_t> unclaimed_accesses{0};
 };
@@ -357,8 +407,6 @@ Vm::Impl::Impl(VmConfig c) : cfg(std::move(c)) {
     }
     if (cfg.timeout.count() <= 0) throw std::invalid_argument("timeout must be positive");
     for (const auto& m : cfg.memory) memory.add_region(m);
-    free_slots.reserve(kSlots);
-    for (std::uint32_t i = kSlots; i-- > 0;) free_slots.push_back(i);
 
     asio::error_code ec;
     const auto addr = asio::ip::make_address(cfg.listen, ec);
@@ -533,8 +581,16 @@ void Vm::Impl::serve_mains() {
 // Feeds bytes received on c's main connection to its session and sends what
 // it answers at once (pings; best effort, never blocking). Caller holds c.mu.
 bool Vm::Impl::feed_main(Conn& c, std::span<const std::byte> bytes) {
-    const bool ok = c.session->receive(Channel::Main, bytes);
-    complete_matched();  // under c.mu still: a cancel() cannot free these slots first
+    bool ok = false;
+    {
+        // Under c.mu still, so a cancel() cannot free these slots first; also
+        // when receive() throws, so slots_mu is never left held.
+        struct EndCompletions {
+            Impl& im;
+            ~EndCompletions() { im.end_completions(); }
+        } end{*this};
+        ok = c.session->receive(Channel::Main, bytes);
+    }
     auto out = c.session->outbound(Channel::Main);
     if (!out.empty()) {
         const ssize_t k = ::send(c.main_fd, out.data(), out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -584,6 +640,11 @@ bool Vm::Impl::lead(Conn& c) {
 // event (a waiter that came before this call led would not see it otherwise).
 void Vm::Impl::unlead(Conn& c) {
     std::lock_guard lock(c.mu);
+    unlead_locked(c);
+}
+
+// unlead() for a caller that holds c.mu.
+void Vm::Impl::unlead_locked(Conn& c) {
     c.leader.store(false, std::memory_order_relaxed);
     if (c.session->pending_count() > 0 || event_waiters.load(std::memory_order_seq_cst) > 0) arm(c);
 }
@@ -604,11 +665,11 @@ void Vm::Impl::arm_idle() {
     }
 }
 
-// I/O thread: checks the disarmed main sockets every kIdleRearm from now on.
+// I/O thread: checks the disarmed main sockets from now on, first after idle_interval.
 void Vm::Impl::start_idle_checks() {
     if (idle_checking || !accepting) return;
     idle_checking = true;
-    idle_timer.expires_after(kIdleRearm);
+    idle_timer.expires_after(idle_interval);
     idle_timer.async_wait([this](const asio::error_code& ec) {
         idle_checking = false;
         if (!ec) check_idle();
@@ -616,7 +677,8 @@ void Vm::Impl::start_idle_checks() {
 }
 
 // I/O thread: arms each disarmed main socket that no driver call led since
-// the last check; keeps checking while one stays disarmed.
+// the last check; keeps checking while one stays disarmed, less often the
+// longer calls keep leading.
 void Vm::Impl::check_idle() {
     bool again = false;
     for (const auto& c : clients_snapshot()) {
@@ -631,29 +693,47 @@ void Vm::Impl::check_idle() {
         std::lock_guard lock(c->mu);
         arm(*c);
     }
+    idle_interval = again ? std::min(2 * idle_interval, kIdleRearmMax) : kIdleRearm;
     if (again) start_idle_checks();
 }
 
 // The leader's wait: one recv (sleeping at most kLeaderSliceMs), its frames
 // fed to the session. Lost: the connection ended or broke; the caller hands
-// the socket back so that the I/O thread closes the client.
-Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c) {
+// the socket back so that the I/O thread closes the client. Done: w counts
+// `last` replies (the leader's call has them all), and the leading has ended
+// under the lock held for feeding anyway.
+Vm::Impl::Led Vm::Impl::lead_receive(const std::shared_ptr<Conn>& c, const Waiter& w, std::uint32_t last) {
     thread_local std::vector<std::byte> buf(kReadBuffer);
     const ssize_t n = ::recv(c->main_fd, buf.data(), buf.size(), 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Led::Idle;
     if (n <= 0) return Led::Lost;
     bool ok = true;
+    bool done = false;
     {
         std::lock_guard lock(c->mu);
         if (c->closed) return Led::Lost;
         ok = feed_main(*c, std::span<const std::byte>(buf.data(), static_cast<std::size_t>(n)));
+        if (ok && w.done() == last) {
+            unlead_locked(*c);
+            done = true;
+        }
     }
     after_batch(*c);
     if (!ok) {
         asio::post(io, [this, c] { close_client(c, "main connection can no longer be split into frames"); });
         return Led::Lost;
     }
-    return Led::Progress;
+    return done ? Led::Done : Led::Progress;
+}
+
+void Vm::Impl::Leading::receive(const std::shared_ptr<Conn>& conn, const Waiter& w, std::uint32_t last) {
+    const Led led = im.lead_receive(conn, w, last);
+    if (led == Led::Lost) {  // the I/O thread sees the same and closes the client
+        im.unlead(c);
+        on = allowed = false;
+    } else if (led == Led::Done) {
+        on = false;  // lead_receive() ended the leading
+    }
 }
 
 void Vm::Impl::read_dma(const std::shared_ptr<Conn>& c) {
@@ -722,10 +802,10 @@ void Vm::Impl::close_client(const std::shared_ptr<Conn>& c, const std::string& w
             Slot& s = slots[i];
             if (!s.busy || s.conn_id != c->id) continue;
             s.busy = false;
-            free_slots.push_back(i);
+            free_slots.push(i);
             int expected = 0;
             s.waiter->error.compare_exchange_strong(expected, -ECONNRESET);
-            if (complete(*s.waiter)) futex_wake_all(s.waiter->done);
+            if (complete(*s.waiter)) futex_wake_all(s.waiter->state);
         }
     }
     if (tap) {
@@ -742,16 +822,18 @@ void Vm::Impl::close_all() {
 
 
 void Vm::Impl::flush_log(Conn& c) {
+    if (!c.has_log.load(std::memory_order_acquire)) return;
     std::vector<std::string> lines;
     {
         std::lock_guard lock(c.log_mu);
-        if (c.log_lines.empty()) return;
+        c.has_log.store(false, std::memory_order_relaxed);
         lines.swap(c.log_lines);
     }
     for (const std::string& line : lines) log(line);
 }
 
 void Vm::Impl::on_claim(VmSession& s, unsigned rid) {
+    end_completions();  // slots_mu and state_mu are never held together
     std::shared_ptr<Conn> c;
     std::string refused;
     {
@@ -788,54 +870,65 @@ void Vm::Impl::on_irq(VmSession&, unsigned rid, unsigned line, bool level, bool)
     bump_deferred = true;
 }
 
+// A reply to one of the VM's requests (caller holds the client's Conn::mu):
+// its data goes to the caller and its slot is freed at once; its waiter is
+// counted once per run of its replies and woken later, once this thread
+// holds no lock.
 void Vm::Impl::on_reply(VmSession& s, std::uint64_t cookie, const Frame& f) {
-    matched.push_back({static_cast<std::uint32_t>(cookie), s.id(), f});
-}
-
-// Completes the replies of the batch just fed (caller holds the client's
-// Conn::mu): data to the callers, slots freed, each waiter counted once per
-// run of its replies and woken later, once this thread holds no lock.
-void Vm::Impl::complete_matched() {
-    if (matched.empty()) return;
-    std::lock_guard lock(slots_mu);
-    Waiter* run = nullptr;  // the waiter of the replies counted in `n`
-    std::uint32_t n = 0;
-    auto count_run = [&] {
-        if (run != nullptr && complete(*run, n) && (to_wake.empty() || to_wake.back() != &run->done))
-            to_wake.push_back(&run->done);
-    };
-    for (const MatchedReply& r : matched) {
-        Slot& slot = slots[r.slot];
-        // The session matched tag, w1 and w2; a slot is freed only after its
-        // session entry is cancelled, so it is still this request's.
-        if (!slot.busy || slot.conn_id != r.conn_id) continue;
-        if (r.frame.error()) {
-            int expected = 0;
-            slot.waiter->error.compare_exchange_strong(expected, -EIO);
-        } else if (slot.out1 != nullptr) {
-            std::memcpy(slot.out1, r.frame.payload(), slot.size);
-            if (slot.out2 != nullptr) std::memcpy(slot.out2, r.frame.pair_second(), slot.size);
-        }
-        slot.busy = false;
-        free_slots.push_back(r.slot);
-        if (slot.waiter != run) {
-            count_run();
-            run = slot.waiter;
-            n = 0;
-        }
-        ++n;
+    Completions& k = completing;
+    if (k.held == nullptr) {
+        slots_mu.lock();
+        k.held = &slots_mu;
     }
-    count_run();
-    matched.clear();
+    const auto i = static_cast<std::uint32_t>(cookie);
+    Slot& slot = slots[i];
+    // The session matched tag, w1 and w2; a slot is freed only after its
+    // session entry is cancelled, so it is still this request's.
+    if (!slot.busy || slot.conn_id != s.id()) return;
+    if (f.error()) {
+        int expected = 0;
+        slot.waiter->error.compare_exchange_strong(expected, -EIO);
+    } else if (slot.out1 != nullptr) {
+        copy_data(slot.out1, f.payload(), slot.size);
+        if (slot.out2 != nullptr) copy_data(slot.out2, f.pair_second(), slot.size);
+    }
+    slot.busy = false;
+    free_slots.push(i);
+    if (slot.waiter != k.run) {
+        count_run(k);
+        k.run = slot.waiter;
+    }
+    ++k.n;
 }
 
-int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, std::span<const std::uint32_t> cookies,
-                          Clock::time_point deadline, bool* leading) {
+// Tells the waiter of the replies counted so far, and queues its wake-up if it sleeps.
+void Vm::Impl::count_run(Completions& k) {
+    if (k.run != nullptr && complete(*k.run, k.n) && (to_wake.empty() || to_wake.back() != &k.run->state))
+        to_wake.push_back(&k.run->state);
+    k.run = nullptr;
+    k.n = 0;
+}
+
+// Ends the completions of the batch being fed (or of its part before a
+// callback that takes another lock): counts the last run, drops slots_mu.
+void Vm::Impl::end_completions() {
+    Completions& k = completing;
+    if (k.held == nullptr) return;
+    count_run(k);
+    k.held->unlock();
+    k.held = nullptr;
+}
+
+int Vm::Impl::send_frames(Conn& c, std::span<const Frame> frames, Clock::time_point deadline) {
     std::unique_lock lock(c.mu);
     if (c.closed) return -ECONNRESET;
-    // Taken before the requests leave, so that no reply can wake the I/O thread.
-    if (leading != nullptr && !*leading) *leading = lead(c);
-    for (std::size_t i = 0; i < frames.size(); ++i) c.session->request(frames[i], i < cookies.size() ? cookies[i] : 0);
+    for (const Frame& f : frames) c.session->request(f);
+    return send_queued(c, lock, deadline);
+}
+
+// Sends what c's session queued on the main connection (caller holds c.mu
+// through `lock`; released only while waiting for room). 0 or a negative errno.
+int Vm::Impl::send_queued(Conn& c, std::unique_lock<std::mutex>& lock, Clock::time_point deadline) {
     // Without a leader, the I/O thread reads what comes back: the replies, or
     // what the device answers a posted write with (an IRQ, read at once).
     arm(c);
@@ -872,7 +965,7 @@ void Vm::Impl::cancel(Conn& c, Waiter& w, int err) {
         if (!s.busy || s.waiter != &w) continue;
         c.session->cancel(i);
         s.busy = false;
-        free_slots.push_back(i);
+        free_slots.push(i);
     }
     int expected = 0;
     w.error.compare_exchange_strong(expected, err);
@@ -884,54 +977,53 @@ template <class Make>
 int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned window, Make&& make) {
     if (window == 0) window = 1;
     if (window > kSlots / 2) window = kSlots / 2;
-    Waiter w;
-    // The I/O thread touches a Waiter only under slots_mu (it reads w.sleeping
-    // right after counting a reply, and the caller may see that count first).
-    // Passing through the lock once on the way out makes sure it is done with w.
-    struct Retire {
-        std::mutex& mu;
-        ~Retire() { std::lock_guard lock(mu); }
-    } retire{slots_mu};
-    // Reads the replies itself while it can (see Conn), from its first send on.
-    struct Leader {
-        Impl& im;
-        Conn& c;
-        bool on = false;       // this call reads c's main socket
-        bool allowed = true;   // false once that read failed: the I/O thread takes over
-        ~Leader() {
-            if (on) im.unlead(c);
-        }
-    } leader{*this, *c};
-    std::size_t issued = 0;
+    Waiter w;  // completers never touch it after counting (see Waiter): nothing to wait for on the way out
+    Leading leader{*this, *c};
+    // w counts at most Waiter::kMaxCount replies: the requests go in parts of
+    // that many, and w starts again from 0 once a part is answered.
+    std::size_t base = 0;                                          // requests of earlier parts
+    std::size_t part = std::min<std::size_t>(n, Waiter::kMaxCount);  // requests of this part
+    std::size_t issued = 0;                                        // of this part
     auto deadline = Clock::now() + cfg.timeout;  // pushed out whenever a reply arrives
     std::uint32_t seen = 0;
+    bool check_time = false;  // false right after sending or progress: the clock need not be read
     for (;;) {
-        const std::uint32_t done = w.done.load(std::memory_order_acquire);
+        const std::uint32_t done = w.done();
+        const bool failed = w.error.load(std::memory_order_relaxed) != 0;
+        if (done == issued && issued == part && !failed && base + part < n) {
+            base += part;  // nothing of w's is outstanding: no completer can count on it now
+            part = std::min<std::size_t>(n - base, Waiter::kMaxCount);
+            issued = seen = 0;
+            w.state.store(0, std::memory_order_relaxed);
+            continue;
+        }
+        if (done == issued && (issued == part || failed)) break;
         if (done != seen) {
             seen = done;
             deadline = Clock::now() + cfg.timeout;
+        } else if (check_time && Clock::now() >= deadline) {
+            cancel(*c, w, -ETIMEDOUT);
+            return w.error.load();
         }
-        const bool failed = w.error.load(std::memory_order_relaxed) != 0;
-        if (done == issued && (issued == n || failed)) break;
-        if (!failed && issued < n && issued - done < window) {
-            const std::size_t want = std::min<std::size_t>(window - (issued - done), n - issued);
-            const std::ptrdiff_t sent = issue(c, w, issued, want, make, deadline, leader.allowed ? &leader.on : nullptr);
+        check_time = true;
+        if (!failed && issued < part && issued - done < window) {
+            const std::size_t want = std::min<std::size_t>(window - (issued - done), part - issued);
+            const std::ptrdiff_t sent =
+                issue(c, w, base + issued, want, make, deadline, leader.allowed ? &leader.on : nullptr);
             if (sent < 0) return static_cast<int>(sent);
             if (sent > 0) {
                 issued += static_cast<std::size_t>(sent);
+                check_time = false;
                 continue;
             }
             // Every slot is taken by other callers: wait for any progress below.
         }
-        if (Clock::now() >= deadline) {
-            cancel(*c, w, -ETIMEDOUT);
-            return w.error.load();
-        }
         if (leader.on) {
-            if (lead_receive(c) == Led::Lost) {  // the I/O thread sees the same and closes the client
-                unlead(*c);
-                leader.on = leader.allowed = false;
-            }
+            // Every request sent: the leading can end with the batch that brings the last reply
+            // (kAsleep: a value no count takes, so not yet).
+            const std::uint32_t last =
+                issued == part && base + part == n ? static_cast<std::uint32_t>(issued) : Waiter::kAsleep;
+            leader.receive(c, w, last);
             continue;
         }
         wait_done(w, done, issued == done ? std::min(deadline, Clock::now() + std::chrono::milliseconds(1))
@@ -942,34 +1034,39 @@ int Vm::Impl::transact(const std::shared_ptr<Conn>& c, std::size_t n, unsigned w
 
 // Sends requests make(first) .. make(first + want - 1) to c, as many as free
 // slots allow. Returns how many went out (0: every slot is taken by other
-// callers), or the error after cancelling w's requests.
+// callers), or the error after cancelling w's requests. `leading` (optional):
+// the caller reads the replies itself if it can (see Conn); set true if so.
 template <class Make>
 std::ptrdiff_t Vm::Impl::issue(const std::shared_ptr<Conn>& c, Waiter& w, std::size_t first, std::size_t want,
                                Make& make, Clock::time_point deadline, bool* leading) {
-    thread_local std::vector<Frame> batch;
-    thread_local std::vector<std::uint32_t> cookies;
-    batch.clear();
-    cookies.clear();
-    take_slots(*c, w, first, want, make, batch, cookies);
-    if (batch.empty()) return 0;
-    if (const int rc = send_frames(*c, batch, cookies, deadline, leading); rc < 0) {
+    int rc = -ECONNRESET;
+    {
+        std::unique_lock lock(c->mu);
+        if (!c->closed) {
+            want = take_slots(*c, w, first, want, make);
+            if (want == 0) return 0;
+            // Taken before the requests leave, so that no reply can wake the I/O thread.
+            if (leading != nullptr && !*leading) *leading = lead(*c);
+            rc = send_queued(*c, lock, deadline);
+        }
+    }
+    if (rc < 0) {
         cancel(*c, w, rc);
         return w.error.load();
     }
-    return static_cast<std::ptrdiff_t>(batch.size());
+    return static_cast<std::ptrdiff_t>(want);
 }
 
 // Takes up to `want` free slots for w's requests make(first + k), tags each
-// frame with its slot, and appends the frames and slots to batch and cookies.
+// frame with its slot and queues it in c's session (built there, not copied
+// through a batch). Caller holds c.mu. Returns how many it queued.
 template <class Make>
-void Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make,
-                          std::vector<Frame>& batch, std::vector<std::uint32_t>& cookies) {
+std::size_t Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t want, Make& make) {
     std::lock_guard lock(slots_mu);
     want = std::min(want, free_slots.size());
     for (std::size_t k = 0; k < want; ++k) {
         Request r = make(first + k);
-        const std::uint32_t i = free_slots.back();
-        free_slots.pop_back();
+        const std::uint32_t i = free_slots.pop();
         Slot& s = slots[i];
         // A fresh generation in the high bits, so a late reply to an
         // earlier use of this slot never matches.
@@ -982,14 +1079,14 @@ void Vm::Impl::take_slots(Conn& c, Waiter& w, std::size_t first, std::size_t wan
         s.out1 = r.out1;
         s.out2 = r.out2;
         s.size = r.frame.size();
-        batch.push_back(r.frame);
-        cookies.push_back(i);
+        c.session->request(r.frame, i);
     }
+    return want;
 }
 
 int Vm::Impl::posted(const std::shared_ptr<Conn>& c, Frame f) {
     f.set_tag(kPostedTagBit | (posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
-    return send_frames(*c, std::span<const Frame>(&f, 1), {}, Clock::now() + cfg.timeout);
+    return send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + cfg.timeout);
 }
 
 // ---- Vm ----
@@ -1171,7 +1268,7 @@ int Vm::write_many(std::span<const std::uint64_t> addrs, unsigned size, std::spa
             f.set_tag(kPostedTagBit | (impl_->posted_tag.fetch_add(1, std::memory_order_relaxed) & ~kPostedTagBit));
             batch.push_back(f);
         }
-        const int rc = impl_->send_frames(*c, batch, {}, Clock::now() + impl_->cfg.timeout);
+        const int rc = impl_->send_frames(*c, batch, Clock::now() + impl_->cfg.timeout);
         if (rc < 0) return rc;
     }
     return 0;
@@ -1191,7 +1288,7 @@ int Vm::ping() {
 void Vm::reset() {
     for (const auto& c : impl_->clients_snapshot()) {
         const Frame f = Frame::reset();
-        impl_->send_frames(*c, std::span<const Frame>(&f, 1), {}, Clock::now() + impl_->cfg.timeout);
+        impl_->send_frames(*c, std::span<const Frame>(&f, 1), Clock::now() + impl_->cfg.timeout);
     }
 }
 

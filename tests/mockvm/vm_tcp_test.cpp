@@ -2,10 +2,12 @@
 #include <gtest/gtest.h>
 
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "coreio/mockvm/vm.hpp"
@@ -511,6 +513,49 @@ TEST(VmTcp, DropClientsClosesConnections) {
     RawClient again(vm.port());
     again.send_main(Frame::claim(0));
     EXPECT_TRUE(vm.wait_for_claim(0, kWait));
+}
+
+// Pipelined and single calls from several threads at once on one client:
+// whoever reads the socket completes the others' replies (in place, as they
+// are matched) and wakes them; each call gets exactly its own data.
+TEST(VmTcp, ConcurrentPipelinedCallersEachGetTheirOwnData) {
+    Logs logs;
+    Vm vm(config(logs));
+    RawClient client(vm.port());
+    client.send_main(Frame::claim(0));
+    ASSERT_TRUE(vm.wait_for_claim(0, kWait));
+    // The value at an address is the address itself, read at any width (little-endian, truncated).
+    client.serve([&](Frame& f) {
+        if (f.op() != Op::Read) return;
+        const std::uint64_t a = f.address();
+        std::memcpy(f.payload(), &a, f.size());
+    });
+    auto expected = [](std::uint64_t a, unsigned size) { return size == 8 ? a : a & ((1ull << (8 * size)) - 1); };
+    constexpr unsigned kSizes[] = {1, 2, 4, 8};
+    std::atomic<int> wrong{0};
+    std::vector<std::thread> callers;
+    for (unsigned t = 0; t < 3; ++t)
+        callers.emplace_back([&, t] {
+            const unsigned size = kSizes[t + 1];
+            std::vector<std::uint64_t> addrs, out(1500);
+            for (unsigned i = 0; i < 1500; ++i) addrs.push_back(kBase0 + (i * 8 + t * size) % 0xff8);
+            for (unsigned round = 0; round < 4; ++round) {
+                if (vm.read_many(addrs, size, out, 7 + 20 * t) != 0) ++wrong;
+                for (unsigned i = 0; i < 1500; ++i)
+                    if (out[i] != expected(addrs[i], size)) ++wrong;
+            }
+        });
+    callers.emplace_back([&] {
+        for (unsigned i = 0; i < 2000; ++i) {
+            const unsigned size = kSizes[i % 4];
+            const std::uint64_t a = kBase0 + (i * 8) % 0xff8;
+            const auto r = vm.read_value(a, size);
+            if (r.status != 0 || r.value != expected(a, size)) ++wrong;
+        }
+    });
+    for (auto& c : callers) c.join();
+    EXPECT_EQ(wrong, 0);
+    EXPECT_EQ(vm.counters().protocol_errors, 0u);
 }
 
 TEST(VmTcp, PingResetAndPipelinedAccess) {
