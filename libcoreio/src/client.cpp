@@ -15,7 +15,9 @@
 // Loops: the sockets and a wake eventfd sit in one epoll set (net::Poller)
 // whose fd is the one thing a loop waits on: run_for(), the select() pair
 // prepare_fds()/process_fds(), and the header-only Asio driver (asio_driver.hpp)
-// through event_fd()/process_events().
+// through event_fd()/process_events(). run_for() (when io_uring works) instead
+// keeps a recv on main pending in a ring beside a poll of that epoll fd: one
+// system call per request waits and receives (see run_ring()).
 #include "coreio/client.hpp"
 
 #include <poll.h>
@@ -36,6 +38,7 @@
 #include "coreio/net/outbound.hpp"
 #include "coreio/net/poller.hpp"
 #include "coreio/net/socket.hpp"
+#include "coreio/net/uring.hpp"
 #include "trace_loader.hpp"
 
 namespace coreio {
@@ -44,6 +47,19 @@ namespace {
 
 constexpr std::size_t kRecvBufferSize = 256 * 1024;
 constexpr std::uint64_t kWakeKey = 2;  // poller keys: 0 main, 1 DMA, 2 wake
+// run_for()'s ring requests: the recv on main, the poll of the poller's fd, cancels.
+constexpr std::uint64_t kRingRecv = 1, kRingPoll = 2, kRingTimeout = 3, kRingCancel = 4;
+// run_for() waits in the ring from this long on (or forever); a shorter call
+// waits in epoll_wait(): setting the ring up and cancelling costs more than it saves.
+constexpr long long kRingMinUsec = 1000;
+constexpr int kRingGaveUp = 1;   // run_ring(): the ring cannot wait for main here, use epoll
+constexpr int kRingTimeUp = 2;   // run_ring(): the deadline's timer fired
+
+/// COREIO_IO_URING=0 keeps run_for() on epoll (e.g. where a seccomp filter kills io_uring users).
+bool ring_allowed_by_env() {
+    const char* v = std::getenv("COREIO_IO_URING");
+    return v == nullptr || std::strcmp(v, "0") != 0;
+}
 
 /// A recursive mutex that a blocking wait can release completely and take back.
 class ReentrantLock {
@@ -130,7 +146,8 @@ private:
 /// pump DMA input mid-batch, so the channels do not share one).
 struct Connection {
     explicit Connection(const SessionOptions& o) : session(o) {
-        for (auto& b : rbuf) b.reset(new std::byte[kRecvBufferSize]);
+        // Zeroed: a recv through io_uring writes it unseen by memory checkers.
+        for (auto& b : rbuf) b.reset(new std::byte[kRecvBufferSize]());
     }
     ClientSession session;
     std::unique_ptr<std::byte[]> rbuf[2];
@@ -160,6 +177,19 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
     std::thread::id batch_thread{};       // the thread processing input right now
     FrameTap* tap = nullptr;              // options.tap or the trace library's
     detail::TraceRecorder trace;          // opened from COREIO_TRACE (closed at disconnect)
+
+    // run_for()'s io_uring wait (see run_ring()): one io_uring_enter() per
+    // request waits for main's input and receives it, where epoll_wait() then
+    // recv() costs two system calls. The poller's fd is polled in the same
+    // ring, so DMA input, write room and wake-ups reach the loop as before.
+    std::unique_ptr<net::Uring> ring;     // made by the first run_for() that uses it
+    bool ring_unusable = false;           // no io_uring here (or COREIO_IO_URING=0)
+    bool ring_active = false;             // a run_for() receives main through the ring (epoll skips main's input)
+    bool ring_recv_pending = false;       // its recv on main is prepared or in flight
+    bool ring_poll_pending = false;       // its poll of the poller's fd likewise
+    bool ring_timeout_pending = false;    // its deadline's timer likewise
+    std::shared_ptr<Connection> ring_conn;  // whose buffer that recv fills
+    net::UniqueFd ring_deferred_close;    // main, closed while that recv may still name its fd
 
     int not_ready() const { return state == State::Lost ? lost_error : -ENOTCONN; }
     bool in_batch() const { return batch_thread == std::this_thread::get_id(); }
@@ -198,6 +228,14 @@ struct __attribute__((visibility("hidden"))) Client::Impl {
     struct DmaWaiter;
     int await_dma(const std::shared_ptr<Connection>& c, DmaWaiter& w, std::uint64_t handle);
     short poll_dma(Connection& c, DmaWaiter& w, int timeout_ms);
+    void received(Connection& c, int ch, ssize_t n);
+    unsigned main_read_interest() const { return ring_active ? 0u : net::Poller::Read; }
+    bool claim_ring(long long usec);
+    void release_ring();
+    int run_ring(long long usec, std::chrono::steady_clock::time_point deadline);
+    int ring_wait(std::span<net::Uring::Completion> out);
+    int on_ring_completion(const net::Uring::Completion& c);
+    int on_ring_recv(int result);
 };
 
 /// Opens main then DMA, each with TCP_NODELAY, and starts a fresh session.
@@ -212,7 +250,7 @@ int Client::Impl::open(std::string_view target) {
     fd[0] = std::move(fmain);
     fd[1].reset(d);
     for (int ch = 0; ch < 2; ++ch) {
-        poller.watch(fd[ch].get(), static_cast<std::uint64_t>(ch), net::Poller::Read);
+        poller.watch(fd[ch].get(), static_cast<std::uint64_t>(ch), ch == 0 ? main_read_interest() : net::Poller::Read);
         watching_write[ch] = false;
     }
     tap = options.tap;
@@ -244,6 +282,7 @@ void Client::Impl::close_connection() {
         old->session.connection_closed(Channel::Dma);
     }
     if (was_up) notify_connection(false);
+    signal_fd(wake_fd);  // a loop waiting on another thread returns (-ENOTCONN)
     tap = nullptr;
     trace.close();
 }
@@ -272,7 +311,8 @@ void Client::Impl::watch_write(int ch, bool on) {
 /// replies would only fight it for the lock (two wake-ups per batch, not one).
 void Client::Impl::update_interest(int ch) {
     if (state != State::Connected) return;
-    unsigned interest = net::Poller::Read | (watching_write[ch] ? net::Poller::Write : 0u);
+    unsigned interest = (ch == 0 ? main_read_interest() : net::Poller::Read) |
+                        (watching_write[ch] ? net::Poller::Write : 0u);
     if (ch == 1 && dma_waiters > 0) interest = 0;
     poller.change(fd[ch].get(), static_cast<std::uint64_t>(ch), interest);
 }
@@ -285,13 +325,19 @@ void Client::Impl::pump(Connection& c, int ch) {
     do {
         n = ::recv(fd[ch].get(), c.rbuf[ch].get(), kRecvBufferSize, MSG_DONTWAIT);
     } while (n < 0 && errno == EINTR);
+    received(c, ch, n < 0 ? -errno : n);
+}
+
+/// What one recv on `ch` returned (bytes now in c.rbuf[ch], or -errno): the
+/// session handles every frame; end of stream or a socket error loses the connection.
+void Client::Impl::received(Connection& c, int ch, ssize_t n) {
     if (n > 0) {
         const int rc = c.session.receive(static_cast<Channel>(ch),
                                          std::span<const std::byte>(c.rbuf[ch].get(), static_cast<std::size_t>(n)));
         if (rc == -EPROTO && conn.get() == &c) lose(-EPROTO);
         return;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+    if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR) return;
     lose(-ECONNRESET);  // EOF or a socket error: the VM is gone
 }
 
@@ -315,6 +361,7 @@ int Client::Impl::process_ready(std::span<const net::Poller::Event> events) {
     bool ready[3] = {false, false, false};
     for (const auto& e : events)
         if (e.readable && e.key <= kWakeKey) ready[e.key] = true;
+    if (ring_active) ready[0] = false;  // hang-up or error on main: the ring's recv sees it, in order
     return process(ready[0], ready[1], ready[2]);
 }
 
@@ -340,6 +387,13 @@ void Client::Impl::lose(int err) {
 void Client::Impl::close_fds() {
     for (auto& f : fd) {
         if (f) poller.forget(f.get());
+        if (&f == &fd[0] && f && ring_recv_pending) {
+            // run_for()'s recv names this fd (maybe not submitted yet): the
+            // socket is shut down, which ends that recv, and the number is
+            // kept until it has, so that it cannot name a new connection's socket.
+            ::shutdown(f.get(), SHUT_RDWR);
+            ring_deferred_close = std::move(f);
+        }
         f.reset();
     }
 }
@@ -570,6 +624,12 @@ int Client::process_fds(fd_set* readfds, fd_set* writefds) {
 int Client::run_for(long long usec) {
     auto& im = *impl_;
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::microseconds(usec < 0 ? 0 : usec);
+    if (im.claim_ring(usec)) {
+        const int rc = im.run_ring(usec, deadline);
+        im.release_ring();
+        if (rc == kRingTimeUp) return 0;
+        if (rc != kRingGaveUp) return rc;  // else the rest of the time in epoll
+    }
     for (;;) {
         {
             std::lock_guard g(im.lock);
@@ -591,6 +651,119 @@ int Client::run_for(long long usec) {
         }
         if (usec >= 0 && std::chrono::steady_clock::now() >= deadline) return 0;
     }
+}
+
+// ---- run_for() through io_uring --------------------------------------------
+
+/// Makes this run_for() the ring's user when it can be: connected, long
+/// enough to pay for itself, no other run_for() using it, and no handler in
+/// progress (main's input must wait for it; a nested run_for() takes epoll).
+/// From then on epoll leaves main's input to the ring.
+bool Client::Impl::claim_ring(long long usec) {
+    if (usec >= 0 && usec < kRingMinUsec) return false;
+    std::lock_guard g(lock);
+    if (state != State::Connected || ring_active || ring_unusable || conn->session.in_handler()) return false;
+    if (!ring) {
+        if (ring_allowed_by_env()) ring = std::make_unique<net::Uring>(8);
+        if (!ring || !ring->valid()) {
+            ring.reset();
+            ring_unusable = true;
+            return false;
+        }
+    }
+    ring_active = true;
+    update_interest(0);
+    return true;
+}
+
+/// Ends the ring's use: what is still pending is cancelled and reaped (input
+/// that arrived first is handled, never dropped), then epoll watches main again.
+void Client::Impl::release_ring() {
+    {
+        std::lock_guard g(lock);
+        if (ring_recv_pending) ring->cancel(kRingRecv, kRingCancel);
+        if (ring_poll_pending) ring->cancel(kRingPoll, kRingCancel);
+        if (ring_timeout_pending) ring->cancel(kRingTimeout, kRingCancel);
+    }
+    net::Uring::Completion done[4];
+    while (ring_recv_pending || ring_poll_pending || ring_timeout_pending)
+        if (ring_wait(done) == kRingGaveUp) break;  // not expected: the cancels complete at once
+    std::lock_guard g(lock);
+    ring_active = false;
+    update_interest(0);
+    if (!ring_recv_pending) ring_conn.reset();  // else the kernel may still fill its buffer: kept
+}
+
+/// The ring's loop: prepare the recv on main and the poll of the poller's fd
+/// (each once, until it completes), then one wait that submits and sleeps.
+int Client::Impl::run_ring(long long usec, std::chrono::steady_clock::time_point deadline) {
+    if (usec >= 0 && ring->timeout_at(deadline, kRingTimeout)) ring_timeout_pending = true;
+    net::Uring::Completion done[4];
+    for (;;) {
+        {
+            std::lock_guard g(lock);
+            if (state != State::Connected) return not_ready();
+            if (ring_unusable) return kRingGaveUp;
+            if (!ring_recv_pending && ring->recv(fd[0].get(), conn->rbuf[0].get(), kRecvBufferSize, kRingRecv)) {
+                ring_recv_pending = true;
+                ring_conn = conn;
+            }
+            if (!ring_poll_pending && ring->poll(poller.fd(), POLLIN, kRingPoll)) ring_poll_pending = true;
+        }
+        if (const int rc = ring_wait(done); rc != 0) return rc;
+    }
+}
+
+/// One wait on the ring (the lock not held); handles what completed. Returns
+/// 0, the first error or ending (kRingTimeUp) a completion gave the loop,
+/// or kRingGaveUp when the ring itself failed.
+int Client::Impl::ring_wait(std::span<net::Uring::Completion> out) {
+    const int n = ring->wait(out);
+    if (n < 0) {
+        std::lock_guard g(lock);
+        ring_unusable = true;
+        return kRingGaveUp;
+    }
+    int rc = 0;
+    for (int i = 0; i < n; ++i)
+        if (const int r = on_ring_completion(out[static_cast<std::size_t>(i)]); r != 0 && rc == 0) rc = r;
+    return rc;
+}
+
+int Client::Impl::on_ring_completion(const net::Uring::Completion& c) {
+    if (c.key == kRingRecv) return on_ring_recv(c.result);
+    if (c.key == kRingTimeout) {
+        ring_timeout_pending = false;
+        return c.result == -ETIME ? kRingTimeUp : 0;
+    }
+    if (c.key != kRingPoll) return 0;  // a cancel's own result
+    ring_poll_pending = false;
+    if (c.result == -ECANCELED) return 0;
+    std::lock_guard g(lock);
+    return process_events();  // DMA input, write room, a wake-up (main is the ring's)
+}
+
+/// The recv on main completed: like a batch of process() on main, if it
+/// still belongs to the current connection (else its bytes are the old
+/// connection's and go with it).
+int Client::Impl::on_ring_recv(int result) {
+    std::lock_guard g(lock);
+    ring_recv_pending = false;
+    ring_deferred_close.reset();
+    const std::shared_ptr<Connection> c = std::move(ring_conn);
+    if (state != State::Connected) return not_ready();
+    if (c != conn || result == -ECANCELED) return 0;
+    if (result == -EAGAIN) {  // a kernel whose recv does not wait on a non-blocking socket
+        ring_unusable = true;
+        return 0;
+    }
+    const auto prev = batch_thread;
+    batch_thread = std::this_thread::get_id();
+    received(*c, 0, result);
+    if (state == State::Connected) flush_all();
+    c->session.deliver_tap();
+    batch_thread = prev;
+    return state == State::Connected ? 0 : not_ready();
 }
 
 }  // namespace coreio

@@ -431,6 +431,139 @@ TEST(ClientTcp, LoopCompletesAsyncDmaBeforeDuringAndAfterABlockingOne) {
     server.join();
 }
 
+// run_for() waits for main's input in one io_uring recv where it can
+// (COREIO_IO_URING=0, the "epoll_loop:" run of these tests, keeps it on epoll).
+// Everything else it waits for must still wake it at once.
+
+/// run_for(-1) on its own thread; its result once it returns.
+struct ForeverLoop {
+    explicit ForeverLoop(Client& c) : t([this, &c] {
+        tid = std::this_thread::get_id();
+        started = true;
+        result = c.run_for(-1);
+        done = true;
+    }) {
+        while (!started) std::this_thread::sleep_for(1ms);
+    }
+    ~ForeverLoop() { t.join(); }
+    bool ended_within(std::chrono::milliseconds limit) const {
+        const auto deadline = std::chrono::steady_clock::now() + limit;
+        while (!done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+        return done;
+    }
+    std::atomic<bool> started{false}, done{false};
+    std::atomic<int> result{1};
+    std::thread::id tid;
+    std::thread t;
+};
+
+TEST(ClientTcp, RunForAnswersPingsOnBothConnectionsAndMmio) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_TRUE(connect_to(c, vm));
+    Regs r;
+    ASSERT_TRUE(claim(c, vm, 0, r));
+    LoopThread loop(c);
+    Frame f;
+    for (int i = 0; i < 3; ++i) {  // the DMA connection's ping arrives while the loop waits for main
+        ASSERT_TRUE(FakeVm::send(vm.dma, Frame::ping(false)));
+        ASSERT_TRUE(FakeVm::recv(vm.dma, f, 5000));
+        EXPECT_EQ(f.op(), Op::Ping);
+        ASSERT_TRUE(FakeVm::send(vm.main, Frame::ping(false)));
+        ASSERT_TRUE(FakeVm::recv(vm.main, f, 5000));
+        EXPECT_EQ(f.op(), Op::Ping);
+        ASSERT_TRUE(FakeVm::send(vm.main, Frame::mmio_request(Op::Read, 0, 0x2000 + i, 4, 0, 7)));
+        ASSERT_TRUE(FakeVm::recv(vm.main, f, 5000));
+        EXPECT_EQ(f.tag(), 7u);
+        EXPECT_EQ(f.payload()[0], std::byte(static_cast<unsigned char>(i)));
+    }
+    EXPECT_EQ(loop.result, 0);
+}
+
+// run_for(-1) never wakes by itself: an asynchronous DMA started on another
+// thread must wake it (its completion runs on the loop's thread), and so must
+// disconnect(), which also really closes the sockets.
+TEST(ClientTcp, RunForeverIsWokenByAnotherThreadsDmaAndDisconnect) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_TRUE(connect_to(c, vm));
+    std::vector<std::uint8_t> mem(1 << 16, 0x5a);
+    std::atomic<bool> stop{false};
+    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    {
+        ForeverLoop loop(c);
+        std::this_thread::sleep_for(20ms);  // the loop is asleep by now
+        for (int i = 0; i < 3; ++i) {
+            std::vector<std::byte> b(100);
+            std::atomic<int> result{1};
+            std::atomic<bool> on_loop{false};
+            ASSERT_EQ(c.dma_read(0, 0, 64, b, 0,
+                                 [&](int rc) {
+                                     on_loop = std::this_thread::get_id() == loop.tid;
+                                     result = rc;
+                                 }),
+                      0);
+            const auto deadline = std::chrono::steady_clock::now() + 5s;
+            while (result == 1 && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
+            EXPECT_EQ(result, 0);
+            EXPECT_TRUE(on_loop);
+            EXPECT_EQ(b[99], std::byte{0x5a});
+        }
+        EXPECT_TRUE(FakeVm::send(vm.main, Frame::ping(false)));  // input waiting when it ends
+        c.disconnect();
+        ASSERT_TRUE(loop.ended_within(5s));
+        EXPECT_EQ(loop.result, -ENOTCONN);
+    }
+    stop = true;
+    server.join();
+    std::byte rest[256];
+    ssize_t n = 1;
+    for (int i = 0; i < 100 && n > 0; ++i) {  // the ping's echo, if sent, then the end
+        pollfd p{vm.main, POLLIN, 0};
+        if (::poll(&p, 1, 5000) != 1) break;
+        n = ::recv(vm.main, rest, sizeof rest, MSG_DONTWAIT);
+    }
+    EXPECT_TRUE(n == 0 || (n < 0 && errno == ECONNRESET)) << "main is closed at the VM's end";
+}
+
+// Short run_for() calls, each cancelling its pending recv at the end: requests
+// that arrive just then are answered once, in order, none lost.
+TEST(ClientTcp, BackToBackRunForCallsLoseNoInput) {
+    FakeVm vm;
+    Client c(quiet_options());
+    ASSERT_TRUE(connect_to(c, vm));
+    Regs r;
+    ASSERT_TRUE(claim(c, vm, 0, r));
+    std::atomic<bool> stop{false};
+    std::thread loop([&] {
+        while (!stop && c.run_for(1000) == 0) {
+        }
+    });
+    constexpr unsigned kReads = 3000;
+    std::thread vm_side([&] {
+        for (unsigned i = 0; i < kReads; i += 10) {
+            std::vector<std::byte> batch;
+            for (unsigned k = i; k < i + 10; ++k) {
+                const Frame q = Frame::mmio_request(Op::Read, 0, 0x1000 + k, 4, 0, k);
+                batch.insert(batch.end(), q.data(), q.data() + 64);
+            }
+            if (!FakeVm::send_bytes(vm.main, batch)) return;
+            if (i % 200 == 0) std::this_thread::sleep_for(1ms);  // some arrive as a run_for ends
+        }
+    });
+    unsigned got = 0;
+    Frame f;
+    while (got < kReads && FakeVm::recv(vm.main, f, 5000)) {
+        if (f.tag() != got) break;
+        ++got;
+    }
+    vm_side.join();
+    stop = true;
+    loop.join();
+    EXPECT_EQ(got, kReads);
+    EXPECT_EQ(r.reads, static_cast<int>(kReads));
+}
+
 TEST(ClientTcp, AsioDriverAnswersMmioAndReportsClose) {
     FakeVm vm;
     Client c(quiet_options());

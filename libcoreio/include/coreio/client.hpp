@@ -164,7 +164,9 @@ public:
     int process_fds(fd_set* readfds, fd_set* writefds);
     /// Runs the loop for `usec` microseconds (negative: until an error).
     /// Returns 0 when the time is up, -ENOTCONN, the connection's error, or
-    /// the -errno of a failed epoll_wait(2).
+    /// the -errno of a failed epoll_wait(2). A call of 1 ms or more waits in
+    /// io_uring where the kernel has it (one system call per request waits
+    /// and receives); COREIO_IO_URING=0 in the environment keeps it on epoll.
     int run_for(long long usec);
 
     /// For any other event loop (see coreio/asio_driver.hpp): one fd, owned by
