@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages coreio needs, only those missing. Non-interactive.
 set -euo pipefail
-packages=(g++ cmake make ninja-build pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler
+packages=(g++ cmake make ninja-build pkg-config libasio-dev libcli11-dev libprotobuf-dev protobuf-compiler liburing-dev
           libgtest-dev verilator clang libclang-rt-14-dev tshark
           pybind11-dev python3-pybind11 python3-pytest python3-dev
           libunicorn-dev gcc-aarch64-linux-gnu)  # the mock VM guest CPU and its example firmware

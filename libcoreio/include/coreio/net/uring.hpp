@@ -1,5 +1,5 @@
-// A minimal io_uring (raw system calls, no liburing): what a loop needs to
-// wait for several things and receive in the same system call. Waiting in
+// The few io_uring requests a loop needs (on liburing) to wait for several
+// things and receive in the same system call. Waiting in
 // epoll_wait() and then calling recv() costs two system calls per request
 // where a device that only reads one socket pays one; one io_uring_enter()
 // that waits for a pending recv (and for a poll of other fds) pays one too.
@@ -8,14 +8,15 @@
 #include <linux/time_types.h>
 
 #include <chrono>
+#include <memory>
 #include <cstddef>
 #include <cstdint>
 #include <span>
 
 #include "coreio/net/socket.hpp"
 
+struct io_uring;
 struct io_uring_sqe;
-struct io_uring_cqe;
 
 namespace coreio::net {
 
@@ -34,7 +35,7 @@ public:
     ~Uring();
     Uring(const Uring&) = delete;
     Uring& operator=(const Uring&) = delete;
-    bool valid() const { return static_cast<bool>(fd_); }
+    bool valid() const { return static_cast<bool>(ring_); }
 
     /// Prepare one request (sent with the next wait()); false when the
     /// submission queue is full.
@@ -53,24 +54,9 @@ public:
 
 private:
     io_uring_sqe* next_sqe();
-    void push();
-    std::size_t reap(std::span<Completion> out);
 
-    UniqueFd fd_;
-    void* rings_ = nullptr;  // the SQ and CQ rings (one mapping)
-    std::size_t rings_size_ = 0;
-    io_uring_sqe* sqes_ = nullptr;
-    std::size_t sqes_size_ = 0;
-    unsigned* sq_head_ = nullptr;
-    unsigned* sq_tail_ = nullptr;
-    unsigned* sq_array_ = nullptr;
-    unsigned sq_mask_ = 0;
-    unsigned sq_entries_ = 0;
-    unsigned* cq_head_ = nullptr;
-    unsigned* cq_tail_ = nullptr;
-    io_uring_cqe* cqes_ = nullptr;
-    unsigned cq_mask_ = 0;
-    __kernel_timespec when_{};  // timeout_at()'s time, read by the kernel at submission
+    std::unique_ptr<io_uring> ring_;  // null when io_uring is not usable here
+    __kernel_timespec when_{};        // timeout_at()'s time, read by the kernel at submission
 };
 
 }  // namespace coreio::net
