@@ -1,10 +1,7 @@
 #include "bare_responder.hpp"
 
-#include <arpa/inet.h>
 #include <cerrno>
 #include <cstring>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdexcept>
 #include <sys/epoll.h>
@@ -12,43 +9,27 @@
 #include <unistd.h>
 
 #include "coreio/frame.hpp"
+#include "loopback.hpp"
 
 namespace coreio::bench {
 namespace {
 
-int connect_loopback(std::uint16_t port) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) throw std::runtime_error("socket failed");
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_port = htons(port);
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0) {
-        ::close(fd);
-        throw std::runtime_error(std::string("connect failed: ") + std::strerror(errno));
-    }
-    int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+int connect_or_throw(std::uint16_t port) {
+    const int fd = connect_loopback(port);
+    if (fd < 0) throw std::runtime_error(std::string("bare device: connect failed: ") + std::strerror(-fd));
     return fd;
 }
 
-void send_all(int fd, const std::byte* p, std::size_t n) {
-    while (n > 0) {
-        const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0) {
-            if (errno == EINTR) continue;
-            throw std::runtime_error("send failed");
-        }
-        p += k;
-        n -= static_cast<std::size_t>(k);
-    }
+void send_or_throw(int fd, const std::byte* p, std::size_t n) {
+    if (const int rc = send_all(fd, p, n); rc != 0)
+        throw std::runtime_error(std::string("bare device: send failed: ") + std::strerror(-rc));
 }
 
 }  // namespace
 
 BareResponder::BareResponder(std::uint16_t port, std::uint64_t base, Wait wait) : base_(base), regs_(4096) {
-    main_fd_ = connect_loopback(port);
-    dma_fd_ = connect_loopback(port);
+    main_fd_ = connect_or_throw(port);
+    dma_fd_ = connect_or_throw(port);
     if (wait == Wait::Epoll) {
         epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
         epoll_event ev{};
@@ -57,7 +38,7 @@ BareResponder::BareResponder(std::uint16_t port, std::uint64_t base, Wait wait) 
             throw std::runtime_error("epoll setup failed");
     }
     const Frame claim = Frame::claim(0);
-    send_all(main_fd_, claim.data(), kBlockSize);
+    send_or_throw(main_fd_, claim.data(), kBlockSize);
 }
 
 BareResponder::~BareResponder() {
@@ -129,7 +110,7 @@ void BareResponder::serve() {
         }
         std::memmove(in.data(), in.data() + off, have - off);
         have -= off;
-        if (!out.empty()) send_all(main_fd_, out.data(), out.size());
+        if (!out.empty()) send_or_throw(main_fd_, out.data(), out.size());
     }
 }
 
@@ -163,7 +144,7 @@ int BareResponder::dma(Op op, std::uint64_t addr, std::span<std::byte> buf) {
             std::memcpy(out.data() + n * kBlockSize, f.data(), kBlockSize);
             sent += chunk;
         }
-        if (n > 0) send_all(dma_fd_, out.data(), n * kBlockSize);
+        if (n > 0) send_or_throw(dma_fd_, out.data(), n * kBlockSize);
         const ssize_t k = ::recv(dma_fd_, in.data() + have, in.size() - have, 0);
         if (k <= 0) return -ECONNRESET;
         have += static_cast<std::size_t>(k);

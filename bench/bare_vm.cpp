@@ -1,47 +1,15 @@
 #include "bare_vm.hpp"
 
-#include <arpa/inet.h>
 #include <cerrno>
-#include <cstring>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <stdexcept>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <vector>
 
 #include "coreio/frame.hpp"
+#include "loopback.hpp"
 
 namespace coreio::bench {
-namespace {
 
-int send_all(int fd, const std::byte* p, std::size_t n) {
-    while (n > 0) {
-        const ssize_t k = ::send(fd, p, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) return -ECONNRESET;
-        p += k;
-        n -= static_cast<std::size_t>(k);
-    }
-    return 0;
-}
-
-}  // namespace
-
-BareVm::BareVm() {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) throw std::runtime_error("bare VM: socket failed");
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof sa;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&sa), sizeof sa) != 0 || ::listen(listen_fd_, 4) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&sa), &len) != 0) {
-        ::close(listen_fd_);
-        throw std::runtime_error(std::string("bare VM: cannot listen: ") + std::strerror(errno));
-    }
-    port_ = ntohs(sa.sin_port);
-}
+BareVm::BareVm() { listen_fd_ = listen_loopback(port_, "bare VM"); }
 
 BareVm::~BareVm() {
     for (int fd : {main_fd_, dma_fd_, listen_fd_})
@@ -52,8 +20,7 @@ void BareVm::accept_device() {
     main_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     dma_fd_ = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (main_fd_ < 0 || dma_fd_ < 0) throw std::runtime_error("bare VM: accept failed");
-    int one = 1;
-    ::setsockopt(main_fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set_nodelay(main_fd_);
     std::byte claim[kBlockSize];
     if (::recv(main_fd_, claim, sizeof claim, MSG_WAITALL) != static_cast<ssize_t>(sizeof claim) ||
         Frame::from_bytes(claim).op() != Op::Claim)

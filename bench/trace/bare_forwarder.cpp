@@ -1,8 +1,5 @@
 #include "bare_forwarder.hpp"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -14,44 +11,18 @@
 #include <stdexcept>
 #include <string>
 
+#include "../loopback.hpp"
+
 namespace coreio::bench {
-namespace {
-
-sockaddr_in loopback(std::uint16_t port) {
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    a.sin_port = htons(port);
-    return a;
-}
-
-void nodelay(int fd) {
-    const int one = 1;
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-}
-
-[[noreturn]] void fail(const char* what) { throw std::runtime_error(std::string("bare forwarder: ") + what + ": " + std::strerror(errno)); }
-
-}  // namespace
 
 BareForwarder::BareForwarder(std::uint16_t vm_port) : vm_port_(vm_port), buf_(64 * 1024) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (listen_fd_ < 0) fail("socket");
-    sockaddr_in a = loopback(0);
-    socklen_t len = sizeof a;
-    if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(listen_fd_, 16) != 0 ||
-        ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        fail("listen");
-    port_ = ntohs(a.sin_port);
+    listen_fd_ = listen_loopback(port_, "bare forwarder");
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     wake_fd_ = ::eventfd(0, EFD_CLOEXEC);
-    if (epoll_fd_ < 0 || wake_fd_ < 0) fail("epoll");
-    for (const int fd : {listen_fd_, wake_fd_}) {
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-    }
+    if (epoll_fd_ < 0 || wake_fd_ < 0)
+        throw std::runtime_error(std::string("bare forwarder: epoll: ") + std::strerror(errno));
+    watch(listen_fd_);
+    watch(wake_fd_);
     thread_ = std::thread([this] { run(); });
 }
 
@@ -93,24 +64,25 @@ void BareForwarder::run() {
 void BareForwarder::accept_one() {
     const int down = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
     if (down < 0) return;
-    const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const sockaddr_in vm = loopback(vm_port_);
-    if (up < 0 || ::connect(up, reinterpret_cast<const sockaddr*>(&vm), sizeof vm) != 0) {
+    const int up = connect_loopback(vm_port_);
+    if (up < 0) {
         ::close(down);
-        if (up >= 0) ::close(up);
         return;
     }
     const std::size_t need = static_cast<std::size_t>(std::max(down, up)) + 1;
     if (peer_.size() < need) peer_.resize(need, -1);
     peer_[down] = up;
     peer_[up] = down;
-    for (const int fd : {down, up}) {
-        nodelay(fd);
-        epoll_event ev{};
-        ev.events = EPOLLIN;
-        ev.data.fd = fd;
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
-    }
+    set_nodelay(down);
+    watch(down);
+    watch(up);
+}
+
+void BareForwarder::watch(int fd) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev);
 }
 
 // One recv, its bytes out whole (blocking send: the bench's peers always read).
@@ -118,13 +90,7 @@ void BareForwarder::accept_one() {
 bool BareForwarder::forward(int from, int to) {
     const ssize_t n = ::recv(from, buf_.data(), buf_.size(), MSG_DONTWAIT);
     if (n < 0) return errno == EAGAIN || errno == EINTR;
-    if (n == 0) return false;
-    for (ssize_t sent = 0; sent < n;) {
-        const ssize_t k = ::send(to, buf_.data() + sent, static_cast<std::size_t>(n - sent), MSG_NOSIGNAL);
-        if (k < 0 && errno != EINTR) return false;
-        if (k > 0) sent += k;
-    }
-    return true;
+    return n > 0 && send_all(to, buf_.data(), static_cast<std::size_t>(n)) == 0;
 }
 
 }  // namespace coreio::bench

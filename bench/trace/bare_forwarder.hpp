@@ -32,6 +32,7 @@ public:
 private:
     void run();
     void accept_one();
+    void watch(int fd);  // adds fd to the epoll set, for reading
     bool forward(int from, int to);
 
     std::uint16_t vm_port_;
