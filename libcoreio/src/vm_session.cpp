@@ -202,19 +202,13 @@ void VmSession::serve_dma(Frame f) {
 // ---- requests and their replies ---------------------------------------------------
 
 void VmSession::request(const Frame& frame, std::uint64_t cookie) {
-    track(frame, cookie);
-    // send(Channel::Main, frame) with the channel known here: no call and no
-    // channel index per request (a mock VM's pipelined reads make one per read).
-    tap_frame(Channel::Main, Direction::Sent, frame);
+    note_request(frame, cookie);
+    // Queued here rather than through send(): no call and no channel index
+    // per request (a mock VM's pipelined reads make one per read).
     std::memcpy(out_[index(Channel::Main)].append(kBlockSize), frame.data(), kBlockSize);
-    bump(counts(Channel::Main).frames_out);
 }
 
-void VmSession::request_delivered(const Frame& frame, std::uint64_t cookie) {
-    track(frame, cookie);
-    tap_frame(Channel::Main, Direction::Sent, frame);
-    bump(counts(Channel::Main).frames_out);
-}
+void VmSession::request_delivered(const Frame& frame, std::uint64_t cookie) { note_request(frame, cookie); }
 
 void VmSession::PendingTable::grow() {
     const std::size_t n = capacity == 0 ? 16 : 2 * capacity;

@@ -158,15 +158,19 @@ private:
         std::uint64_t cookie = 0;
         bool live = false;
     };
-    /// Enters a request that expects a reply in the pending table (in the
-    /// header: inlined into request() and request_delivered(), once a tenth
-    /// of an in-process replay step as a call).
-    void track(const Frame& frame, std::uint64_t cookie) {
-        if (!expects_reply(frame)) return;
-        Pending& p = pending_.push();  // filled in place: a temporary copied in stalled on store forwarding
-        p.key = reply_key(frame);
-        p.cookie = cookie;
-        p.live = true;
+    /// What request() and request_delivered() share: a request that expects
+    /// a reply enters the pending table; the tap sees it and Main counts it.
+    /// (In the header: inlined into both; as a call it was a tenth of an
+    /// in-process replay step.)
+    void note_request(const Frame& frame, std::uint64_t cookie) {
+        if (expects_reply(frame)) {
+            Pending& p = pending_.push();  // filled in place: a temporary copied in stalled on store forwarding
+            p.key = reply_key(frame);
+            p.cookie = cookie;
+            p.live = true;
+        }
+        tap_frame(Channel::Main, Direction::Sent, frame);
+        bump(counts(Channel::Main).frames_out);
     }
     void on_frame(Channel channel, const Frame& f);
     void on_client_frame(const Frame& f);
