@@ -91,6 +91,19 @@ struct LoopThread {
     std::thread t;
 };
 
+/// serve_dma() on vm's DMA connection, on its own thread until join() or
+/// destruction (so a failed ASSERT leaves no joinable thread behind).
+struct DmaServer {
+    DmaServer(int dma_fd, std::vector<std::uint8_t>& mem) : t([this, dma_fd, &mem] { serve_dma(dma_fd, mem, stop); }) {}
+    ~DmaServer() { join(); }
+    void join() {
+        stop = true;
+        if (t.joinable()) t.join();
+    }
+    std::atomic<bool> stop{false};
+    std::thread t;
+};
+
 std::vector<std::string> logs;
 ClientOptions quiet_options() {
     ClientOptions o;
@@ -361,8 +374,7 @@ TEST(ClientTcp, LargeBlockingDmaReadAndWrite) {
     ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::uint8_t> mem(4 << 20);
     for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i * 13 + (i >> 12));
-    std::atomic<bool> stop{false};
-    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    DmaServer server(vm.dma, mem);
     std::vector<std::uint8_t> buf((2 << 20) + 7);
     EXPECT_EQ(c.dma_read(0, 0, 5, std::as_writable_bytes(std::span(buf)), 0), 0);
     EXPECT_EQ(0, std::memcmp(buf.data(), &mem[5], buf.size()));
@@ -371,8 +383,6 @@ TEST(ClientTcp, LargeBlockingDmaReadAndWrite) {
     EXPECT_EQ(0, std::memcmp(buf.data(), &mem[1 << 20], buf.size()));
     std::vector<std::byte> past(64);
     EXPECT_EQ(c.dma_read(0, 0, mem.size() - 32, past, 0), -EFAULT);
-    stop = true;
-    server.join();
 }
 
 TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
@@ -380,8 +390,7 @@ TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
     Client c(quiet_options());
     ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::uint8_t> mem(1 << 20, 0x3c);
-    std::atomic<bool> stop{false};
-    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    DmaServer server(vm.dma, mem);
     {
         LoopThread loop(c);
         std::vector<std::thread> ts;
@@ -396,8 +405,6 @@ TEST(ClientTcp, DmaFromAnotherThreadWhileLoopRuns) {
         for (auto& t : ts) t.join();
         EXPECT_EQ(ok, 60);
     }
-    stop = true;
-    server.join();
 }
 
 // While a blocking DMA waits, its thread alone reads the DMA socket (the loop
@@ -409,8 +416,7 @@ TEST(ClientTcp, LoopCompletesAsyncDmaBeforeDuringAndAfterABlockingOne) {
     ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::uint8_t> mem(1 << 20);
     for (std::size_t i = 0; i < mem.size(); ++i) mem[i] = static_cast<std::uint8_t>(i * 7 + 1);
-    std::atomic<bool> stop{false};
-    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    DmaServer server(vm.dma, mem);
     {
         LoopThread loop(c);
         std::atomic<int> before{1}, after{1};
@@ -427,8 +433,6 @@ TEST(ClientTcp, LoopCompletesAsyncDmaBeforeDuringAndAfterABlockingOne) {
         EXPECT_EQ(0, std::memcmp(d.data(), &mem[9000], d.size()));
         EXPECT_EQ(loop.result, 0);
     }
-    stop = true;
-    server.join();
 }
 
 // run_for() waits for main's input in one io_uring recv where it can
@@ -437,20 +441,26 @@ TEST(ClientTcp, LoopCompletesAsyncDmaBeforeDuringAndAfterABlockingOne) {
 
 /// run_for(-1) on its own thread; its result once it returns.
 struct ForeverLoop {
-    explicit ForeverLoop(Client& c) : t([this, &c] {
+    explicit ForeverLoop(Client& c) : client(c), t([this] {
         tid = std::this_thread::get_id();
         started = true;
-        result = c.run_for(-1);
+        result = client.run_for(-1);
         done = true;
     }) {
         while (!started) std::this_thread::sleep_for(1ms);
     }
-    ~ForeverLoop() { t.join(); }
+    // A test that failed before ending the loop ends it here, rather than
+    // hanging until ctest's timeout.
+    ~ForeverLoop() {
+        if (!done) client.disconnect();
+        t.join();
+    }
     bool ended_within(std::chrono::milliseconds limit) const {
         const auto deadline = std::chrono::steady_clock::now() + limit;
         while (!done && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(1ms);
         return done;
     }
+    Client& client;
     std::atomic<bool> started{false}, done{false};
     std::atomic<int> result{1};
     std::thread::id tid;
@@ -488,8 +498,7 @@ TEST(ClientTcp, RunForeverIsWokenByAnotherThreadsDmaAndDisconnect) {
     Client c(quiet_options());
     ASSERT_TRUE(connect_to(c, vm));
     std::vector<std::uint8_t> mem(1 << 16, 0x5a);
-    std::atomic<bool> stop{false};
-    std::thread server([&] { serve_dma(vm.dma, mem, stop); });
+    DmaServer server(vm.dma, mem);
     {
         ForeverLoop loop(c);
         std::this_thread::sleep_for(20ms);  // the loop is asleep by now
@@ -514,7 +523,6 @@ TEST(ClientTcp, RunForeverIsWokenByAnotherThreadsDmaAndDisconnect) {
         ASSERT_TRUE(loop.ended_within(5s));
         EXPECT_EQ(loop.result, -ENOTCONN);
     }
-    stop = true;
     server.join();
     std::byte rest[256];
     ssize_t n = 1;
